@@ -1,0 +1,1 @@
+"""Collectors: one module (or small package) per source. See collectors/base.py."""

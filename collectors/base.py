@@ -1,0 +1,185 @@
+"""The collector contract.
+
+A collector reads one kind of source (AWS, GitHub, a cluster...) and writes records to a
+Sink. It knows nothing about rules. Each collector module reads as get -> transform ->
+load per resource type, like Cartography's intel modules:
+
+    def collect(self, sink, scope=None):
+        with self.target(sink, "123456789012", layer="cloud") as t:
+            users = self.get_users()                 # API calls (counted)
+            sink.emit_all(transform_users(users))    # pure functions: payload -> records
+
+Contract:
+- ``options``: the keys its config block accepts (validated by scanner.config).
+- ``collect(sink, scope)``: the bulk pass, the whole estate in as few calls as the API
+  allows. ``scope`` is None for a full scan; for targeted verification it names the
+  identities/accounts to ask about, and a collector may narrow its calls to them.
+- ``deepen(sink, scope)``: the deep pass, after resolve, only for the accounts in scope
+  (leavers, unowned, NHIs whose owner left): what the API gives only per account.
+- only read calls (List/Get/Describe/Generate, HTTP GET, GraphQL queries); a test
+  enforces it for each collector.
+- every API call is counted (``self.calls``) and reported in its Coverage row.
+- an error it cannot get past is recorded as a failed (or partial) Coverage row, and
+  the scan goes on: ``target()`` does that for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+from scanner.config import Option
+from scanner.inventory import Sink
+from scanner.model import Coverage
+from scanner.secrets import Fingerprinter, SecretScanner
+
+log = logging.getLogger("residual.collectors")
+
+
+@dataclass
+class Scope:
+    """What the deep pass (or a targeted verify) should ask about.
+
+    ``accounts``: account uids; ``logins``: per system, the native logins/ids in scope
+    (e.g. {"aws": {"alice"}, "github": {"alice-gh"}}); ``identifiers``: credential ids
+    found elsewhere that need tying to a holder (e.g. AWS key ids from IaC);
+    ``identities``: roster ids (for collectors that can ask by e-mail).
+    """
+
+    accounts: set[str] = field(default_factory=set)
+    logins: dict[str, set[str]] = field(default_factory=dict)
+    identifiers: set[str] = field(default_factory=set)
+    identities: set[str] = field(default_factory=set)
+    emails: set[str] = field(default_factory=set)
+
+    def logins_for(self, system: str) -> set[str]:
+        return self.logins.get(system, set())
+
+    def is_empty(self) -> bool:
+        return not (self.accounts or self.identifiers or self.identities or
+                    any(self.logins.values()) or self.emails)
+
+
+@dataclass
+class CollectorContext:
+    """What the runner gives every collector: no rules, no inventory reads."""
+
+    fingerprinter: Fingerprinter
+    cache_dir: Path
+    now: datetime
+    base_dir: Path = Path(".")
+    timeout_s: float = 30.0
+    max_retries: int = 4
+    progress: Any = None  # callable(description: str, advance: int = 1) or None
+
+    @property
+    def secrets(self) -> SecretScanner:
+        return SecretScanner(self.fingerprinter)
+
+
+class CollectorError(Exception):
+    """An error the collector cannot get past for one target (its message is safe to show)."""
+
+
+class Collector:
+    name: ClassVar[str] = ""
+    layer: ClassVar[str] = ""
+    options: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, config: dict[str, Any], context: CollectorContext):
+        self.config = config
+        self.ctx = context
+        self.calls = 0  # API calls made, all targets
+
+    # -- to implement -------------------------------------------------------------
+    def describe(self) -> str:
+        """A short label for progress and coverage (e.g. ``aws:prod``)."""
+        return self.name
+
+    def collect(self, sink: Sink, scope: Scope | None = None) -> None:
+        raise NotImplementedError
+
+    def deepen(self, sink: Sink, scope: Scope) -> None:
+        """Deep pass; most collectors collect everything in the bulk pass."""
+        return None
+
+    # -- helpers ------------------------------------------------------------------
+    def count_call(self, n: int = 1) -> None:
+        self.calls += n
+
+    @contextlib.contextmanager
+    def target(self, sink: Sink, target: str, layer: str | None = None,
+               collector: str | None = None) -> Iterator["TargetRun"]:
+        """Run one target: time it, count its records and calls, and turn an exception
+        into a failed Coverage row instead of a crashed scan."""
+        run = TargetRun(collector or self.describe(), target, layer or self.layer,
+                        started_at=datetime.now(UTC), calls_before=self.calls,
+                        records_before=sink.total)
+        try:
+            yield run
+        except Exception as exc:  # noqa: BLE001 - the scan must go on
+            run.status = "failed"
+            run.error = safe_error(exc)
+            log.warning("%s %s failed: %s", run.collector, target, run.error)
+        finally:
+            sink.flush()
+            sink.emit(Coverage(
+                collector=run.collector, target=target, layer=run.layer, status=run.status,
+                error=run.error, records=sink.total - run.records_before,
+                api_calls=self.calls - run.calls_before, started_at=run.started_at,
+                finished_at=datetime.now(UTC), attributes=run.attributes))
+            sink.flush()
+
+    def emit_coverage(self, sink: Sink, target: str, layer: str, status: str,
+                      error: str | None = None, records: int = 0, api_calls: int = 0,
+                      attributes: dict[str, Any] | None = None) -> None:
+        """A coverage row for a sub-part (an endpoint skipped or forbidden)."""
+        now = datetime.now(UTC)
+        sink.emit(Coverage(collector=self.describe(), target=target, layer=layer,
+                           status=status, error=error, records=records, api_calls=api_calls,
+                           started_at=now, finished_at=now, attributes=attributes or {}))
+
+
+@dataclass
+class TargetRun:
+    collector: str
+    target: str
+    layer: str
+    started_at: datetime
+    calls_before: int
+    records_before: int
+    status: str = "ok"
+    error: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def partial(self, what: str) -> None:
+        """Something under this target could not be read: the target is partial."""
+        if self.status == "ok":
+            self.status = "partial"
+        self.error = f"{self.error}; {what}" if self.error else what
+
+
+def safe_error(exc: BaseException) -> str:
+    """A one-line description of an error, without anything that could be a credential
+    (URLs with query strings, header dumps)."""
+    text = f"{exc.__class__.__name__}: {exc}".splitlines()[0] if str(exc) else exc.__class__.__name__
+    import re
+    text = re.sub(r"(?i)(token|authorization|password|secret)[=:]\s*\S+", r"\1=***", text)
+    text = re.sub(r"(https?://)[^/\s:@]+:[^@\s]+@", r"\1***@", text)
+    return text[:300]
+
+
+def backoff_delays(max_retries: int, base: float = 0.5, cap: float = 8.0) -> Iterator[float]:
+    """Exponential backoff delays for retrying 429/5xx (bounded)."""
+    for i in range(max_retries):
+        yield min(cap, base * (2 ** i))
+
+
+def sleep(seconds: float) -> None:
+    """Indirection so tests can make retries instantaneous."""
+    time.sleep(seconds)

@@ -1,0 +1,31 @@
+"""Report renderers. Each format is one function ``(inventory, scan_id, config) -> str``
+registered with ``@renderer("name")``; renderers only read the inventory."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any, Callable
+
+RENDERERS: dict[str, Callable[..., str]] = {}
+
+
+def renderer(name: str):
+    def register(fn: Callable[..., str]) -> Callable[..., str]:
+        RENDERERS[name] = fn
+        return fn
+    return register
+
+
+def _load_all() -> None:
+    import reports
+    for mod in pkgutil.iter_modules(reports.__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"reports.{mod.name}")
+
+
+def render(fmt: str, inv: Any, scan_id: str, config: Any) -> str:
+    return RENDERERS[fmt](inv, scan_id, config)
+
+
+_load_all()

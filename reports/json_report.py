@@ -1,0 +1,13 @@
+"""JSON report, schema residual/report/v1 (DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+
+from reports import renderer
+from reports.data import build_report
+
+
+@renderer("json")
+def render_json(inv, scan_id: str, config) -> str:
+    return json.dumps(build_report(inv, scan_id), indent=2, sort_keys=False, default=str)

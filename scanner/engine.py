@@ -1,0 +1,249 @@
+"""The engine: runs the rules over one scan, stores findings, and gives verdicts.
+
+Findings get a fingerprint that is stable across scans (rule + identity + object), a
+graph path from the identity to the object, a status against the previous scan (new /
+persisting) and, where a waiver applies, ``waived`` (waived findings are shown, never
+hidden). Verdicts are per identity and per layer:
+
+- ``residual``: a finding of severity low or above names the identity in that layer;
+- ``incomplete``: nothing found, but a collector of that layer failed or was partial;
+- ``clean``: every collector of that layer succeeded and nothing was found;
+- ``not_configured``: no collector covers that layer (said plainly in every report).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any, Callable, Iterable
+
+import networkx as nx
+
+from rules.base import Hit, Rule, RuleMeta, all_rules, layer_of
+from scanner.config import Policy
+from scanner.graph import build_graph, path_between
+from scanner.inventory import Inventory
+from scanner.model import (
+    LAYERS, Account, Coverage, Credential, Exposure, Finding, Grant, Identity, Link,
+    Reference, Resource, severity_rank,
+)
+
+log = logging.getLogger("residual.engine")
+
+
+@dataclass
+class RuleContext:
+    """Everything a rule may read: one scan's records, the roster, the links, the policy."""
+
+    scan_id: str
+    now: datetime
+    policy: Policy
+    identities: dict[str, Identity]
+    accounts: dict[str, Account]
+    credentials: list[Credential]
+    grants: list[Grant]
+    resources: dict[str, Resource]
+    links: dict[str, Link]
+    exposures: list[Exposure]
+    references: list[Reference]
+    coverage: list[Coverage]
+    inventory: Inventory | None = None
+
+    # --- lookups rules need over and over ---------------------------------------
+    def identity_of(self, account_uid: str | None) -> Identity | None:
+        """The identity whose own account this is (relation ``is``)."""
+        link = self.links.get(account_uid or "")
+        if link and link.relation == "is":
+            return self.identities.get(link.identity)
+        return None
+
+    def owner_of(self, account_uid: str | None) -> Identity | None:
+        """The accountable human for a non-human account: a direct ``owns`` link, or the
+        roster owner of the NHI identity the account belongs to."""
+        link = self.links.get(account_uid or "")
+        if not link:
+            return None
+        if link.relation == "owns":
+            return self.identities.get(link.identity)
+        ident = self.identities.get(link.identity)
+        if ident and ident.owner:
+            return self.identities.get(ident.owner)
+        return None
+
+    def is_unowned(self, account_uid: str) -> bool:
+        return account_uid not in self.links
+
+    @cached_property
+    def credentials_by_holder(self) -> dict[str, list[Credential]]:
+        out: dict[str, list[Credential]] = defaultdict(list)
+        for c in self.credentials:
+            if c.holder:
+                out[c.holder].append(c)
+        return out
+
+    @cached_property
+    def credentials_by_uid(self) -> dict[str, Credential]:
+        return {c.uid: c for c in self.credentials}
+
+    @cached_property
+    def accounts_by_native_id(self) -> dict[str, Account]:
+        return {a.native_id: a for a in self.accounts.values()}
+
+    @cached_property
+    def accounts_of_identity(self) -> dict[str, list[Account]]:
+        out: dict[str, list[Account]] = defaultdict(list)
+        for uid, link in self.links.items():
+            if link.relation == "is" and uid in self.accounts:
+                out[link.identity].append(self.accounts[uid])
+        return out
+
+    @cached_property
+    def leavers(self) -> dict[str, Identity]:
+        return {i.id: i for i in self.identities.values() if i.is_leaver}
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        return build_graph(self.identities.values(), self.accounts.values(), self.credentials,
+                           self.grants, self.resources.values(), self.links.values(),
+                           self.exposures, self.references)
+
+    def days_since(self, when: datetime | None) -> float | None:
+        if when is None:
+            return None
+        return (self.now - when).total_seconds() / 86400
+
+    def path(self, *nodes: str | None) -> list[str]:
+        return [n for n in nodes if n]
+
+
+def load_context(inv: Inventory, scan_id: str, policy: Policy, now: datetime) -> RuleContext:
+    return RuleContext(
+        scan_id=scan_id, now=now, policy=policy,
+        identities={i.id: i for i in inv.iter(Identity, scan_id)},
+        accounts={a.uid: a for a in inv.iter(Account, scan_id)},
+        credentials=inv.load(Credential, scan_id),
+        grants=inv.load(Grant, scan_id),
+        resources={r.uid: r for r in inv.iter(Resource, scan_id)},
+        links={l.account: l for l in inv.iter(Link, scan_id)},
+        exposures=inv.load(Exposure, scan_id),
+        references=inv.load(Reference, scan_id),
+        coverage=inv.load(Coverage, scan_id),
+        inventory=inv,
+    )
+
+
+def finding_fingerprint(rule_id: str, identity: str | None, subject: str) -> str:
+    return hashlib.sha256(f"{rule_id}\x1f{identity or ''}\x1f{subject}".encode()).hexdigest()[:32]
+
+
+def to_finding(meta: RuleMeta, hit: Hit, ctx: RuleContext) -> Finding:
+    path = hit.path
+    if path is None:
+        path = path_between(ctx.graph, f"identity:{hit.identity}", hit.subject) if hit.identity \
+            else [hit.subject]
+    return Finding(
+        rule=meta.id, severity=hit.severity or meta.severity, title=hit.title or meta.title,
+        layer=hit.layer or meta.layer or layer_of(hit.system, hit.object_kind),
+        system=hit.system, identity=hit.identity, subject=hit.subject,
+        object_kind=hit.object_kind, object_id=hit.object_id, object_name=hit.object_name,
+        location_path=hit.location_path, location_line=hit.location_line,
+        evidence=hit.evidence, path=path, frameworks=list(meta.frameworks),
+        remediation=meta.remediation,
+        fingerprint=finding_fingerprint(meta.id, hit.identity, hit.subject))
+
+
+def run_rules(ctx: RuleContext, rules: dict[str, Rule] | None = None,
+              only_identities: set[str] | None = None) -> tuple[list[Finding], list[str]]:
+    """All findings of all rules; a rule that crashes is reported, not fatal."""
+    rules = rules if rules is not None else all_rules()
+    findings: dict[str, Finding] = {}
+    errors: list[str] = []
+    for rid, r in sorted(rules.items()):
+        try:
+            for hit in r.fn(ctx):
+                if only_identities is not None and hit.identity not in only_identities:
+                    continue
+                f = to_finding(r.meta, hit, ctx)
+                findings.setdefault(f.fingerprint, f)
+        except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
+            log.exception("rule %s failed", rid)
+            errors.append(f"{rid}: {exc.__class__.__name__}")
+    return sorted(findings.values(), key=lambda f: (-severity_rank(f.severity), f.rule, f.fingerprint)), errors
+
+
+def mark_status(findings: list[Finding], previous: set[str],
+                waive: Callable[[Finding], dict[str, Any] | None] | None = None) -> None:
+    for f in findings:
+        f.status = "persisting" if f.fingerprint in previous else "new"
+        if waive:
+            w = waive(f)
+            if w:
+                f.status = "waived"
+                f.evidence = {**f.evidence, "waiver": w}
+
+
+def configured_layers(coverage: list[Coverage], roster_loaded: bool = True) -> set[str]:
+    layers = {c.layer for c in coverage if c.layer}
+    if roster_loaded:
+        layers.add("directory")
+    return layers
+
+
+def verdicts_for(identities: Iterable[Identity], findings: list[Finding],
+                 coverage: list[Coverage], roster_loaded: bool = True,
+                 ) -> dict[str, dict[str, str]]:
+    """Per identity, per layer: clean / residual / incomplete / not_configured."""
+    configured = configured_layers(coverage, roster_loaded)
+    unsure = {c.layer for c in coverage if c.status in ("failed", "partial")}
+    residual: dict[str, set[str]] = defaultdict(set)
+    for f in findings:
+        if f.identity and f.status != "waived" and severity_rank(f.severity) >= severity_rank("low"):
+            residual[f.identity].add(f.layer)
+    out: dict[str, dict[str, str]] = {}
+    for ident in identities:
+        layers: dict[str, str] = {}
+        for layer in LAYERS:
+            if layer not in configured:
+                layers[layer] = "not_configured"
+            elif layer in residual[ident.id]:
+                layers[layer] = "residual"
+            elif layer in unsure:
+                layers[layer] = "incomplete"
+            else:
+                layers[layer] = "clean"
+        out[ident.id] = layers
+    return out
+
+
+def overall(layers: dict[str, str]) -> str:
+    values = set(layers.values())
+    if "residual" in values:
+        return "residual"
+    if "incomplete" in values:
+        return "incomplete"
+    if "clean" in values:
+        return "clean"
+    return "not_configured"
+
+
+def exit_code_for(verdicts: Iterable[str]) -> int:
+    vs = set(verdicts)
+    if "residual" in vs:
+        return 1
+    if "incomplete" in vs:
+        return 3
+    return 0
+
+
+def unused_days(cred: Credential, now: datetime) -> float:
+    """Days since last use; a never-used credential is aged from its creation."""
+    when = cred.last_used_at or cred.created_at
+    return (now - when).total_seconds() / 86400 if when else 0.0
+
+
+def days(n: float) -> timedelta:
+    return timedelta(days=n)

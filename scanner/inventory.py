@@ -1,0 +1,374 @@
+"""The inventory: a DuckDB file with one table per record type and one row per scan.
+
+Why DuckDB: a columnar, embedded engine lets rules push their heavy filtering into SQL
+and lets users query their estate with plain SQL, with no server to run. Rows are
+written in Arrow batches (never row by row) because at estate scale (millions of
+records) per-row inserts dominate the run time.
+
+Every table carries ``scan_id``; scans are never overwritten, so history (``residual
+diff``, findings over time) is a query away. docs/schema.md documents the tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+import os
+import secrets as _secrets
+import socket
+import types
+import typing
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Iterable, Iterator, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from scanner.model import (
+    RECORD_TYPES,
+    Coverage,
+    Finding,
+    Record,
+)
+
+T = TypeVar("T", bound=Record)
+
+BATCH_ROWS = 20_000
+TOOL_VERSION = "0.1.0"
+
+
+class InventoryError(Exception):
+    """The inventory could not be opened or written (locked by another scan, corrupt)."""
+
+
+# --- column mapping ---------------------------------------------------------------
+
+
+def _resolve_type(tp: Any) -> Any:
+    """Strip Optional[...] and return the base type of a dataclass field annotation."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _resolve_type(args[0])
+    return tp
+
+
+def _column_kind(tp: Any) -> str:
+    tp = _resolve_type(tp)
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return "list"
+    if origin is dict or tp is dict:
+        return "json"
+    if tp is datetime:
+        return "ts"
+    if tp is bool:
+        return "bool"
+    if tp is int:
+        return "int"
+    if tp is float:
+        return "float"
+    return "str"
+
+
+_SQL_TYPES = {"list": "VARCHAR[]", "json": "VARCHAR", "ts": "TIMESTAMP", "bool": "BOOLEAN",
+              "int": "BIGINT", "float": "DOUBLE", "str": "VARCHAR"}
+_ARROW_TYPES = {"list": pa.list_(pa.string()), "json": pa.string(), "ts": pa.timestamp("us"),
+                "bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "str": pa.string()}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Table:
+    cls: type
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (field name, kind)
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([("scan_id", pa.string())] +
+                         [(n, _ARROW_TYPES[k]) for n, k in self.columns])
+
+
+def _table_of(cls: type) -> _Table:
+    hints = typing.get_type_hints(cls)
+    cols = tuple((f.name, _column_kind(hints[f.name])) for f in dataclasses.fields(cls))
+    return _Table(cls, cls.TABLE, cols)
+
+
+TABLES: dict[type, _Table] = {cls: _table_of(cls) for cls in RECORD_TYPES}
+
+
+def _to_utc_naive(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _cell_out(kind: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "json":
+        return json.dumps(value, default=str, sort_keys=True)
+    if kind == "ts":
+        return _to_utc_naive(value)
+    if kind == "list":
+        return [str(v) for v in value]
+    return value
+
+
+def _cell_in(kind: str, value: Any) -> Any:
+    if kind == "json":
+        return json.loads(value) if value else {}
+    if kind == "ts" and value is not None:
+        return value.replace(tzinfo=UTC)
+    if kind == "list":
+        return list(value) if value is not None else []
+    return value
+
+
+def new_scan_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + _secrets.token_hex(3)
+
+
+def _create_private(path: Path) -> None:
+    """An inventory holds the map of who can reach what: it and its WAL must not be
+    world-readable. A umask of 077 makes DuckDB create them 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.umask(0o077)
+
+
+class Inventory:
+    """An open inventory. Use as a context manager; one writer process at a time."""
+
+    def __init__(self, path: str | os.PathLike[str], read_only: bool = False):
+        self.path = Path(path)
+        if str(path) != ":memory:" and not read_only:
+            _create_private(self.path)
+        try:
+            self.con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:  # locked by another process, or not a database
+            raise InventoryError(f"cannot open inventory {path}: {str(exc).splitlines()[0]}") from None
+        if str(path) != ":memory:" and self.path.exists():
+            os.chmod(self.path, 0o600)
+        if not read_only:
+            self._create_schema()
+
+    # context manager
+    def __enter__(self) -> "Inventory":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        except duckdb.Error:
+            pass
+
+    # schema
+    def _create_schema(self) -> None:
+        self.con.execute(
+            """CREATE TABLE IF NOT EXISTS scans (
+                 scan_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP,
+                 status VARCHAR, tool_version VARCHAR, command VARCHAR, config_digest VARCHAR,
+                 host VARCHAR, run_by VARCHAR, attributes VARCHAR)""")
+        self.con.execute(
+            """CREATE TABLE IF NOT EXISTS verdicts (
+                 scan_id VARCHAR, identity VARCHAR, layer VARCHAR, verdict VARCHAR,
+                 detail VARCHAR)""")
+        for table in TABLES.values():
+            cols = ", ".join(f'"{n}" {_SQL_TYPES[k]}' for n, k in table.columns)
+            self.con.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" (scan_id VARCHAR, {cols})')
+
+    # scans
+    def begin_scan(self, command: str, config_digest: str = "", now: datetime | None = None,
+                   attributes: dict[str, Any] | None = None) -> str:
+        scan_id = new_scan_id(now)
+        self.con.execute(
+            "INSERT INTO scans VALUES (?, ?, NULL, 'running', ?, ?, ?, ?, ?, ?)",
+            [scan_id, _to_utc_naive(now or datetime.now(UTC)), TOOL_VERSION, command,
+             config_digest, socket.gethostname(), _whoami(), json.dumps(attributes or {})])
+        return scan_id
+
+    def finish_scan(self, scan_id: str, status: str = "complete",
+                    now: datetime | None = None) -> None:
+        self.con.execute("UPDATE scans SET finished_at = ?, status = ? WHERE scan_id = ?",
+                         [_to_utc_naive(now or datetime.now(UTC)), status, scan_id])
+
+    def scans(self) -> list[dict[str, Any]]:
+        rows = self.con.execute(
+            "SELECT scan_id, started_at, finished_at, status, tool_version, command, "
+            "config_digest, host, run_by, attributes FROM scans ORDER BY scan_id").fetchall()
+        keys = ["id", "started_at", "finished_at", "status", "tool_version", "command",
+                "config_digest", "host", "run_by", "attributes"]
+        out = []
+        for row in rows:
+            d = dict(zip(keys, row))
+            for k in ("started_at", "finished_at"):
+                if d[k] is not None:
+                    d[k] = d[k].replace(tzinfo=UTC)
+            d["attributes"] = json.loads(d["attributes"] or "{}")
+            out.append(d)
+        return out
+
+    def scan(self, scan_id: str) -> dict[str, Any] | None:
+        return next((s for s in self.scans() if s["id"] == scan_id), None)
+
+    def latest_scan_id(self, finished_only: bool = True) -> str | None:
+        sql = "SELECT max(scan_id) FROM scans"
+        if finished_only:
+            sql += " WHERE status IN ('complete', 'incomplete')"
+        row = self.con.execute(sql).fetchone()
+        return row[0] if row else None
+
+    def previous_scan_id(self, scan_id: str) -> str | None:
+        row = self.con.execute(
+            "SELECT max(scan_id) FROM scans WHERE scan_id < ? AND status IN ('complete', 'incomplete')",
+            [scan_id]).fetchone()
+        return row[0] if row else None
+
+    # writes
+    def insert(self, scan_id: str, records: Iterable[Record]) -> int:
+        """Insert records of any types, grouped into one Arrow batch per table."""
+        by_type: dict[type, list[Record]] = defaultdict(list)
+        n = 0
+        for rec in records:
+            by_type[type(rec)].append(rec)
+            n += 1
+        for cls, recs in by_type.items():
+            self._insert_batch(scan_id, TABLES[cls], recs)
+        return n
+
+    def _insert_batch(self, scan_id: str, table: _Table, recs: list[Record]) -> None:
+        if not recs:
+            return
+        columns: dict[str, list[Any]] = {"scan_id": [scan_id] * len(recs)}
+        for name, kind in table.columns:
+            columns[name] = [_cell_out(kind, getattr(r, name)) for r in recs]
+        batch = pa.table(columns, schema=table.arrow_schema)
+        self.con.register("_batch", batch)
+        try:
+            self.con.execute(f'INSERT INTO "{table.name}" SELECT * FROM _batch')
+        finally:
+            self.con.unregister("_batch")
+
+    def insert_arrow(self, table_name: str, batch: pa.Table) -> None:
+        """Insert an Arrow table whose columns already match ``table_name`` (synth, shards)."""
+        self.con.register("_batch", batch)
+        try:
+            self.con.execute(f'INSERT INTO "{table_name}" SELECT * FROM _batch')
+        finally:
+            self.con.unregister("_batch")
+
+    def delete(self, scan_id: str, cls: type[Record]) -> None:
+        self.con.execute(f'DELETE FROM "{TABLES[cls].name}" WHERE scan_id = ?', [scan_id])
+
+    def write_verdicts(self, scan_id: str, rows: Iterable[tuple[str, str, str, str]]) -> None:
+        rows = list(rows)
+        self.con.execute("DELETE FROM verdicts WHERE scan_id = ?", [scan_id])
+        if rows:
+            batch = pa.table({
+                "scan_id": [scan_id] * len(rows),
+                "identity": [r[0] for r in rows], "layer": [r[1] for r in rows],
+                "verdict": [r[2] for r in rows], "detail": [r[3] for r in rows]})
+            self.insert_arrow("verdicts", batch)
+
+    # reads
+    def load(self, cls: type[T], scan_id: str, where: str = "", params: list[Any] | None = None,
+             ) -> list[T]:
+        """Records of one type from one scan; ``where`` is an extra SQL condition."""
+        return list(self.iter(cls, scan_id, where, params))
+
+    def iter(self, cls: type[T], scan_id: str, where: str = "", params: list[Any] | None = None,
+             batch_rows: int = BATCH_ROWS) -> Iterator[T]:
+        table = TABLES[cls]
+        names = ", ".join(f'"{n}"' for n, _ in table.columns)
+        sql = f'SELECT {names} FROM "{table.name}" WHERE scan_id = ?'
+        if where:
+            sql += f" AND ({where})"
+        cur = self.con.cursor()
+        cur.execute(sql, [scan_id, *(params or [])])
+        kinds = [k for _, k in table.columns]
+        fields = [n for n, _ in table.columns]
+        while True:
+            rows = cur.fetchmany(batch_rows)
+            if not rows:
+                break
+            for row in rows:
+                yield cls(**{f: _cell_in(k, v) for f, k, v in zip(fields, kinds, row)})
+        cur.close()
+
+    def count(self, cls: type[Record], scan_id: str) -> int:
+        row = self.con.execute(f'SELECT count(*) FROM "{TABLES[cls].name}" WHERE scan_id = ?',
+                               [scan_id]).fetchone()
+        return int(row[0])
+
+    def verdicts(self, scan_id: str) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = defaultdict(dict)
+        for ident, layer, verdict in self.con.execute(
+                "SELECT identity, layer, verdict FROM verdicts WHERE scan_id = ? ORDER BY identity, layer",
+                [scan_id]).fetchall():
+            out[ident][layer] = verdict
+        return dict(out)
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    def coverage(self, scan_id: str) -> list[Coverage]:
+        return self.load(Coverage, scan_id)
+
+    def findings(self, scan_id: str) -> list[Finding]:
+        return self.load(Finding, scan_id)
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return str(os.getuid())
+
+
+class Sink:
+    """What a collector writes to: buffers records and flushes them in batches, and
+    counts what each collector wrote so Coverage rows can say how much was seen."""
+
+    def __init__(self, inventory: Inventory, scan_id: str, batch_rows: int = BATCH_ROWS):
+        self.inventory = inventory
+        self.scan_id = scan_id
+        self.batch_rows = batch_rows
+        self._buffer: dict[type, list[Record]] = defaultdict(list)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def emit(self, record: Record) -> None:
+        buf = self._buffer[type(record)]
+        buf.append(record)
+        self.counts[record.TABLE] += 1
+        if len(buf) >= self.batch_rows:
+            self._flush_type(type(record))
+
+    def emit_all(self, records: Iterable[Record]) -> int:
+        n = 0
+        for r in records:
+            self.emit(r)
+            n += 1
+        return n
+
+    def _flush_type(self, cls: type) -> None:
+        recs = self._buffer.pop(cls, [])
+        if recs:
+            self.inventory._insert_batch(self.scan_id, TABLES[cls], recs)
+
+    def flush(self) -> None:
+        for cls in list(self._buffer):
+            self._flush_type(cls)
+
+    @property
+    def total(self) -> int:
+        return sum(v for k, v in self.counts.items() if k != "coverage")

@@ -1,0 +1,290 @@
+"""Record types of the inventory.
+
+Every record a collector produces is one of these dataclasses. They are deliberately
+flat (scalars, lists of strings and one free-form ``attributes`` dict) so that the
+inventory can store them column for column and a user can query them with plain SQL.
+
+Identifiers:
+- ``source`` names the collector instance (``aws:123456789012``, ``github:acme``,
+  ``kubernetes:prod``); ``native_id`` is what the system itself calls the object.
+- ``uid`` = ``source|native_id`` is unique across the whole estate (two clusters can
+  both have ``User:alice``), and is what other records point at (a credential's
+  ``holder``, a grant's ``principal``).
+
+Raw secret values never appear in a record: only a keyed ``fingerprint`` and a ``hint``
+(see ``scanner.secrets``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+# --- vocabularies -----------------------------------------------------------------
+
+LAYERS = ("directory", "cloud", "code-hosting", "ci-cd", "kubernetes", "iac", "saas")
+
+IDENTITY_KINDS = ("human", "service", "bot", "agent", "workload")
+IDENTITY_STATUSES = ("active", "suspended", "terminated")
+
+ACCOUNT_KINDS = ("user", "service_account", "bot", "app", "role", "group")
+ACCOUNT_STATUSES = ("active", "disabled", "suspended", "blocked", "pending", "deleted")
+
+CREDENTIAL_KINDS = (
+    "access_key", "password", "pat", "ssh_key", "deploy_key", "deploy_token",
+    "oauth_grant", "app_installation", "sa_token", "client_cert", "api_key",
+    "session", "secret", "signing_cert", "mfa_device", "service_credential",
+)
+CREDENTIAL_STATUSES = ("active", "inactive", "expired", "revoked", "unknown")
+
+COVERAGE_STATUSES = ("ok", "partial", "failed", "skipped")
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+VERDICTS = ("clean", "residual", "incomplete", "not_configured")
+
+
+def severity_rank(severity: str) -> int:
+    """Position of a severity in SEVERITIES, so that thresholds compare as numbers."""
+    return SEVERITIES.index(severity)
+
+
+def make_uid(source: str, native_id: str) -> str:
+    return f"{source}|{native_id}"
+
+
+# --- records -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Record:
+    """Fields every record carries. ``scan_id`` is set by the inventory, not by collectors."""
+
+    TABLE: ClassVar[str] = ""
+
+
+@dataclass(slots=True)
+class Identity(Record):
+    """A person or non-human identity from the roster (CSV, Okta, SCIM...)."""
+
+    TABLE: ClassVar[str] = "identities"
+    id: str
+    name: str = ""
+    kind: str = "human"
+    status: str = "active"
+    terminated_at: datetime | None = None
+    owner: str | None = None
+    emails: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    system: str = "roster"
+    source: str = "roster"
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def node(self) -> str:
+        return f"identity:{self.id}"
+
+    @property
+    def is_leaver(self) -> bool:
+        return self.status in ("terminated", "suspended")
+
+
+@dataclass(slots=True)
+class Account(Record):
+    TABLE: ClassVar[str] = "accounts"
+    system: str
+    source: str
+    native_id: str
+    login: str = ""
+    email: str | None = None
+    kind: str = "user"
+    status: str = "active"
+    created_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uid(self) -> str:
+        return make_uid(self.source, self.native_id)
+
+    @property
+    def node(self) -> str:
+        return f"account:{self.uid}"
+
+
+@dataclass(slots=True)
+class Credential(Record):
+    TABLE: ClassVar[str] = "credentials"
+    system: str
+    source: str
+    native_id: str
+    kind: str
+    holder: str | None = None  # uid of the holding Account; None = orphaned at source
+    name: str = ""
+    scopes: list[str] = field(default_factory=list)
+    status: str = "active"
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+    rotated_at: datetime | None = None
+    fingerprint: str | None = None  # keyed HMAC, or a public-key fingerprint
+    hint: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uid(self) -> str:
+        return make_uid(self.source, self.native_id)
+
+    @property
+    def node(self) -> str:
+        return f"credential:{self.uid}"
+
+
+@dataclass(slots=True)
+class Resource(Record):
+    TABLE: ClassVar[str] = "resources"
+    system: str
+    source: str
+    native_id: str
+    kind: str
+    name: str = ""
+    updated_at: datetime | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uid(self) -> str:
+        return make_uid(self.source, self.native_id)
+
+    @property
+    def node(self) -> str:
+        return f"resource:{self.uid}"
+
+
+@dataclass(slots=True)
+class Grant(Record):
+    """``principal`` (an Account uid, or a free principal string such as an ARN for trust
+    policies) may do ``permission`` on ``resource`` (a Resource uid), ``via`` some path."""
+
+    TABLE: ClassVar[str] = "grants"
+    system: str
+    source: str
+    principal: str
+    resource: str
+    permission: str = ""
+    via: str = "direct"  # direct, team, group, trust, binding, mapping
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def node(self) -> str:
+        return f"grant:{self.source}|{self.principal}->{self.resource}:{self.permission}"
+
+
+@dataclass(slots=True)
+class Reference(Record):
+    """A place that names an identity, account or credential (not a secret)."""
+
+    TABLE: ClassVar[str] = "references_"
+    system: str
+    source: str
+    location: str  # file path, repo, k8s object, CI variable...
+    matched: str  # the text matched (an e-mail, a login, an ARN, a key id)
+    target_kind: str = "identity"  # identity, account, credential
+    target: str = ""  # identity id, account uid or credential native id it resolved to
+    line: int | None = None
+    commit: str | None = None
+    in_head: bool | None = None
+    context: str = ""  # "terraform aws_iam_user.alice", "CODEOWNERS", "RoleBinding dev/admins"
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def node(self) -> str:
+        return f"reference:{self.source}|{self.location}:{self.line or 0}:{self.matched}"
+
+
+@dataclass(slots=True)
+class Exposure(Record):
+    """A secret found in a place. ``identifier`` is a non-secret handle for correlation
+    (an AWS access key id, an SSH public-key fingerprint, a keyed digest of a token's
+    last eight characters)."""
+
+    TABLE: ClassVar[str] = "exposures"
+    system: str
+    source: str
+    detector: str
+    fingerprint: str
+    hint: str
+    location: str
+    line: int | None = None
+    commit: str | None = None
+    in_head: bool | None = None
+    identifier: str | None = None
+    verified: str = "unverified"  # unverified, valid, invalid
+    matched_credential: str | None = None  # credential uid after correlation
+    context: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def node(self) -> str:
+        return f"exposure:{self.source}|{self.location}:{self.line or 0}:{self.fingerprint[:16]}"
+
+
+@dataclass(slots=True)
+class Coverage(Record):
+    TABLE: ClassVar[str] = "coverage"
+    collector: str
+    target: str
+    layer: str
+    status: str = "ok"
+    error: str | None = None
+    records: int = 0
+    api_calls: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Link(Record):
+    """resolve's answer: this account belongs to this identity, and why."""
+
+    TABLE: ClassVar[str] = "links"
+    account: str  # account uid
+    identity: str  # identity id
+    evidence: str  # alias, email, external_email, tag:email, tag:owner, owner, ssh_key, login~localpart
+    confidence: float = 1.0
+    detail: str = ""
+    relation: str = "is"  # "is": the identity's own account; "owns": an NHI it is accountable for
+
+
+@dataclass(slots=True)
+class Finding(Record):
+    TABLE: ClassVar[str] = "findings"
+    rule: str
+    severity: str
+    title: str
+    layer: str
+    system: str = ""
+    identity: str | None = None
+    subject: str = ""  # graph node id of the object the finding is about
+    object_kind: str = ""
+    object_id: str = ""
+    object_name: str = ""
+    location_path: str | None = None
+    location_line: int | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    path: list[str] = field(default_factory=list)
+    frameworks: list[str] = field(default_factory=list)
+    remediation: str = ""
+    fingerprint: str = ""
+    status: str = "new"  # new, persisting, waived (set by the engine)
+
+
+RECORD_TYPES: tuple[type[Record], ...] = (
+    Identity, Account, Credential, Resource, Grant, Reference, Exposure, Coverage, Link,
+    Finding,
+)
+
+
+def record_fields(cls: type[Record]) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls)]

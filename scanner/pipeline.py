@@ -1,0 +1,199 @@
+"""One scan, end to end: roster -> bulk pass -> resolve -> deep pass -> resolve ->
+rules -> findings and verdicts, all written to the inventory under one scan_id.
+
+Order matters and is the design's one loop: the deep pass asks only about accounts that
+resolve puts in scope (leavers', unowned, NHIs whose owner left), so it runs between two
+resolves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Callable
+
+from collectors.base import Collector, CollectorContext, Scope, safe_error
+from collectors.registry import collector_classes
+from scanner.config import Config
+from scanner.engine import load_context, mark_status, run_rules, verdicts_for
+from scanner.inventory import Inventory, Sink
+from scanner.model import Coverage, Finding, Identity, Link
+from scanner.resolve import resolve, scope_for
+from scanner.roster import RosterContext, RosterError, ROSTER_SOURCES, merge
+from scanner.secrets import Fingerprinter
+
+log = logging.getLogger("residual.pipeline")
+
+
+def now_utc() -> datetime:
+    """The scan's "now". RESIDUAL_NOW (ISO 8601) pins it, so tests and demos inject time
+    instead of sleeping."""
+    pinned = os.environ.get("RESIDUAL_NOW")
+    if pinned:
+        from scanner.roster import parse_time
+        t = parse_time(pinned)
+        if t:
+            return t
+    return datetime.now(UTC)
+
+
+@dataclass
+class ScanResult:
+    scan_id: str
+    findings: list[Finding]
+    verdicts: dict[str, dict[str, str]]
+    coverage: list[Coverage]
+    identities: list[Identity]
+    rule_errors: list[str] = field(default_factory=list)
+    status: str = "complete"
+
+
+def load_roster(config: Config, sink: Sink | None = None) -> list[Identity]:
+    """Every configured roster source, merged. A source that cannot be reached is a
+    failed ``directory`` coverage row; a malformed CSV is a configuration error."""
+    ctx = RosterContext(base_dir=config.base_dir)
+    batches: list[list[Identity]] = []
+    for i, block in enumerate(config.roster):
+        kind = block["kind"]
+        src = ROSTER_SOURCES[kind]
+        target = str(block.get("path") or block.get("url") or block.get("domain") or kind)
+        started = datetime.now(UTC)
+        status, error, idents = "ok", None, []
+        try:
+            idents = list(src.load(block, ctx))
+        except RosterError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a directory outage is incomplete, not fatal
+            status, error = "failed", safe_error(exc)
+        batches.append(idents)
+        if sink is not None:
+            sink.emit(Coverage(collector=f"roster:{kind}", target=target, layer="directory",
+                               status=status, error=error, records=len(idents),
+                               api_calls=ctx.api_calls.get(target, 0), started_at=started,
+                               finished_at=datetime.now(UTC)))
+    return merge(batches)
+
+
+def make_collectors(config: Config, ctx: CollectorContext,
+                    only: tuple[str, ...] | None = None) -> list[Collector]:
+    classes = collector_classes()
+    out = []
+    for name, blocks in config.collectors.items():
+        if only and name not in only:
+            continue
+        for block in blocks:
+            out.append(classes[name](block, ctx))
+    return out
+
+
+def _failed_row(c: Collector, stage: str, exc: BaseException) -> Coverage:
+    now = datetime.now(UTC)
+    return Coverage(collector=c.describe(), target=c.describe(), layer=c.layer, status="failed",
+                    error=f"{stage}: {safe_error(exc)}", api_calls=c.calls, started_at=now,
+                    finished_at=now)
+
+
+def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
+             only: tuple[str, ...] | None = None, verify: set[str] | None = None,
+             progress: Any = None, now: datetime | None = None,
+             waive: Callable[[Finding], dict[str, Any] | None] | None = None) -> ScanResult:
+    """Run one scan into ``inv``. ``verify``: identity ids the verdicts must include
+    (besides every leaver). ``progress``: a ``Progress``-like object or None."""
+    now = now or now_utc()
+    scan_id = inv.begin_scan(command, config.digest(), now=now)
+    sink = Sink(inv, scan_id)
+    status = "interrupted"
+    try:
+        identities = load_roster(config, sink)
+        sink.emit_all(identities)
+        sink.flush()
+        fp = Fingerprinter.from_file(config.fingerprint_key)
+        ctx = CollectorContext(fingerprinter=fp, cache_dir=config.cache_dir, now=now,
+                               base_dir=config.base_dir)
+        config.cache_dir.mkdir(parents=True, exist_ok=True)
+        collectors = make_collectors(config, ctx, only)
+        task = progress.add_task("collecting", total=len(collectors) * 2) if progress else None
+
+        for c in collectors:  # bulk pass
+            if progress:
+                progress.update(task, description=f"collecting {c.describe()}")
+            try:
+                c.collect(sink, None)
+            except Exception as exc:  # noqa: BLE001 - collectors guard targets; this is the backstop
+                sink.emit(_failed_row(c, "bulk pass", exc))
+            sink.flush()
+            if progress:
+                progress.advance(task)
+
+        links = _resolve_into(inv, scan_id, identities)
+        scope = scope_for(identities, _accounts(inv, scan_id), links,
+                          only=verify if verify and command == "verify-live" else None)
+        scope.identifiers |= _exposed_identifiers(inv, scan_id)
+        for c in collectors:  # deep pass
+            if progress:
+                progress.update(task, description=f"deep pass {c.describe()}")
+            if not scope.is_empty():
+                try:
+                    c.deepen(sink, scope)
+                except Exception as exc:  # noqa: BLE001
+                    sink.emit(_failed_row(c, "deep pass", exc))
+                sink.flush()
+            if progress:
+                progress.advance(task)
+        sink.flush()
+        _resolve_into(inv, scan_id, identities, replace=True)
+
+        result = analyse(inv, scan_id, config, now=now, verify=verify, waive=waive)
+        status = result.status
+        return result
+    finally:
+        sink.flush()
+        inv.finish_scan(scan_id, status)
+
+
+def _accounts(inv: Inventory, scan_id: str):
+    from scanner.model import Account
+    return inv.load(Account, scan_id)
+
+
+def _exposed_identifiers(inv: Inventory, scan_id: str) -> set[str]:
+    """Credential ids seen in exposures and references (e.g. an AWS key id in a Terraform
+    file) that the deep pass should tie to a holder."""
+    rows = inv.query("SELECT DISTINCT identifier FROM exposures WHERE scan_id = ? AND identifier IS NOT NULL "
+                     "AND matched_credential IS NULL", [scan_id])
+    return {r[0] for r in rows}
+
+
+def _resolve_into(inv: Inventory, scan_id: str, identities: list[Identity],
+                  replace: bool = False) -> list[Link]:
+    from scanner.model import Account, Credential
+    if replace:
+        inv.delete(scan_id, Link)
+    links = resolve(identities, inv.iter(Account, scan_id),
+                    inv.iter(Credential, scan_id, "kind = 'ssh_key'"))
+    inv.insert(scan_id, links)
+    return links
+
+
+def analyse(inv: Inventory, scan_id: str, config: Config, *, now: datetime,
+            verify: set[str] | None = None,
+            waive: Callable[[Finding], dict[str, Any] | None] | None = None) -> ScanResult:
+    """Rules, findings and verdicts for a scan already collected (re-runnable)."""
+    ctx = load_context(inv, scan_id, config.policy, now)
+    findings, errors = run_rules(ctx)
+    previous_id = inv.previous_scan_id(scan_id)
+    previous = {r[0] for r in inv.query("SELECT fingerprint FROM findings WHERE scan_id = ?",
+                                        [previous_id])} if previous_id else set()
+    mark_status(findings, previous, waive)
+    inv.delete(scan_id, Finding)
+    inv.insert(scan_id, findings)
+    wanted = [i for i in ctx.identities.values() if i.is_leaver or (verify and i.id in verify)]
+    verdicts = verdicts_for(wanted, findings, ctx.coverage, roster_loaded=bool(config.roster))
+    inv.write_verdicts(scan_id, [(ident, layer, v, "") for ident, layers in verdicts.items()
+                                 for layer, v in layers.items()])
+    failed = any(c.status in ("failed", "partial") for c in ctx.coverage)
+    return ScanResult(scan_id, findings, verdicts, ctx.coverage, list(ctx.identities.values()),
+                      errors, "incomplete" if failed or errors else "complete")

@@ -1,0 +1,43 @@
+"""Shared test helpers: run the real CLI, pin "now", write configs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _pinned_now(monkeypatch):
+    monkeypatch.setenv("RESIDUAL_NOW", NOW.isoformat())
+    # retries wait for nothing in tests
+    import collectors.base as base
+    monkeypatch.setattr(base, "sleep", lambda s: None)
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real ``residual`` command in a subprocess."""
+    e = {**os.environ, "RESIDUAL_NOW": NOW.isoformat(), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "scanner.cli", *args], cwd=cwd, env=e,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write_config(tmp: Path, body: dict, roster_rows: list[str] | None = None) -> Path:
+    """A residual.yaml (and roster.csv if rows are given) in ``tmp``."""
+    if roster_rows is not None:
+        (tmp / "roster.csv").write_text(
+            "id,name,email,kind,status,terminated_at,owner,aliases\n" + "\n".join(roster_rows) + "\n")
+        body = {"roster": [{"csv": "roster.csv"}], **body}
+    body = {"inventory": str(tmp / "residual.duckdb"), **body}
+    path = tmp / "residual.yaml"
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+    return path
