@@ -120,12 +120,23 @@ class RuleContext:
         return [n for n in nodes if n]
 
 
+def _refined(records: Iterable[Any]) -> dict[str, Any]:
+    """One record per uid. The deep pass may re-emit a record the bulk pass already wrote,
+    with more detail and ``attributes["deep"] = True``; that one wins."""
+    out: dict[str, Any] = {}
+    for r in records:
+        prev = out.get(r.uid)
+        if prev is None or (r.attributes.get("deep") and not prev.attributes.get("deep")):
+            out[r.uid] = r
+    return out
+
+
 def load_context(inv: Inventory, scan_id: str, policy: Policy, now: datetime) -> RuleContext:
     return RuleContext(
         scan_id=scan_id, now=now, policy=policy,
         identities={i.id: i for i in inv.iter(Identity, scan_id)},
-        accounts={a.uid: a for a in inv.iter(Account, scan_id)},
-        credentials=inv.load(Credential, scan_id),
+        accounts=_refined(inv.iter(Account, scan_id)),
+        credentials=list(_refined(inv.iter(Credential, scan_id)).values()),
         grants=inv.load(Grant, scan_id),
         resources={r.uid: r for r in inv.iter(Resource, scan_id)},
         links={l.account: l for l in inv.iter(Link, scan_id)},

@@ -145,6 +145,7 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
                 progress.advance(task)
         sink.flush()
         _resolve_into(inv, scan_id, identities, replace=True)
+        _correlate(inv, scan_id)
 
         result = analyse(inv, scan_id, config, now=now, verify=verify, waive=waive)
         status = result.status
@@ -152,6 +153,15 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
     finally:
         sink.flush()
         inv.finish_scan(scan_id, status)
+
+
+def _correlate(inv: Inventory, scan_id: str) -> None:
+    """Tie exposures to the live credentials they expose (scanner/correlate.py)."""
+    try:
+        from scanner.correlate import correlate
+    except ModuleNotFoundError:
+        return
+    correlate(inv, scan_id)
 
 
 def _accounts(inv: Inventory, scan_id: str):
