@@ -1,17 +1,28 @@
-"""Diff two scans by finding fingerprint: new, resolved, persisting."""
+"""Diff two scans by finding fingerprint: new, resolved, persisting.
+
+A finding's fingerprint is stable across scans (rule + identity + object), so a finding
+that disappears was resolved (or its object is gone) and one that appears is new. A
+waived finding is still a finding: it stays in the diff, with its status, so that a
+waiver never makes residue look fixed.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from scanner.inventory import Inventory
-from scanner.model import Finding
+from scanner.model import Finding, severity_rank
 
 
 def _row(f: Finding) -> dict[str, Any]:
     return {"fingerprint": f.fingerprint, "rule": f.rule, "severity": f.severity,
             "identity": f.identity, "title": f.title,
-            "object": f"{f.object_kind} {f.object_name or f.object_id}".strip()}
+            "object": f"{f.object_kind} {f.object_name or f.object_id}".strip(),
+            "layer": f.layer, "status": f.status}
+
+
+def _sorted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: (-severity_rank(r["severity"]), r["rule"], r["fingerprint"]))
 
 
 def diff_scans(inv: Inventory, from_id: str, to_id: str) -> dict[str, Any]:
@@ -19,7 +30,16 @@ def diff_scans(inv: Inventory, from_id: str, to_id: str) -> dict[str, Any]:
     new = {f.fingerprint: f for f in inv.load(Finding, to_id)}
     return {
         "from": from_id, "to": to_id,
-        "new": [_row(new[k]) for k in sorted(new.keys() - old.keys())],
-        "resolved": [_row(old[k]) for k in sorted(old.keys() - new.keys())],
-        "persisting": [_row(new[k]) for k in sorted(new.keys() & old.keys())],
+        "new": _sorted([_row(new[k]) for k in new.keys() - old.keys()]),
+        "resolved": _sorted([_row(old[k]) for k in old.keys() - new.keys()]),
+        "persisting": _sorted([_row(new[k]) for k in new.keys() & old.keys()]),
     }
+
+
+def diff_against_previous(inv: Inventory, scan_id: str) -> dict[str, Any] | None:
+    """The diff the HTML report shows: this scan against the finished scan before it
+    (None for a first scan)."""
+    previous = inv.previous_scan_id(scan_id)
+    if not previous:
+        return None
+    return diff_scans(inv, previous, scan_id)

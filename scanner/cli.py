@@ -399,17 +399,16 @@ def demo(out_dir: str, quiet: bool) -> None:
     sys.exit(code)
 
 
-# Commands contributed by other modules (plan, watch, export, merge) register here.
+# Commands contributed by other modules (plan, watch, export, merge): every
+# scanner/cli_*.py module with a ``register(main)`` function adds its commands here.
 def _register_extensions() -> None:
     import importlib
-    for mod in ("scanner.cli_ext",):
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-            continue
-        m.register(main)
+    import pkgutil
+
+    import scanner
+    for mod in sorted(m.name for m in pkgutil.iter_modules(scanner.__path__)):
+        if mod.startswith("cli_"):
+            importlib.import_module(f"scanner.{mod}").register(main)
 
 
 _register_extensions()

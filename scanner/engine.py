@@ -258,3 +258,25 @@ def unused_days(cred: Credential, now: datetime) -> float:
 
 def days(n: float) -> timedelta:
     return timedelta(days=n)
+
+
+def context_from_records(records: Iterable[Any], now: datetime, policy: Policy | None = None,
+                         link: bool = True) -> RuleContext:
+    """A RuleContext straight from records (no inventory): for tests and for targeted
+    analyses that already hold the records. ``link``: run resolve on them too."""
+    from scanner.resolve import resolve
+
+    recs = list(records)
+    of = lambda cls: [r for r in recs if type(r) is cls]  # noqa: E731
+    identities = of(Identity)
+    accounts = of(Account)
+    credentials = of(Credential)
+    links = of(Link)
+    if link and not links:
+        links = resolve(identities, accounts, credentials)
+    return RuleContext(
+        scan_id="test", now=now, policy=policy or Policy(),
+        identities={i.id: i for i in identities}, accounts=_refined(accounts),
+        credentials=list(_refined(credentials).values()), grants=of(Grant),
+        resources={r.uid: r for r in of(Resource)}, links={l.account: l for l in links},
+        exposures=of(Exposure), references=of(Reference), coverage=of(Coverage))

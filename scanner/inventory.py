@@ -178,7 +178,7 @@ class Inventory:
             """CREATE TABLE IF NOT EXISTS scans (
                  scan_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP,
                  status VARCHAR, tool_version VARCHAR, command VARCHAR, config_digest VARCHAR,
-                 host VARCHAR, run_by VARCHAR, attributes VARCHAR)""")
+                 host VARCHAR, run_by VARCHAR, attributes VARCHAR, seq BIGINT)""")
         self.con.execute(
             """CREATE TABLE IF NOT EXISTS verdicts (
                  scan_id VARCHAR, identity VARCHAR, layer VARCHAR, verdict VARCHAR,
@@ -190,22 +190,28 @@ class Inventory:
     # scans
     def begin_scan(self, command: str, config_digest: str = "", now: datetime | None = None,
                    attributes: dict[str, Any] | None = None) -> str:
-        scan_id = new_scan_id(now)
+        """Start a scan. Scans are ordered by ``seq`` (monotonic per inventory), not by
+        time: clocks are pinned in tests and can step backwards on real machines.
+        ``now`` is the analysis time (stored in attributes); started_at is the wall clock."""
+        wall = datetime.now(UTC)
+        scan_id = new_scan_id(wall)
+        seq = self.con.execute("SELECT coalesce(max(seq), 0) + 1 FROM scans").fetchone()[0]
+        attrs = {**(attributes or {}), "now": (now or wall).isoformat()}
         self.con.execute(
-            "INSERT INTO scans VALUES (?, ?, NULL, 'running', ?, ?, ?, ?, ?, ?)",
-            [scan_id, _to_utc_naive(now or datetime.now(UTC)), TOOL_VERSION, command,
-             config_digest, socket.gethostname(), _whoami(), json.dumps(attributes or {})])
+            "INSERT INTO scans VALUES (?, ?, NULL, 'running', ?, ?, ?, ?, ?, ?, ?)",
+            [scan_id, _to_utc_naive(wall), TOOL_VERSION, command, config_digest,
+             socket.gethostname(), _whoami(), json.dumps(attrs, default=str), seq])
         return scan_id
 
     def finish_scan(self, scan_id: str, status: str = "complete",
                     now: datetime | None = None) -> None:
         self.con.execute("UPDATE scans SET finished_at = ?, status = ? WHERE scan_id = ?",
-                         [_to_utc_naive(now or datetime.now(UTC)), status, scan_id])
+                         [_to_utc_naive(datetime.now(UTC)), status, scan_id])
 
     def scans(self) -> list[dict[str, Any]]:
         rows = self.con.execute(
             "SELECT scan_id, started_at, finished_at, status, tool_version, command, "
-            "config_digest, host, run_by, attributes FROM scans ORDER BY scan_id").fetchall()
+            "config_digest, host, run_by, attributes FROM scans ORDER BY seq").fetchall()
         keys = ["id", "started_at", "finished_at", "status", "tool_version", "command",
                 "config_digest", "host", "run_by", "attributes"]
         out = []
@@ -222,16 +228,16 @@ class Inventory:
         return next((s for s in self.scans() if s["id"] == scan_id), None)
 
     def latest_scan_id(self, finished_only: bool = True) -> str | None:
-        sql = "SELECT max(scan_id) FROM scans"
+        sql = "SELECT scan_id FROM scans"
         if finished_only:
             sql += " WHERE status IN ('complete', 'incomplete')"
-        row = self.con.execute(sql).fetchone()
+        row = self.con.execute(sql + " ORDER BY seq DESC LIMIT 1").fetchone()
         return row[0] if row else None
 
     def previous_scan_id(self, scan_id: str) -> str | None:
         row = self.con.execute(
-            "SELECT max(scan_id) FROM scans WHERE scan_id < ? AND status IN ('complete', 'incomplete')",
-            [scan_id]).fetchone()
+            "SELECT scan_id FROM scans WHERE seq < (SELECT seq FROM scans WHERE scan_id = ?) "
+            "AND status IN ('complete', 'incomplete') ORDER BY seq DESC LIMIT 1", [scan_id]).fetchone()
         return row[0] if row else None
 
     # writes

@@ -1,0 +1,83 @@
+"""Config: every mistake is one line naming the file and the key, exit 2, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scanner.config import ConfigError, load_config
+from tests.conftest import run_cli
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "residual.yaml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("text, key", [
+    ("bogus: 1\n", "bogus"),
+    ("policy: {unused_after_days: soon}\n", "policy.unused_after_days"),
+    ("policy: {fail_on: severe}\n", "policy.fail_on"),
+    ("policy: {nope: 1}\n", "policy.nope"),
+    ("roster: [{ldap: x}]\n", "roster[0].ldap"),
+    ("roster: [{csv: {path: 3}}]\n", "roster[0].csv.path"),
+    ("collectors: {nosuch: []}\n", "collectors.nosuch"),
+    ("collectors: 5\n", "collectors"),
+    ("inventory: [1]\n", "inventory"),
+])
+def test_errors_name_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, text))
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert f": {key}" in msg and str(tmp_path) in msg
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"line \d+: not valid YAML"):
+        load_config(write(tmp_path, "policy:\n  - [unclosed\n"))
+
+
+def test_env_expansion_and_missing_env_never_leaks(tmp_path, monkeypatch):
+    monkeypatch.setenv("RES_TEST_INV", "inv.duckdb")
+    cfg = load_config(write(tmp_path, "inventory: ${RES_TEST_INV}\n"))
+    assert cfg.inventory == tmp_path / "inv.duckdb"
+    monkeypatch.delenv("RES_TEST_UNSET", raising=False)
+    with pytest.raises(ConfigError, match=r"inventory: environment variable RES_TEST_UNSET is not set"):
+        load_config(write(tmp_path, "inventory: ${RES_TEST_UNSET}\n"))
+
+
+def test_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, "{}\n"))
+    assert cfg.policy.unused_after_days == 45 and cfg.policy.rotate_after_days == 90
+    assert cfg.policy.fail_on == "high"
+    assert cfg.inventory == tmp_path / "residual.duckdb"
+    assert cfg.fingerprint_key == tmp_path / "residual.duckdb.key"
+
+
+def test_digest_redacts_secrets(tmp_path):
+    a = load_config(write(tmp_path, "inventory: a.duckdb\n"))
+    assert len(a.digest()) == 64
+    from scanner.config import redact
+    assert redact({"token": "ghp_abc", "url": "x", "nested": [{"password": "p"}]}) == \
+        {"token": "***", "url": "x", "nested": [{"password": "***"}]}
+
+
+def test_cli_bad_config_exit_2_one_line_nothing_written(tmp_path):
+    cfg = write(tmp_path, f"inventory: {tmp_path}/inv.duckdb\npolicy: {{fail_on: 7}}\n")
+    r = run_cli("scan", "-c", str(cfg))
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "policy.fail_on" in r.stderr
+    assert not (tmp_path / "inv.duckdb").exists()
+
+
+def test_cli_missing_config_exit_2(tmp_path):
+    r = run_cli("scan", "-c", str(tmp_path / "none.yaml"))
+    assert r.returncode == 2 and "config file not found" in r.stderr
