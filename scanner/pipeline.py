@@ -116,12 +116,14 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
         config.cache_dir.mkdir(parents=True, exist_ok=True)
         collectors = make_collectors(config, ctx, only)
         task = progress.add_task("collecting", total=len(collectors) * 2) if progress else None
+        live = command == "verify-live" and verify
+        bulk_scope = targeted_scope(inv, identities, verify) if live else None
 
-        for c in collectors:  # bulk pass
+        for c in collectors:  # bulk pass (targeted: only what is known to be theirs)
             if progress:
                 progress.update(task, description=f"collecting {c.describe()}")
             try:
-                c.collect(sink, None)
+                c.collect(sink, bulk_scope)
             except Exception as exc:  # noqa: BLE001 - collectors guard targets; this is the backstop
                 sink.emit(_failed_row(c, "bulk pass", exc))
             sink.flush()
@@ -130,7 +132,9 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
 
         links = _resolve_into(inv, scan_id, identities)
         scope = scope_for(identities, _accounts(inv, scan_id), links,
-                          only=verify if verify and command == "verify-live" else None)
+                          only=verify if live else None)
+        if bulk_scope is not None:
+            scope.accounts |= bulk_scope.accounts
         scope.identifiers |= _exposed_identifiers(inv, scan_id)
         for c in collectors:  # deep pass
             if progress:
@@ -153,6 +157,31 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
     finally:
         sink.flush()
         inv.finish_scan(scan_id, status)
+
+
+def targeted_scope(inv: Inventory, identities: list[Identity], wanted: set[str]) -> Scope:
+    """For ``verify --live``: start from what the last finished scan linked to these
+    identities (their accounts, logins per system, e-mails, aliases), so that each
+    collector can ask only about them."""
+    from scanner.model import Account
+    scope = Scope()
+    previous = inv.latest_scan_id()
+    if previous:
+        rows = inv.query("SELECT account FROM links WHERE scan_id = ? AND identity IN "
+                         "(SELECT unnest(?::VARCHAR[]))", [previous, sorted(wanted)])
+        uids = {r[0] for r in rows}
+        for acc in inv.iter(Account, previous):
+            if acc.uid in uids:
+                scope.accounts.add(acc.uid)
+                scope.logins.setdefault(acc.system, set()).add(acc.login or acc.native_id)
+    for ident in identities:
+        if ident.id in wanted:
+            scope.identities.add(ident.id)
+            scope.emails.update(ident.emails)
+            for alias in ident.aliases:
+                system, _, handle = alias.partition(":")
+                scope.logins.setdefault(system, set()).add(handle)
+    return scope
 
 
 def _correlate(inv: Inventory, scan_id: str) -> None:

@@ -7,13 +7,29 @@ A raw secret value must never leave the process that read it. What we keep is:
 - a *hint*: at most a well-known public prefix and the last four characters, enough for
   a person to recognise which token it is.
 
-``SecretScanner`` wraps detect-secrets' plugins (text in, ``SecretHit`` out). Its results
-carry only fingerprints and hints: the detect-secrets ``PotentialSecret`` objects, which
-keep the raw value, are dropped as soon as they are fingerprinted.
+``SecretScanner`` runs detect-secrets' own plugins and filters (text in, ``SecretHit``
+out) but only on the lines that could possibly hold a finding. Why: detect-secrets runs
+every plugin and every filter on every line (its ``is_indirect_reference`` line filter
+and the keyword regex dominate), while in real files fewer than one line in twenty can
+match anything. A *prefilter* built from the plugins' own regexes, run once over the
+whole text in C, finds the candidate lines; the per-line pipeline of
+``detect_secrets.core.scan`` (line filters, plugins, secret filters, context filters)
+then runs on those lines exactly as ``detect-secrets scan`` would. The prefilter is a
+superset by construction (see ``_Prefilter``), so recall is unchanged.
+
+On top of that, IaC-specific *noise filters* (``noise_reason``) and *structure-aware
+recall* (``scan_pairs``: parsed key/value pairs, base64-wrapped PEM keys, whole PEM
+blocks fingerprinted instead of their ``BEGIN`` line).
+
+The detect-secrets ``PotentialSecret`` objects keep the raw value: they are dropped as
+soon as they are fingerprinted, and never leave this module.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import bisect
 import hashlib
 import hmac
 import os
@@ -21,6 +37,7 @@ import re
 import secrets as _secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 # Public prefixes that identify a token's issuer; showing them reveals nothing secret.
 KNOWN_PREFIXES = (
@@ -30,6 +47,37 @@ KNOWN_PREFIXES = (
 )
 
 AWS_KEY_ID = re.compile(r"\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b")
+AWS_KEY_ID_LOOSE = re.compile(r"(?<![A-Z0-9])((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})(?![A-Z0-9])")
+
+# Keys whose value is a secret whatever its shape (structure-aware recall).
+SECRET_KEY_NAME = re.compile(
+    r"(?i)(pass(word|wd|phrase)?|pwd|secret|token|api_?key|apikey|private_?key|access_?key|"
+    r"client_?secret|credential|auth_?key|signing_?key|bearer)(?!_?(id|arn|name|path|file|ref|"
+    r"length|type|version|ttl|expir\w*|policy|rotation\w*|count|enabled|url|uri|key_id))\b|"
+    r"(pass(word|wd)?|secret|token|api_?key|private_?key|access_?key)$")
+# Values that are references, not literals: interpolations, templates, env lookups.
+NOT_LITERAL = re.compile(r"\$\{|\{\{|\$\(|^\$[A-Za-z_]|^<[^>]*>$|^(var|local|data|module)\.|"
+                         r"^arn:|^(ref|valueFrom|secretKeyRef)\b|^!|^/|^\w+://[^:@]*$|^%\(",
+                         re.IGNORECASE)
+PLACEHOLDERS = re.compile(r"(?i)^(x+|\*+|\.+|-+|changeme|change[-_]?me|password|secret|"
+                          r"redacted|placeholder|dummy|todo|tbd|none|null|nil|true|false|"
+                          r"your[-_ ].*|<.*>|\[.*\]|\.\.\.)$")
+
+# Noise that detect-secrets is known for on IaC (each has a test).
+COMMIT_KEY = re.compile(r"(?i)\b(git[_-]?commit|git[_-]?sha|commit[_-]?(sha|id|hash)?|revision|"
+                        r"source[_-]?version|image[_-]?digest|digest|checksum|sha1|sha256|etag|"
+                        r"source_code_hash|hash)\b[\"']?\s*[:=]")
+DOC_EXAMPLE_VALUES = {
+    "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY", "AKIAI44QH8DHBEXAMPLE",
+}
+DOC_EXAMPLE_MARK = re.compile(r"EXAMPLE|(?i:^(example|sample|dummy|fake|test)[-_]?)")
+
+PEM_BLOCK = re.compile(
+    r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----[\s\S]*?-----END \1-----")
+B64_PEM = re.compile(r"LS0tLS1CRUdJTi[A-Za-z0-9+/=\s\\n]{40,}")
+
+MAX_LINE_CHARS = 20_000  # a minified line longer than this is analysed on its first 20k chars
 
 
 class Fingerprinter:
@@ -59,6 +107,11 @@ class Fingerprinter:
         characters (GitHub's token_last_eight): keyed, so the inventory never holds them."""
         return "last8:" + self.fingerprint("last8:" + token[-8:])
 
+    @property
+    def key_id(self) -> str:
+        """A public handle of the key (caches keyed by it go stale when the key changes)."""
+        return self.fingerprint("residual:key-id")[:16]
+
 
 def hint(value: str) -> str:
     """At most a known public prefix and the last four characters."""
@@ -83,6 +136,33 @@ class SecretHit:
     key: str | None = None  # the variable / attribute name it was assigned to, if known
 
 
+def ssh_public_fingerprint(pem: str) -> str | None:
+    """``SHA256:...`` of the public half of a private key (what GitHub/GitLab show for SSH
+    and deploy keys), so an exposed private key can be tied to a registered key. Needs the
+    ``cryptography`` package (present with boto3/moto); None if unavailable or encrypted."""
+    try:
+        from cryptography.hazmat.primitives import serialization
+    except ImportError:  # pragma: no cover
+        return None
+    data = pem.encode()
+    key = None
+    for loader in (serialization.load_ssh_private_key, serialization.load_pem_private_key):
+        try:
+            key = loader(data, password=None)
+            break
+        except Exception:  # noqa: BLE001 - wrong format, encrypted, unsupported: no handle
+            continue
+    if key is None:
+        return None
+    try:
+        blob = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                             serialization.PublicFormat.OpenSSH)
+    except Exception:  # noqa: BLE001 - e.g. DSA/PGP keys with no OpenSSH form
+        return None
+    raw = base64.b64decode(blob.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
+
+
 def identifier_for(detector: str, value: str, fp: Fingerprinter) -> str | None:
     """A non-secret handle that lets an exposure be tied to a live credential."""
     m = AWS_KEY_ID.search(value)
@@ -90,36 +170,199 @@ def identifier_for(detector: str, value: str, fp: Fingerprinter) -> str | None:
         return m.group(1)
     if value.startswith(("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")):
         return fp.last8(value)
+    if "PRIVATE KEY" in value and "-----BEGIN" in value:
+        return ssh_public_fingerprint(value)
     return None
+
+
+def noise_reason(detector: str, value: str, line: str) -> str | None:
+    """Why a detect-secrets hit is IaC noise, or None. Each reason is tested."""
+    v = value.strip().strip("'\"")
+    if v in DOC_EXAMPLE_VALUES or DOC_EXAMPLE_MARK.search(v):
+        return "documentation example"
+    if detector == "Hex High Entropy String" and COMMIT_KEY.search(line):
+        return "commit/digest hash"
+    if detector in ("Hex High Entropy String", "Base64 High Entropy String") and \
+            re.fullmatch(r"(sha256:|sha512-|sha1-)?[0-9a-fA-F]{40}|[0-9a-fA-F]{64}", v) and \
+            re.search(r"(?i)(sha|digest|hash|commit|checksum|integrity)", line):
+        return "commit/digest hash"
+    return None
+
+
+# --- the fast path: prefilter + detect-secrets' own per-line pipeline -----------------
+
+
+class _Prefilter:
+    """Finds every line on which some detect-secrets plugin could report something.
+
+    Superset by construction: each regex-based plugin's own denylist patterns (compiled
+    with MULTILINE so ``^``/``$`` keep their per-line meaning) are searched over the whole
+    text, restarting at the next line after each match so that a match spanning lines
+    cannot hide one on the following line; the keyword plugin needs one of its denylist
+    words; the high-entropy plugins need a quoted run of their charset long enough to
+    pass their entropy limit (Shannon entropy <= log2(length): base64 > 4.5 needs >= 23
+    characters, hex > 3.0 needs >= 9).
+    """
+
+    def __init__(self) -> None:
+        from detect_secrets.plugins.base import RegexBasedDetector
+        from detect_secrets.plugins.keyword import DENYLIST
+        from detect_secrets.settings import get_plugins
+
+        pats: list[re.Pattern[str]] = []
+        for plugin in get_plugins():
+            if isinstance(plugin, RegexBasedDetector):
+                for rx in plugin.denylist:
+                    pats.append(re.compile(rx.pattern, rx.flags | re.MULTILINE))
+        words = "|".join(DENYLIST)
+        pats.append(re.compile(rf"(?i:{words})"))
+        pats.append(re.compile(r"""["'](?:[A-Za-z0-9+/=\\_-]{23,}|[0-9a-fA-F]{8,})["']"""))
+        # detect-secrets' own allowlist pragma lines never report; PEM blocks are found by
+        # PrivateKeyDetector's denylist above.
+        self.patterns = pats
+
+    def lines(self, text: str, starts: list[int]) -> set[int]:
+        out: set[int] = set()
+        n = len(text)
+        for pat in self.patterns:
+            pos = 0
+            while pos < n:
+                m = pat.search(text, pos)
+                if not m:
+                    break
+                first = bisect.bisect_right(starts, m.start())
+                last = bisect.bisect_right(starts, max(m.start(), m.end() - 1))
+                out.update(range(first, last + 1))
+                pos = starts[first] if first < len(starts) else n  # next line's start
+        return out
+
+
+class _Engine:
+    """detect-secrets configured once per process (all plugins, default filters)."""
+
+    _instance: "_Engine | None" = None
+
+    def __init__(self) -> None:
+        from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+        from detect_secrets.settings import cache_bust, configure_settings_from_baseline
+
+        # what detect_secrets.settings.default_settings() sets, for the life of the process
+        cache_bust()
+        configure_settings_from_baseline({"plugins_used": [
+            {"name": cls.__name__} for cls in get_mapping_from_secret_type_to_class().values()]})
+        from detect_secrets.core import scan as ds_scan
+        from detect_secrets.plugins.base import RegexBasedDetector
+        from detect_secrets.settings import get_plugins
+        from detect_secrets.util.code_snippet import get_code_snippet
+
+        self.plugins = list(get_plugins())
+        self.scan_mod = ds_scan
+        self.snippet = get_code_snippet
+        self.prefilter = _Prefilter()
+        self.regex_based = RegexBasedDetector
+
+    @classmethod
+    def get(cls) -> "_Engine":
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    def scan_line(self, lines: list[str], lineno: int, line: str, filename: str
+                  ) -> Iterable[tuple[str, str]]:
+        """(detector type, raw value) for one line, through detect-secrets' own line
+        filters, plugins, secret filters and context filters (as ``scan_file`` does)."""
+        s = self.scan_mod
+        line = line.rstrip()[:MAX_LINE_CHARS]
+        snippet = self.snippet(lines=lines, line_number=lineno)
+        if s._is_filtered_out(required_filter_parameters=["line"], filename=filename,
+                              line=line, context=snippet):
+            return
+        for plugin in self.plugins:
+            for ps in s._scan_line(plugin=plugin, filename=filename, line=line,
+                                   line_number=lineno, context=snippet):
+                if not s._is_filtered_out(required_filter_parameters=["context"],
+                                          filename=ps.filename, secret=ps.secret_value,
+                                          plugin=plugin, line=line, context=snippet):
+                    value = ps.secret_value or ""
+                    ps.secret_value = None  # drop the raw value from detect-secrets' object
+                    if isinstance(plugin, self.regex_based) and len(value) < 16:
+                        value = self._whole_match(plugin, line, value)
+                    yield ps.type, value
+
+    @staticmethod
+    def _whole_match(plugin, line: str, value: str) -> str:
+        """Regex plugins report their first group when the pattern has one (GitHub's
+        ``(ghp|gho|...)_...`` yields ``ghp``): fingerprint the whole token instead."""
+        for rx in plugin.denylist:
+            for m in rx.finditer(line):
+                if value in m.groups() and len(m.group(0)) > len(value):
+                    return m.group(0)
+        return value
+
+
+def line_starts(text: str) -> list[int]:
+    starts = [0]
+    find = text.find
+    i = find("\n")
+    while i != -1:
+        starts.append(i + 1)
+        i = find("\n", i + 1)
+    return starts
 
 
 class SecretScanner:
     """Text in, fingerprinted SecretHits out, through detect-secrets' plugins."""
 
-    def __init__(self, fingerprinter: Fingerprinter):
+    def __init__(self, fingerprinter: Fingerprinter, noise_filters: bool = True):
         self.fp = fingerprinter
+        self.noise_filters = noise_filters
+        self.filtered: dict[str, int] = {}  # noise filter name -> hits dropped
 
+    # -- public API -------------------------------------------------------------------
     def scan_text(self, text: str, path: str = "") -> list[SecretHit]:
-        from detect_secrets.core.scan import scan_line
-        from detect_secrets.settings import default_settings
-
+        """Every secret in a text, by line (1-based)."""
         hits: list[SecretHit] = []
         seen: set[tuple[int, str]] = set()
-        with default_settings():
-            for lineno, line in enumerate(text.splitlines(), start=1):
-                if len(line) > 4000:  # minified blobs: regex backtracking, no real gain
-                    line = line[:4000]
-                for ps in scan_line(line):
-                    value = ps.secret_value or ""
-                    if not value:
-                        continue
-                    fp = self.fp.fingerprint(value)
-                    if (lineno, fp) in seen:
-                        continue
-                    seen.add((lineno, fp))
-                    hits.append(SecretHit(ps.type, fp, hint(value), lineno,
-                                          identifier_for(ps.type, value, self.fp)))
-                    del ps  # drop the object holding the raw value
+        if not text:
+            return hits
+        engine = _Engine.get()
+        starts = line_starts(text)
+        lines = text.split("\n")
+        for lineno in sorted(engine.prefilter.lines(text, starts)):
+            if lineno > len(lines):
+                continue
+            line = lines[lineno - 1]
+            for detector, value in engine.scan_line(lines, lineno, line, path or "text"):
+                if detector == "Private Key":
+                    value = self._pem_block(text, starts[lineno - 1]) or value
+                self._add(hits, seen, detector, value, lineno, line)
+        self._b64_pems(text, starts, hits, seen)
+        return hits
+
+    def scan_pairs(self, pairs: Iterable[tuple[int, str, str]], lines: list[str],
+                   path: str = "", known: Iterable[SecretHit] = ()) -> list[SecretHit]:
+        """Parsed (line, key, value) pairs: each as the ``key: "value"`` line
+        detect-secrets' YAML/INI transformers would have made (so unquoted YAML values get
+        the high-entropy plugins), and, where the key names a secret and the value is a
+        literal, the value itself ("Secret keyword"). Lines already holding a hit in
+        ``known`` are not reported twice."""
+        engine = _Engine.get()
+        hits: list[SecretHit] = []
+        seen = {(h.line, h.fingerprint) for h in known}
+        busy = {h.line for h in known}
+        for lineno, key, value in pairs:
+            if not isinstance(value, str) or not value or len(value) > MAX_LINE_CHARS:
+                continue
+            synthetic = f'{key}: "{value}"'
+            found = False
+            if engine.prefilter.lines(synthetic, [0]):
+                for detector, raw in engine.scan_line(lines, max(1, lineno), synthetic,
+                                                      path or "text"):
+                    found |= self._add(hits, seen, detector, raw, lineno, synthetic, key)
+            if not found and lineno not in busy and self.is_assigned_secret(key, value):
+                found = self._add(hits, seen, "Secret Keyword", value, lineno, synthetic, key)
+            if found:
+                busy.add(lineno)
         return hits
 
     def scan_value(self, value: str, key: str = "", detector: str = "Assigned secret") -> SecretHit:
@@ -127,3 +370,48 @@ class SecretScanner:
         the whole value, whatever detect-secrets thinks of it."""
         return SecretHit(detector, self.fp.fingerprint(value), hint(value), 0,
                          identifier_for(detector, value, self.fp), key or None)
+
+    @staticmethod
+    def is_assigned_secret(key: str, value: str) -> bool:
+        """A parsed value whose key names a secret and which is a literal, not a reference
+        or a placeholder."""
+        v = value.strip()
+        return bool(len(v) >= 8 and " " not in v and SECRET_KEY_NAME.search(key or "")
+                    and not NOT_LITERAL.search(v) and not PLACEHOLDERS.match(v))
+
+    # -- helpers -----------------------------------------------------------------------
+    def _add(self, hits: list[SecretHit], seen: set[tuple[int, str]], detector: str,
+             value: str, lineno: int, line: str, key: str | None = None) -> bool:
+        if not value:
+            return False
+        if self.noise_filters:
+            reason = noise_reason(detector, value, line)
+            if reason:
+                self.filtered[reason] = self.filtered.get(reason, 0) + 1
+                return False
+        fp = self.fp.fingerprint(value)
+        if (lineno, fp) in seen:
+            return False
+        seen.add((lineno, fp))
+        hits.append(SecretHit(detector, fp, hint(value), lineno,
+                              identifier_for(detector, value, self.fp), key))
+        return True
+
+    @staticmethod
+    def _pem_block(text: str, offset: int) -> str | None:
+        m = PEM_BLOCK.search(text, max(0, offset - 200))
+        return m.group(0) if m and m.start() < offset + 4000 else None
+
+    def _b64_pems(self, text: str, starts: list[int], hits: list[SecretHit],
+                  seen: set[tuple[int, str]]) -> None:
+        """base64-wrapped PEM keys (Kubernetes Secrets, kubeconfig client-key-data)."""
+        for m in B64_PEM.finditer(text):
+            blob = re.sub(r"\s|\\n", "", m.group(0))
+            try:
+                decoded = base64.b64decode(blob + "=" * (-len(blob) % 4)).decode("utf-8", "replace")
+            except (binascii.Error, ValueError):
+                continue
+            pem = PEM_BLOCK.search(decoded)
+            if pem:
+                lineno = bisect.bisect_right(starts, m.start())
+                self._add(hits, seen, "Private Key (base64)", pem.group(0), lineno, "")

@@ -1,0 +1,45 @@
+"""What the analysis of one file or blob yields: plain, picklable, cacheable facts.
+
+No raw secret value ever sits in these objects (only SecretHits: fingerprint and hint),
+so they can cross process boundaries and be cached on disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from scanner.secrets import SecretHit
+
+
+@dataclass(slots=True)
+class RefFact:
+    """A name found in a file: an e-mail, an IAM ARN, an AWS key id, or a handle in a
+    structured place (a CODEOWNERS owner, a Terraform username, an RBAC subject)."""
+
+    line: int
+    matched: str
+    kind: str  # email, arn, aws_key_id, handle
+    system: str | None = None  # aws, github, gitlab, kubernetes, okta (a guess), None
+    context: str = ""  # "terraform aws_iam_user.alice", "CODEOWNERS /infra/", "RoleBinding dev/x"
+    recreates: bool = False  # the IaC would create this account / grant this access
+    resource_type: str = ""
+    resource_name: str = ""
+
+
+@dataclass(slots=True)
+class FileFacts:
+    kind: str  # terraform, tfstate, cloudformation, kubernetes, ci, codeowners, dotenv, ...
+    refs: list[RefFact] = field(default_factory=list)
+    hits: list[SecretHit] = field(default_factory=list)
+    parse_error: str | None = None
+    filtered: dict[str, int] = field(default_factory=dict)  # noise filter -> hits dropped
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "FileFacts":
+        return cls(kind=d["kind"], refs=[RefFact(**r) for r in d["refs"]],
+                   hits=[SecretHit(**h) for h in d["hits"]], parse_error=d.get("parse_error"),
+                   filtered=d.get("filtered") or {})

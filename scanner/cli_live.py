@@ -1,0 +1,102 @@
+"""Real-time offboarding commands: `residual plan` and `residual watch`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+def register(main: click.Group) -> None:
+    from scanner.cli import (
+        UsageFailure, _config, _open, _setup_logging, config_option, write_private,
+    )
+
+    @main.command()
+    @config_option
+    @click.argument("identity")
+    @click.option("--scan", "scan_id", default=None, help="scan id (default: the latest)")
+    @click.option("--format", "fmt", type=click.Choice(["md", "sh", "json"]), default="md")
+    @click.option("-o", "--output", default=None)
+    def plan(config_path: str, identity: str, scan_id: str | None, fmt: str, output: str | None) -> None:
+        """The revocation plan for IDENTITY: every finding as the exact step that removes
+        it, in a safe order, ending with a re-verify. residual itself changes nothing."""
+        from scanner.model import Identity
+        from scanner.plan import build_plan, render_plan
+        from scanner.resolve import Resolver
+
+        config = _config(config_path)
+        with _open(config, read_only=True) as inv:
+            sid = scan_id or inv.latest_scan_id()
+            if not sid or not inv.scan(sid):
+                raise UsageFailure("no such scan; run `residual scan` or `residual verify` first")
+            ident = Resolver(inv.load(Identity, sid)).find(identity)
+            if ident is None:
+                raise UsageFailure(f"{identity}: not in the roster of scan {sid}")
+            text = render_plan(build_plan(inv, sid, ident.id), ident.id, fmt)
+        if output:
+            write_private(Path(output), text)
+            click.echo(f"wrote {output}", err=True)
+        else:
+            click.echo(text, nl=False)
+
+    @main.command()
+    @config_option
+    @click.option("--roster-file", type=click.Path(path_type=Path), default=None,
+                  help="watch this roster CSV (default: the config's first CSV roster)")
+    @click.option("--okta-url", default=None, help="poll this Okta org's System Log")
+    @click.option("--okta-token", envvar="OKTA_TOKEN", default=None, show_envvar=True)
+    @click.option("--jsonl", "jsonl", type=click.Path(path_type=Path), default=None,
+                  help="also append each verdict to this JSON-lines file")
+    @click.option("--webhook", default=None, help="also POST each verdict to this URL")
+    @click.option("--interval", type=float, default=30.0, show_default=True)
+    @click.option("--once", is_flag=True, help="poll once and exit (cron-style)")
+    @click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
+                  help="where the cursor is kept (default: beside the inventory)")
+    def watch(config_path: str, roster_file: Path | None, okta_url: str | None,
+              okta_token: str | None, jsonl: Path | None, webhook: str | None, interval: float,
+              once: bool, state_path: Path | None) -> None:
+        """React to identity status changes with a targeted verify of that identity."""
+        from scanner.engine import overall
+        from scanner.pipeline import run_scan
+        from scanner.resolve import Resolver
+        from scanner.pipeline import load_roster
+        from scanner.watch import OktaLogSource, RosterFileSource, Sinks, watch_loop
+
+        config = _config(config_path)
+        _setup_logging(0, True, config)
+        sources = []
+        csv_block = next((b for b in config.roster if b["kind"] == "csv"), None)
+        if roster_file is None and csv_block:
+            p = Path(csv_block["path"])
+            roster_file = p if p.is_absolute() else config.base_dir / p
+        if roster_file:
+            sources.append(RosterFileSource(roster_file))
+        if okta_url:
+            if not okta_token:
+                raise UsageFailure("--okta-url needs --okta-token (or OKTA_TOKEN)")
+            sources.append(OktaLogSource(okta_url, okta_token))
+        if not sources:
+            raise UsageFailure("nothing to watch: give --roster-file or --okta-url")
+        state = state_path or config.inventory.with_name(config.inventory.name + ".watch.json")
+
+        def verify(ev):
+            roster = load_roster(config)
+            ident = Resolver(roster).find(ev.identity)
+            if ident is None:
+                return {"identity": ev.identity, "verdict": "unknown",
+                        "error": "not in the roster"}
+            with _open(config) as inv:
+                result = run_scan(config, inv, command="verify-live", verify={ident.id})
+            layers = result.verdicts.get(ident.id, {})
+            return {"identity": ident.id, "verdict": overall(layers), "layers": layers,
+                    "scan_id": result.scan_id,
+                    "findings": sum(1 for f in result.findings if f.identity == ident.id)}
+
+        sinks = Sinks(stdout=True, file=jsonl, webhook=webhook, echo=click.echo)
+        try:
+            n = watch_loop(sources, state, verify, sinks, interval=interval, once=once)
+        except KeyboardInterrupt:
+            sys.exit(0)
+        click.echo(f"handled {n} event(s)", err=True)
