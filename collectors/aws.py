@@ -392,11 +392,11 @@ def transform_access_keys(user_arn: str, user_name: str, holder: str, source: st
     return out
 
 
-def transform_ssh_key(key: dict[str, Any], holder: str, source: str) -> Credential:
+def transform_ssh_key(key: dict[str, Any], user_arn: str, holder: str, source: str) -> Credential:
     """get_ssh_public_key (Encoding=SSH) -> an ssh_key credential whose fingerprint is
     the public key's SHA256 fingerprint, so resolve can match it on GitHub/GitLab."""
     return Credential(
-        system=SYSTEM, source=source, native_id=f"{key['UserName']}#ssh/{key['SSHPublicKeyId']}",
+        system=SYSTEM, source=source, native_id=f"{user_arn}#ssh/{key['SSHPublicKeyId']}",
         kind="ssh_key", holder=holder, name=key["SSHPublicKeyId"],
         status="active" if key.get("Status") == "Active" else "inactive",
         created_at=_utc(key.get("UploadDate")),
@@ -937,7 +937,7 @@ class AwsCollector(Collector):
                         continue
                     full = self._call(iam, "get_ssh_public_key", UserName=u.name,
                                       SSHPublicKeyId=k["SSHPublicKeyId"], Encoding="SSH")
-                    sink.emit(transform_ssh_key(full.get("SSHPublicKey") or k, u.uid, t.source))
+                    sink.emit(transform_ssh_key(full.get("SSHPublicKey") or k, u.arn, u.uid, t.source))
             if row is None or any(_bool(row.get(f"cert_{s}_active")) for s in (1, 2)):
                 certs = [c for p in self._pages(iam, "list_signing_certificates", "Certificates",
                                                 "Marker", "Marker", UserName=u.name)

@@ -96,7 +96,7 @@ def stacked_history(points: list[dict], title: str, width: int = 520, height: in
         total = p["open"] + p["waived"]
         body.append(f'<text x="{x + slot / 2:.1f}" y="{y - 4}" text-anchor="middle" fill="#1e293b">'
                     f"{total}</text>")
-        day = (p.get("started_at") or p["scan_id"])[:10]
+        day = str(p.get("now") or p.get("started_at") or p["scan_id"])[:10]
         weight = ' font-weight="700"' if i == len(pts) - 1 else ""
         body.append(f'<text x="{x + slot / 2:.1f}" y="{height - bottom + 15}" text-anchor="middle" '
                     f'fill="#334155"{weight}>{escape(day)}</text>')

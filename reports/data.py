@@ -80,13 +80,16 @@ def data_digest(data: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
 
 
-def scan_now(report: dict[str, Any]) -> datetime:
-    """The scan's "now" (its start): ages in a report are measured from it, not from the
-    moment the report is rendered, so a report rendered twice says the same thing."""
-    started = (report.get("scan") or {}).get("started_at")
-    if started:
-        return datetime.fromisoformat(started.replace("Z", "+00:00"))
-    return datetime.now(UTC)
+def scan_now(inv: Inventory, scan_id: str) -> datetime:
+    """The scan's "now" (the analysis time the scan ran with, pinned in tests; else its
+    start): ages in a report are measured from it, not from the moment the report is
+    rendered, so that a report rendered twice says the same thing."""
+    scan = inv.scan(scan_id) or {}
+    pinned = (scan.get("attributes") or {}).get("now")
+    if pinned:
+        t = datetime.fromisoformat(str(pinned).replace("Z", "+00:00"))
+        return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return scan.get("started_at") or datetime.now(UTC)
 
 
 def severity_counts(findings: list[dict[str, Any]], include_waived: bool = False) -> dict[str, int]:
@@ -107,23 +110,29 @@ def configured_layers(report: dict[str, Any]) -> set[str]:
 
 
 def history(inv: Inventory, upto_scan_id: str) -> list[dict[str, Any]]:
-    """Findings per finished scan up to (and including) ``upto_scan_id``, for the
-    findings-over-time chart: open (not waived) per severity, and waived."""
-    scans = [s for s in inv.scans()
-             if s["id"] <= upto_scan_id and (s["status"] in ("complete", "incomplete")
-                                             or s["id"] == upto_scan_id)]
+    """Findings per finished scan up to (and including) ``upto_scan_id``, in scan order,
+    for the findings-over-time chart: open (not waived) per severity, and waived."""
+    scans = []
+    for s in inv.scans():  # in scan order (monotonic sequence, not wall-clock time)
+        if s["status"] in ("complete", "incomplete") or s["id"] == upto_scan_id:
+            scans.append(s)
+        if s["id"] == upto_scan_id:
+            break
+    ids = [s["id"] for s in scans]
     counts: dict[str, dict[str, int]] = {}
-    for scan_id, severity, status, n in inv.query(
-            "SELECT scan_id, severity, status, count(*) FROM findings WHERE scan_id <= ? "
-            "GROUP BY scan_id, severity, status", [upto_scan_id]):
-        row = counts.setdefault(scan_id, {})
-        key = "waived" if status == "waived" else severity
-        row[key] = row.get(key, 0) + int(n)
+    if ids:
+        marks = ", ".join("?" for _ in ids)
+        for scan_id, severity, status, n in inv.query(
+                f"SELECT scan_id, severity, status, count(*) FROM findings WHERE scan_id IN ({marks}) "
+                "GROUP BY scan_id, severity, status", ids):
+            row = counts.setdefault(scan_id, {})
+            key = "waived" if status == "waived" else severity
+            row[key] = row.get(key, 0) + int(n)
     out = []
     for s in scans:
         row = counts.get(s["id"], {})
         out.append({"scan_id": s["id"], "started_at": _iso(s["started_at"]),
-                    "status": s["status"],
+                    "now": (s.get("attributes") or {}).get("now"), "status": s["status"],
                     "open": sum(v for k, v in row.items() if k != "waived"),
                     "waived": row.get("waived", 0),
                     "by_severity": {sev: row.get(sev, 0) for sev in reversed(SEVERITIES)}})

@@ -146,7 +146,7 @@ def build_view(inv, scan_id: str, config: Any = None) -> dict[str, Any]:
     from rules.base import all_rules
 
     report = build_report(inv, scan_id)
-    now = scan_now(report)
+    now = scan_now(inv, scan_id)
     rules_meta = {rid: r.meta for rid, r in all_rules().items()}
     findings = report["findings"]
     diff = diff_against_previous(inv, scan_id)

@@ -25,7 +25,11 @@ from scanner.model import SEVERITIES
 
 
 class ConfigError(Exception):
-    """A configuration problem; ``str()`` is the one line shown to the user."""
+    """A configuration problem; ``str()`` is the one line shown to the user. Keys come
+    from the user's file, so control characters in them are escaped to keep it one line."""
+
+    def __init__(self, message: str):
+        super().__init__(re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], message))
 
 
 SECRET_KEY_PATTERN = re.compile(r"(token|password|secret|private_key|api_key|credential)", re.I)

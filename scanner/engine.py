@@ -34,6 +34,10 @@ from scanner.model import (
 
 log = logging.getLogger("residual.engine")
 
+# Above this many records a finding path is looked for only in the identity's
+# neighbourhood graph (RuleContext.graph_for), never in a whole-estate graph.
+WHOLE_GRAPH_MAX_RECORDS = 200_000
+
 
 @dataclass
 class RuleContext:
@@ -111,6 +115,96 @@ class RuleContext:
                            self.grants, self.resources.values(), self.links.values(),
                            self.exposures, self.references)
 
+    # --- the part of the graph one identity's findings need --------------------------
+    @cached_property
+    def links_by_identity(self) -> dict[str, list[Link]]:
+        out: dict[str, list[Link]] = defaultdict(list)
+        for link in self.links.values():
+            out[link.identity].append(link)
+        return out
+
+    @cached_property
+    def identities_owned_by(self) -> dict[str, list[Identity]]:
+        out: dict[str, list[Identity]] = defaultdict(list)
+        for i in self.identities.values():
+            if i.owner:
+                out[i.owner].append(i)
+        return out
+
+    @cached_property
+    def grants_by_principal(self) -> dict[str, list[Grant]]:
+        out: dict[str, list[Grant]] = defaultdict(list)
+        for g in self.grants:
+            out[g.principal].append(g)
+        return out
+
+    @cached_property
+    def exposures_by_credential(self) -> dict[str, list[Exposure]]:
+        out: dict[str, list[Exposure]] = defaultdict(list)
+        for e in self.exposures:
+            if e.matched_credential:
+                out[e.matched_credential].append(e)
+        return out
+
+    @cached_property
+    def references_by_target(self) -> dict[tuple[str, str], list[Reference]]:
+        out: dict[tuple[str, str], list[Reference]] = defaultdict(list)
+        for r in self.references:
+            if r.target:
+                out[(r.target_kind, r.target)].append(r)
+        return out
+
+    def graph_for(self, identity_id: str) -> nx.DiGraph:
+        """The identity's neighbourhood: everything reachable from it along the graph's
+        edges (identities it owns, their accounts, credentials, grants and the resources
+        they reach, references naming any of them, exposures of their credentials).
+        Directed paths from the identity are the same as in the whole-estate ``graph``;
+        at estate scale (millions of records) the whole graph costs gigabytes, one
+        neighbourhood a few hundred nodes. Cached per identity."""
+        cache = self.__dict__.setdefault("_graph_for", {})
+        if identity_id in cache:
+            return cache[identity_id]
+        idents: dict[str, Identity] = {}
+        todo = [identity_id]
+        while todo:  # the identity and, transitively, the NHIs it owns
+            i = todo.pop()
+            if i in idents or i not in self.identities:
+                continue
+            idents[i] = self.identities[i]
+            todo.extend(o.id for o in self.identities_owned_by.get(i, []))
+        links = [l for i in idents for l in self.links_by_identity.get(i, [])]
+        accounts = [self.accounts[l.account] for l in links if l.account in self.accounts]
+        creds = [c for a in accounts for c in self.credentials_by_holder.get(a.uid, [])]
+        grants = [g for a in accounts for key in {a.uid, a.native_id}
+                  for g in self.grants_by_principal.get(key, [])]
+        resources = [self.resources[g.resource] for g in grants if g.resource in self.resources]
+        exposures = [e for c in creds for e in self.exposures_by_credential.get(c.uid, [])]
+        refs = ([r for i in idents for r in self.references_by_target.get(("identity", i), [])]
+                + [r for a in accounts for r in self.references_by_target.get(("account", a.uid), [])]
+                + [r for c in creds for key in {c.uid, c.native_id}
+                   for r in self.references_by_target.get(("credential", key), [])])
+        g = build_graph(idents.values(), accounts, creds, grants, resources, links, exposures, refs)
+        cache[identity_id] = g
+        return g
+
+    def path_for(self, identity_id: str, subject: str) -> list[str]:
+        """A finding's evidence path: from the identity's neighbourhood graph; only in a
+        small estate, when the subject lies outside it, from the whole graph."""
+        source = f"identity:{identity_id}"
+        sub = self.graph_for(identity_id)
+        if subject in sub and source in sub:
+            try:
+                return nx.shortest_path(sub, source, subject)
+            except nx.NetworkXNoPath:
+                pass
+        if "graph" in self.__dict__ or self.size() <= WHOLE_GRAPH_MAX_RECORDS:
+            return path_between(self.graph, source, subject)
+        return path_between(sub, source, subject)
+
+    def size(self) -> int:
+        return (len(self.accounts) + len(self.credentials) + len(self.grants)
+                + len(self.resources) + len(self.exposures) + len(self.references))
+
     def days_since(self, when: datetime | None) -> float | None:
         if when is None:
             return None
@@ -154,8 +248,7 @@ def finding_fingerprint(rule_id: str, identity: str | None, subject: str) -> str
 def to_finding(meta: RuleMeta, hit: Hit, ctx: RuleContext) -> Finding:
     path = hit.path
     if path is None:
-        path = path_between(ctx.graph, f"identity:{hit.identity}", hit.subject) if hit.identity \
-            else [hit.subject]
+        path = ctx.path_for(hit.identity, hit.subject) if hit.identity else [hit.subject]
     return Finding(
         rule=meta.id, severity=hit.severity or meta.severity, title=hit.title or meta.title,
         layer=hit.layer or meta.layer or layer_of(hit.system, hit.object_kind),

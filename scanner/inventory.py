@@ -194,6 +194,9 @@ class Inventory:
         time: clocks are pinned in tests and can step backwards on real machines.
         ``now`` is the analysis time (stored in attributes); started_at is the wall clock."""
         wall = datetime.now(UTC)
+        # One writer at a time (DuckDB's lock), so a scan still "running" here was killed
+        # (SIGKILL, power loss): say so, and keep its rows for inspection.
+        self.con.execute("UPDATE scans SET status = 'interrupted' WHERE status = 'running'")
         scan_id = new_scan_id(wall)
         seq = self.con.execute("SELECT coalesce(max(seq), 0) + 1 FROM scans").fetchone()[0]
         attrs = {**(attributes or {}), "now": (now or wall).isoformat()}

@@ -134,8 +134,11 @@ def merge(batches: list[list[Identity]]) -> list[Identity]:
     Precedence: identities match by id or by any shared e-mail (case-folded). The first
     source that sets a field wins, except ``status``: the most final status wins
     (terminated > suspended > active), because a directory that says someone left is
-    right even if an older CSV says otherwise; ``terminated_at`` follows that status.
-    Aliases, e-mails and sources accumulate.
+    right even if an older CSV says otherwise; ``terminated_at`` follows that status, and
+    when two sources give the same final status the earliest date wins (access used after
+    the earliest recorded departure is already residue). Aliases, e-mails and sources
+    accumulate, and ``attributes["roster_status"]`` keeps what each source said
+    ({source: status}), so a disagreement (HR says terminated, Okta says active) is visible.
     """
     merged: list[Identity] = []
     by_key: dict[str, Identity] = {}
@@ -149,6 +152,7 @@ def merge(batches: list[list[Identity]]) -> list[Identity]:
                                   emails=list(ident.emails), aliases=list(ident.aliases),
                                   sources=list(ident.sources), attributes=dict(ident.attributes))
                 merged.append(target)
+                target.attributes["roster_status"] = {}
             else:
                 target.name = target.name or ident.name
                 target.owner = target.owner or ident.owner
@@ -156,6 +160,9 @@ def merge(batches: list[list[Identity]]) -> list[Identity]:
                     target.status = ident.status
                     target.terminated_at = ident.terminated_at or target.terminated_at
                 elif target.terminated_at is None:
+                    target.terminated_at = ident.terminated_at
+                elif (ident.status == target.status != "active" and ident.terminated_at
+                      and ident.terminated_at < target.terminated_at):
                     target.terminated_at = ident.terminated_at
                 for e in ident.emails:
                     if e not in target.emails:
@@ -168,6 +175,8 @@ def merge(batches: list[list[Identity]]) -> list[Identity]:
                         target.sources.append(s)
                 for k, v in ident.attributes.items():
                     target.attributes.setdefault(k, v)
+            for s in ident.sources:
+                target.attributes.setdefault("roster_status", {})[s] = ident.status
             for k in [target.id.lower()] + [e.lower() for e in target.emails]:
                 by_key[k] = target
     return merged

@@ -1,0 +1,600 @@
+"""Per-format parsers: text in, references and secrets out (pure functions).
+
+``analyze(path, text, scanner)`` is the one entry point. Every text is scanned line by
+line (detect-secrets through ``SecretScanner``) and searched for e-mails, IAM ARNs and
+AWS key ids; where a parser exists for its format it adds what a line scanner is blind
+to: handles in structured places (Terraform usernames, RBAC subjects, CODEOWNERS owners),
+whether the file would *create* an account or access, and key/value pairs for secret
+recall. A parser that fails leaves the line results standing and records the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from pathlib import PurePosixPath
+from typing import Any, Callable, Iterator
+
+import yaml
+
+from collectors.iac.facts import FileFacts, RefFact
+from scanner.secrets import AWS_KEY_ID_LOOSE, SecretHit, SecretScanner
+
+EMAIL = re.compile(r"(?<![\w.%+-])([A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
+ARN = re.compile(r"\b(arn:aws[a-z-]*:(?:iam|sts)::\d{12}:(?:user|role|group|assumed-role|root)"
+                 r"(?:/[A-Za-z0-9+=,.@_-]+)*)")
+NOT_PEOPLE = ("git@", "noreply", "no-reply", "donotreply", "@users.noreply.")
+HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+
+# Terraform resources that create an account or grant access to a named person.
+# type -> (system, attributes that name the person)
+TF_RECREATES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "aws_iam_user": ("aws", ("name",)),
+    "aws_iam_access_key": ("aws", ("user",)),
+    "aws_iam_user_ssh_key": ("aws", ("username",)),
+    "aws_iam_user_login_profile": ("aws", ("user",)),
+    "aws_iam_user_policy": ("aws", ("user",)),
+    "aws_iam_user_policy_attachment": ("aws", ("user",)),
+    "aws_iam_user_group_membership": ("aws", ("user",)),
+    "aws_iam_group_membership": ("aws", ("users",)),
+    "aws_iam_service_specific_credential": ("aws", ("user_name",)),
+    "aws_iam_role": ("aws", ("assume_role_policy",)),
+    "github_membership": ("github", ("username",)),
+    "github_repository_collaborator": ("github", ("username",)),
+    "github_team_membership": ("github", ("username",)),
+    "github_user_ssh_key": ("github", ("title",)),
+    "gitlab_user": ("gitlab", ("username", "email")),
+    "gitlab_project_membership": ("gitlab", ("user_id", "username")),
+    "gitlab_group_membership": ("gitlab", ("user_id", "username")),
+    "kubernetes_role_binding": ("kubernetes", ("name",)),
+    "kubernetes_cluster_role_binding": ("kubernetes", ("name",)),
+    "kubernetes_role_binding_v1": ("kubernetes", ("name",)),
+    "kubernetes_cluster_role_binding_v1": ("kubernetes", ("name",)),
+    "okta_user": ("okta", ("login", "email")),
+    "okta_app_user": ("okta", ("username",)),
+}
+CFN_RECREATES: dict[str, tuple[str, ...]] = {
+    "AWS::IAM::User": ("UserName",),
+    "AWS::IAM::AccessKey": ("UserName",),
+    "AWS::IAM::UserToGroupAddition": ("Users",),
+    "AWS::IAM::Role": ("AssumeRolePolicyDocument",),
+    "AWS::IAM::Policy": ("Users",),
+    "AWS::IAM::ManagedPolicy": ("Users",),
+}
+PERSON_KEYS = re.compile(r"(?i)^(user(name|_name|s)?|login|owner|email|assignee|members?)$")
+SENSITIVE_TFSTATE = re.compile(r"(?i)(secret|password|private_key|token|_pem$|^encrypted_)")
+
+
+class ParseError(Exception):
+    """The file is not valid in its format; it is still scanned as lines."""
+
+
+# --- file kinds ------------------------------------------------------------------------
+
+
+def file_kind(path: str, text: str) -> str:
+    p = PurePosixPath(path)
+    name = p.name.lower()
+    parts = [x.lower() for x in p.parts]
+    if name.endswith((".tfstate", ".tfstate.backup")):
+        return "tfstate"
+    if name.endswith((".tf", ".tfvars", ".hcl")):
+        return "terraform"
+    if name == "codeowners":
+        return "codeowners"
+    if name == ".env" or name.startswith(".env.") or name.endswith(".env"):
+        return "dotenv"
+    if name in (".gitlab-ci.yml", ".gitlab-ci.yaml") or \
+            (".github" in parts and "workflows" in parts and name.endswith((".yml", ".yaml"))):
+        return "ci"
+    if name.endswith((".yml", ".yaml", ".template")) or name in ("config", "kubeconfig"):
+        head = text[:4000]
+        if "AWSTemplateFormatVersion" in head or re.search(r"Type:\s*['\"]?AWS::", text):
+            return "cloudformation"
+        if re.search(r"(?m)^kind:\s*Config\s*$", text) and "clusters:" in text:
+            return "kubeconfig"
+        if name.endswith((".yml", ".yaml")):
+            return "yaml"  # Kubernetes manifests, Helm values, anything else YAML
+        return "text"
+    if name.endswith(".json"):
+        if '"AWSTemplateFormatVersion"' in text[:4000] or '"AWS::' in text:
+            return "cloudformation"
+        return "json"
+    return "text"
+
+
+# --- entry point -------------------------------------------------------------------------
+
+
+def analyze(path: str, text: str, scanner: SecretScanner) -> FileFacts:
+    """Everything residual keeps about one text: references, secret hits, parse status."""
+    kind = file_kind(path, text)
+    facts = FileFacts(kind=kind)
+    scanner.filtered = {}
+    facts.hits = scanner.scan_text(text, path)
+    facts.refs = list(generic_refs(text))
+    parser = PARSERS.get(kind)
+    if kind == "kubeconfig" and _kubeconfig_module() is not None:
+        _from_kubeconfig_module(text, path, scanner, facts)
+        parser = None
+    if parser is not None:
+        lines = text.split("\n")
+        try:
+            refs, pairs, values = parser(text, lines, path)
+        except Exception as exc:  # noqa: BLE001 - any parser failure falls back to lines
+            facts.parse_error = f"{kind}: {_reason(exc)}"
+        else:
+            facts.refs.extend(refs)
+            facts.hits.extend(scanner.scan_pairs(pairs, lines, path, known=facts.hits))
+            for lineno, key, value, detector, ident in values:
+                hit = scanner.scan_value(value, key, detector)
+                hit.line = lineno
+                hit.identifier = ident or hit.identifier
+                same_line = [h for h in facts.hits if h.line == lineno]
+                if not same_line:
+                    facts.hits.append(hit)
+                for h in same_line:  # detect-secrets saw it first: keep its detector
+                    h.identifier = h.identifier or hit.identifier
+    facts.refs = _dedupe_refs(facts.refs)
+    facts.filtered = dict(scanner.filtered)
+    return facts
+
+
+def _kubeconfig_module():
+    """The Kubernetes part's pure kubeconfig reader, if present (one place knows kubeconfig)."""
+    try:
+        from collectors import kubeconfig
+    except Exception:  # noqa: BLE001 - absent or broken: parse_kubeconfig below does it
+        return None
+    return kubeconfig if hasattr(kubeconfig, "kubeconfig_records") else None
+
+
+def _from_kubeconfig_module(text: str, path: str, scanner: SecretScanner, facts: FileFacts) -> None:
+    kc = _kubeconfig_module()
+    try:
+        exposures, references = kc.kubeconfig_records(text, path, "iac:kubeconfig", scanner.fp)
+    except Exception as exc:  # noqa: BLE001 - KubeconfigError or a bug: lines stand
+        facts.parse_error = f"kubeconfig: {_reason(exc)}"
+        return
+    known = {(h.line, h.fingerprint) for h in facts.hits}
+    for e in exposures:
+        if (e.line, e.fingerprint) not in known and not any(h.line == e.line for h in facts.hits):
+            facts.hits.append(SecretHit(e.detector, e.fingerprint, e.hint, e.line or 0,
+                                        e.identifier, e.context or None))
+    for r in references:
+        kind = "email" if "@" in r.matched else "arn" if r.matched.startswith("arn:") else "handle"
+        facts.refs.append(RefFact(r.line or 0, r.matched, kind, "kubernetes" if kind != "arn" else "aws",
+                                  f"kubeconfig {r.context}".strip(), False, "kubeconfig", ""))
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return (f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__)[:200]
+
+
+def _dedupe_refs(refs: list[RefFact]) -> list[RefFact]:
+    """One reference per (line, matched text); structured ones beat bare regex ones."""
+    best: dict[tuple[int, str], RefFact] = {}
+    for r in refs:
+        k = (r.line, r.matched.casefold())
+        prev = best.get(k)
+        if prev is None or (r.recreates and not prev.recreates) or (r.context and not prev.context):
+            best[k] = r
+    return sorted(best.values(), key=lambda r: (r.line, r.matched))
+
+
+def generic_refs(text: str) -> Iterator[RefFact]:
+    """E-mails, IAM ARNs and AWS key ids anywhere in a text, with their line."""
+    starts: list[int] | None = None
+    for rx, kind, system in ((EMAIL, "email", None), (ARN, "arn", "aws"),
+                             (AWS_KEY_ID_LOOSE, "aws_key_id", "aws")):
+        for m in rx.finditer(text):
+            value = m.group(1)
+            if kind == "email" and any(x in value.lower() for x in NOT_PEOPLE):
+                continue
+            if starts is None:
+                starts = _starts(text)
+            yield RefFact(_line_at(starts, m.start()), value, kind, system)
+
+
+def _starts(text: str) -> list[int]:
+    from scanner.secrets import line_starts
+    return line_starts(text)
+
+
+def _line_at(starts: list[int], offset: int) -> int:
+    import bisect
+    return bisect.bisect_right(starts, offset)
+
+
+def _line_of(lines: list[str], needle: str, start: int = 1, default: int | None = None) -> int:
+    """1-based line of the first line at or after ``start`` containing ``needle``."""
+    for i in range(max(0, start - 1), len(lines)):
+        if needle in lines[i]:
+            return i + 1
+    return default if default is not None else start
+
+
+def _handle_refs(value: Any, line: int, system: str | None, context: str, recreates: bool,
+                 rtype: str, rname: str) -> Iterator[RefFact]:
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        if not isinstance(v, (str, int)) or isinstance(v, bool):
+            continue
+        v = str(v).strip()
+        if not v or "${" in v or v.startswith(("var.", "local.", "data.", "module.")):
+            continue
+        if v.startswith("arn:") or "@" in v:
+            kind = "arn" if v.startswith("arn:") else "email"
+        elif HANDLE.match(v):
+            kind = "handle"
+        else:
+            continue
+        yield RefFact(line, v, kind, system, context, recreates, rtype, rname)
+
+
+# --- Terraform ----------------------------------------------------------------------------
+
+Pairs = list[tuple[int, str, str]]
+Values = list[tuple[int, str, str, str, str | None]]  # line, key, value, detector, identifier
+ParseResult = tuple[list[RefFact], Pairs, Values]
+
+
+def _unq(v: Any) -> Any:
+    if isinstance(v, str) and len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+        return v[1:-1]
+    return v
+
+
+def _leaves(obj: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k.startswith("__"):
+                continue
+            yield from _leaves(v, _unq(k))
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _leaves(v, key)
+    else:
+        yield key, _unq(obj)
+
+
+def parse_terraform(text: str, lines: list[str], path: str) -> ParseResult:
+    import hcl2
+
+    try:
+        doc = hcl2.loads(text)
+    except Exception as exc:  # lark errors: not valid HCL
+        raise ParseError(_reason(exc)) from None
+    refs: list[RefFact] = []
+    pairs: Pairs = []
+    values: Values = []
+    for block_type, blocks in doc.items():
+        for block in blocks if isinstance(blocks, list) else [blocks]:
+            if not isinstance(block, dict):
+                continue
+            if block_type in ("resource", "data"):
+                for rtype, named in block.items():
+                    rtype = _unq(rtype)
+                    for rname, body in (named or {}).items():
+                        rname = _unq(rname)
+                        header = _header_line(lines, block_type, rtype, rname)
+                        refs.extend(_tf_resource_refs(block_type, rtype, rname, body, lines, header))
+                        for key, value in _leaves(body):
+                            if isinstance(value, str) and value:
+                                pairs.append((_line_of(lines, value, header), key, value))
+            elif block_type == "variable":
+                for vname, body in block.items():
+                    vname = _unq(vname)
+                    header = _header_line(lines, "variable", vname)
+                    default = _unq((body or {}).get("default"))
+                    if isinstance(default, str) and SecretScanner.is_assigned_secret(vname, default):
+                        line = _line_of(lines, "default", header)
+                        values.append((line, vname, default, "Terraform variable default", None))
+            else:  # provider, locals, module, terraform, tfvars top-level attributes
+                for key, value in _leaves(block, block_type):
+                    if isinstance(value, str) and value:
+                        pairs.append((_line_of(lines, value), key, value))
+    return refs, pairs, values
+
+
+def _header_line(lines: list[str], *words: str) -> int:
+    rx = re.compile(r"^\s*" + r"\s+".join(f'"?{re.escape(w)}"?' for w in words) + r"\s*\{?")
+    for i, line in enumerate(lines):
+        if rx.match(line):
+            return i + 1
+    return 1
+
+
+def _tf_resource_refs(block_type: str, rtype: str, rname: str, body: dict, lines: list[str],
+                      header: int) -> Iterator[RefFact]:
+    context = f"terraform {rtype}.{rname}" if block_type == "resource" else \
+        f"terraform data.{rtype}.{rname}"
+    system = rtype.split("_", 1)[0] if "_" in rtype else None
+    system = system if system in ("aws", "github", "gitlab", "kubernetes", "okta") else None
+    recreate = TF_RECREATES.get(rtype)
+    creates = block_type == "resource" and recreate is not None
+    named = set(recreate[1]) if recreate else set()
+    for key, value in _leaves(body):
+        if rtype.startswith("kubernetes_") and key == "name" and "subject" not in json.dumps(body):
+            continue
+        if key in named or PERSON_KEYS.match(key or ""):
+            if key == "assume_role_policy" and isinstance(value, str):
+                for m in ARN.finditer(value):
+                    line = _line_of(lines, m.group(1), header, header)
+                    yield RefFact(line, m.group(1), "arn", "aws", context, creates, rtype, rname)
+                continue
+            line = _line_of(lines, str(value), header, header) if value is not None else header
+            yield from _handle_refs(value, line, system, context, creates and key in named,
+                                    rtype, rname)
+    if rtype.startswith("kubernetes_") and "binding" in rtype:
+        for subject in _subjects(body):
+            name = _unq(subject.get("name"))
+            if isinstance(name, str):
+                line = _line_of(lines, name, header, header)
+                yield from _handle_refs(name, line, "kubernetes", context, creates, rtype, rname)
+
+
+def _subjects(body: Any) -> Iterator[dict]:
+    subj = body.get("subject") if isinstance(body, dict) else None
+    for s in subj if isinstance(subj, list) else [subj] if subj else []:
+        if isinstance(s, dict):
+            yield s
+
+
+# --- Terraform state -------------------------------------------------------------------
+
+
+def parse_tfstate(text: str, lines: list[str], path: str) -> ParseResult:
+    try:
+        state = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"not JSON: line {exc.lineno}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("resources", []), list):
+        raise ParseError("no resources list")
+    refs: list[RefFact] = []
+    values: Values = []
+    for res in state.get("resources") or []:
+        if not isinstance(res, dict) or res.get("mode") == "data":
+            continue
+        rtype, rname = str(res.get("type", "")), str(res.get("name", ""))
+        context = f"tfstate {rtype}.{rname}"
+        system = rtype.split("_", 1)[0] if rtype.split("_", 1)[0] in (
+            "aws", "github", "gitlab", "kubernetes", "okta") else None
+        for inst in res.get("instances") or []:
+            attrs = (inst or {}).get("attributes") or {}
+            if not isinstance(attrs, dict):
+                continue
+            sensitive = {_path_key(p) for p in (inst.get("sensitive_attributes") or [])}
+            ident = attrs.get("id") if rtype == "aws_iam_access_key" else None
+            named = set(TF_RECREATES.get(rtype, ("", ()))[1])
+            for key, value in attrs.items():
+                if isinstance(value, str) and value and (key in sensitive or SENSITIVE_TFSTATE.search(key)) \
+                        and not key.endswith(("_id", "_arn")) and len(value) >= 8:
+                    line = _line_of(lines, json.dumps(value)[1:-1][:200], 1)
+                    values.append((line, key, value, "Terraform state sensitive attribute",
+                                   ident if isinstance(ident, str) else None))
+                if key in named or PERSON_KEYS.match(key):
+                    line = _line_of(lines, f'"{value}"', 1) if isinstance(value, str) else 1
+                    refs.extend(_handle_refs(value, line, system, context, False, rtype, rname))
+    return refs, [], values
+
+
+def _path_key(p: Any) -> str:
+    """sensitive_attributes entries: [{"type":"get_attr","value":"secret"}] (or a string)."""
+    if isinstance(p, list) and p and isinstance(p[0], dict):
+        return str(p[0].get("value", ""))
+    return str(p)
+
+
+# --- YAML: Kubernetes manifests, Helm values, CI files, CloudFormation, kubeconfig -------
+
+
+class _TagLoader(yaml.SafeLoader):
+    """SafeLoader that accepts CloudFormation's short-form tags (!Ref, !GetAtt, !Sub...)."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return {f"Fn::{suffix}" if suffix != "Ref" else "Ref": loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {f"Fn::{suffix}": loader.construct_sequence(node, deep=True)}
+    return {f"Fn::{suffix}": loader.construct_mapping(node, deep=True)}
+
+
+_TagLoader.add_multi_constructor("!", _tag)
+
+
+def _yaml_pairs(text: str) -> tuple[list[Any], Pairs]:
+    """Documents, and every (line, key, scalar value) pair with its source line."""
+    pairs: Pairs = []
+    docs: list[Any] = []
+    loader = _TagLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            _walk_node(node, "", pairs)
+            docs.append(loader.construct_document(node))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ParseError(f"not valid YAML (line {mark.line + 1})" if mark else "not valid YAML") from None
+    finally:
+        loader.dispose()
+    return docs, pairs
+
+
+def _walk_node(node: yaml.Node, key: str, pairs: Pairs) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            kname = k.value if isinstance(k, yaml.ScalarNode) else key
+            _walk_node(v, str(kname), pairs)
+    elif isinstance(node, yaml.SequenceNode):
+        for v in node.value:
+            _walk_node(v, key, pairs)
+    elif isinstance(node, yaml.ScalarNode) and isinstance(node.value, str) and node.value:
+        pairs.append((node.start_mark.line + 1, key, node.value))
+
+
+def parse_yaml(text: str, lines: list[str], path: str) -> ParseResult:
+    """Kubernetes manifests and Helm values: RBAC subjects, Secrets' data (base64 decoded)."""
+    docs, pairs = _yaml_pairs(text)
+    refs: list[RefFact] = []
+    values: Values = []
+    search_from = 1
+    for doc in docs:
+        if not isinstance(doc, dict):
+            continue
+        kind = doc.get("kind")
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        name, ns = meta.get("name", ""), meta.get("namespace", "")
+        start = _line_of(lines, f"kind: {kind}", search_from) if kind else search_from
+        obj = f"{kind} {ns + '/' if ns else ''}{name}"
+        if kind in ("RoleBinding", "ClusterRoleBinding"):
+            for s in doc.get("subjects") or []:
+                if isinstance(s, dict) and isinstance(s.get("name"), str):
+                    skind = s.get("kind", "User")
+                    sname = s["name"] if skind != "ServiceAccount" else \
+                        f"{s.get('namespace', ns)}/{s['name']}"
+                    line = _line_of(lines, s["name"], start, start)
+                    refs.append(RefFact(line, s["name"], "email" if "@" in sname else "handle",
+                                        "kubernetes", f"{obj} subject {skind}:{sname}", True,
+                                        kind, name))
+        if kind == "Secret":
+            for field in ("data", "stringData"):
+                data = doc.get(field) or {}
+                if not isinstance(data, dict):
+                    continue
+                for key, raw in data.items():
+                    if not isinstance(raw, str) or not raw:
+                        continue
+                    value = raw
+                    if field == "data":
+                        try:
+                            value = base64.b64decode(raw, validate=True).decode("utf-8")
+                        except (binascii.Error, ValueError, UnicodeDecodeError):
+                            value = raw
+                    line = _line_of(lines, raw[:60], start, start)
+                    values.append((line, str(key), value, "Kubernetes Secret data", None))
+        if kind == "ConfigMap" and name == "aws-auth":
+            for key in ("mapUsers", "mapRoles"):
+                for m in ARN.finditer(str((doc.get("data") or {}).get(key, ""))):
+                    line = _line_of(lines, m.group(1), start, start)
+                    refs.append(RefFact(line, m.group(1), "arn", "aws", f"ConfigMap aws-auth {key}",
+                                        True, "aws-auth", key))
+        search_from = start + 1
+    return refs, pairs, values
+
+
+def parse_ci(text: str, lines: list[str], path: str) -> ParseResult:
+    """GitHub Actions / GitLab CI: key/value pairs (env blocks with literal secrets)."""
+    _docs, pairs = _yaml_pairs(text)
+    name = PurePosixPath(path).name
+    refs = [RefFact(line, value, "handle", "github" if ".github" in path else "gitlab",
+                    f"workflow {name}", False)
+            for line, key, value in pairs
+            if key in ("assignees", "reviewers", "actor", "user") and HANDLE.match(value)]
+    return refs, pairs, []
+
+
+def parse_cloudformation(text: str, lines: list[str], path: str) -> ParseResult:
+    if path.lower().endswith(".json"):
+        try:
+            docs, pairs = [json.loads(text)], []
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"not JSON: line {exc.lineno}") from None
+    else:
+        docs, pairs = _yaml_pairs(text)
+    refs: list[RefFact] = []
+    for doc in docs:
+        resources = (doc or {}).get("Resources") if isinstance(doc, dict) else None
+        if not isinstance(resources, dict):
+            raise ParseError("no Resources mapping")
+        for lid, res in resources.items():
+            if not isinstance(res, dict):
+                continue
+            rtype = str(res.get("Type", ""))
+            props = res.get("Properties") or {}
+            header = _line_of(lines, f"{lid}", 1)
+            context = f"cloudformation {rtype} {lid}"
+            for key in CFN_RECREATES.get(rtype, ()):
+                value = props.get(key)
+                if key == "AssumeRolePolicyDocument":
+                    for m in ARN.finditer(json.dumps(value)):
+                        refs.append(RefFact(_line_of(lines, m.group(1), header, header), m.group(1),
+                                            "arn", "aws", context, True, rtype, lid))
+                    continue
+                for v in value if isinstance(value, list) else [value]:
+                    if isinstance(v, str):  # !Ref / !GetAtt are dicts: not a literal name
+                        refs.extend(_handle_refs(v, _line_of(lines, v, header, header), "aws",
+                                                 context, True, rtype, lid))
+    return refs, pairs, []
+
+
+def parse_kubeconfig(text: str, lines: list[str], path: str) -> ParseResult:
+    """kubeconfig: user entries' tokens and passwords are secrets; their names are handles.
+    (client-key-data is a base64-wrapped PEM key: SecretScanner decodes those itself.)"""
+    docs, pairs = _yaml_pairs(text)
+    refs: list[RefFact] = []
+    values: Values = []
+    for doc in docs:
+        for u in (doc or {}).get("users") or []:
+            if not isinstance(u, dict):
+                continue
+            uname, user = u.get("name"), u.get("user") or {}
+            if isinstance(uname, str):
+                refs.extend(_handle_refs(uname, _line_of(lines, uname, 1), "kubernetes",
+                                         f"kubeconfig user {uname}", False, "kubeconfig", uname))
+            for key in ("token", "password"):
+                if isinstance(user.get(key), str) and user[key]:
+                    values.append((_line_of(lines, user[key][:60], 1), key, user[key],
+                                   "Kubeconfig credential", None))
+    return refs, pairs, values
+
+
+# --- CODEOWNERS, .env -----------------------------------------------------------------------
+
+
+def parse_codeowners(text: str, lines: list[str], path: str) -> ParseResult:
+    system = "gitlab" if ".gitlab" in path else "github" if ".github" in path else None
+    refs: list[RefFact] = []
+    for i, line in enumerate(lines, start=1):
+        body = line.split("#", 1)[0].split()
+        if len(body) < 2:
+            continue
+        pattern = body[0]
+        for owner in body[1:]:
+            if owner.startswith("@") and "/" not in owner and HANDLE.match(owner[1:]):
+                refs.append(RefFact(i, owner[1:], "handle", system, f"CODEOWNERS {pattern}",
+                                    False, "codeowners", pattern))
+            elif "@" in owner and EMAIL.fullmatch(owner):
+                refs.append(RefFact(i, owner, "email", system, f"CODEOWNERS {pattern}",
+                                    False, "codeowners", pattern))
+    return refs, [], []
+
+
+def parse_dotenv(text: str, lines: list[str], path: str) -> ParseResult:
+    pairs: Pairs = []
+    for i, line in enumerate(lines, start=1):
+        s = line.strip()
+        if not s or s.startswith("#") or "=" not in s:
+            continue
+        key, _, value = s.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        pairs.append((i, key.strip(), value))
+    return [], pairs, []
+
+
+PARSERS: dict[str, Callable[[str, list[str], str], ParseResult]] = {
+    "terraform": parse_terraform,
+    "tfstate": parse_tfstate,
+    "cloudformation": parse_cloudformation,
+    "yaml": parse_yaml,
+    "ci": parse_ci,
+    "kubeconfig": parse_kubeconfig,
+    "codeowners": parse_codeowners,
+    "dotenv": parse_dotenv,
+}

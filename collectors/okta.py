@@ -1,0 +1,471 @@
+"""Okta: the directory's own residue, and a roster source.
+
+Why: termination is recorded in HR, but it is Okta that grants the SSO sessions, the app
+assignments and the API tokens. A person HR has let go can still be ACTIVE in Okta,
+still assigned to apps, and an API token an admin created stays valid for as long as that
+admin's account is active (Okta rejects tokens of deactivated creators, and accepts them
+again if the creator is reactivated).
+
+What it reads (GET only, ``Authorization: SSWS <token>``):
+- users: ``/api/v1/users`` (Okta leaves DEPROVISIONED users out of the default list) plus
+  ``/api/v1/users?filter=status eq "DEPROVISIONED"`` -> Account per user;
+- apps and their assignments: ``/api/v1/apps`` + ``/api/v1/apps/{id}/users`` ->
+  Resource(kind="app") + Grant(via="assignment"). Chosen over each user's ``appLinks``
+  because it costs one call per app (500 assignments a page) instead of one per user:
+  an org has far fewer apps than users;
+- API tokens: ``/api/v1/api-tokens`` -> Credential(kind="api_key", holder = the creator's
+  account). A 403/404 there (a read-only admin) is a "skipped" coverage row, not a failure;
+- in the deep pass only, the enrolled factors of the accounts in scope
+  (``/api/v1/users/{id}/factors``, which Okta gives per user) -> Credential(kind="mfa_device").
+
+Paging follows the ``Link: <...>; rel="next"`` header (``after`` cursor). Rate limits: a
+429 waits until ``X-Rate-Limit-Reset`` (bounded), and an answer with
+``X-Rate-Limit-Remaining: 0`` makes the next call wait for the reset too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, Iterator
+
+import requests
+
+import collectors.base as base
+from collectors.base import Collector, CollectorError, Scope
+from scanner.config import Option
+from scanner.inventory import Sink
+from scanner.model import Account, Credential, Grant, Identity, Resource, make_uid
+from scanner.roster import RosterContext, parse_time, roster_source
+
+log = logging.getLogger("residual.collectors.okta")
+
+MAX_PAGES = 100_000
+RESET_WAIT_CAP = 60.0  # never wait longer than a minute for a rate-limit window
+DEPROVISIONED_FILTER = 'status eq "DEPROVISIONED"'
+
+# Okta user status -> Account.status. PROVISIONED/STAGED users have not activated yet.
+ACCOUNT_STATUS = {"ACTIVE": "active", "PASSWORD_EXPIRED": "active", "LOCKED_OUT": "active",
+                  "RECOVERY": "active", "PROVISIONED": "pending", "STAGED": "pending",
+                  "SUSPENDED": "suspended", "DEPROVISIONED": "disabled"}
+# statuses under which Okta accepts the API tokens a user created
+TOKEN_VALID_STATUSES = {"ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY"}
+
+
+class OktaError(CollectorError):
+    def __init__(self, message: str, status: int = 0, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+# --- get ---------------------------------------------------------------------------------
+
+
+class OktaClient:
+    """GET-only Okta client: SSWS auth, Link-header paging, rate-limit waits, retries."""
+
+    def __init__(self, base_url: str, token: str | None, *, timeout: float = 30.0,
+                 max_retries: int = 4, on_call: Callable[[], None] = lambda: None):
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers["Accept"] = "application/json"
+        if token:
+            self.session.headers["Authorization"] = f"SSWS {token}"
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.on_call = on_call
+        self.waited: list[float] = []  # rate-limit and backoff waits, for coverage
+        self._pause: float = 0.0
+
+    def get(self, url: str, params: dict[str, Any] | None = None) -> requests.Response:
+        url = url if url.startswith("http") else f"{self.base_url}{url}"
+        delays = base.backoff_delays(self.max_retries)
+        while True:
+            if self._pause:
+                self._wait(self._pause)
+                self._pause = 0.0
+            self.on_call()
+            try:
+                resp = self.session.get(url, params=params, timeout=self.timeout)
+            except requests.RequestException as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    raise OktaError(f"GET {_path(url)}: {exc.__class__.__name__}") from None
+                self._wait(delay)
+                continue
+            if resp.status_code == 429 or resp.status_code >= 500:
+                delay = next(delays, None)
+                if delay is not None:
+                    self._wait(self._reset_wait(resp) if resp.status_code == 429 else
+                               _retry_after(resp.headers.get("Retry-After"), delay), delay)
+                    continue
+            if resp.status_code >= 400:
+                code, summary = _error(resp)
+                raise OktaError(f"GET {_path(url)}: HTTP {resp.status_code}"
+                                + (f" {code}" if code else "") + (f": {summary}" if summary else ""),
+                                resp.status_code, code)
+            if resp.headers.get("X-Rate-Limit-Remaining") == "0":
+                self._pause = self._reset_wait(resp) or 1.0
+            return resp
+
+    def _reset_wait(self, resp: requests.Response) -> float:
+        """Seconds until the rate-limit window resets (X-Rate-Limit-Reset is epoch seconds)."""
+        try:
+            reset = float(resp.headers.get("X-Rate-Limit-Reset", ""))
+        except ValueError:
+            return _retry_after(resp.headers.get("Retry-After"), 0.0)
+        return min(RESET_WAIT_CAP, max(0.0, reset - time.time()))
+
+    def _wait(self, seconds: float, fallback: float = 1.0) -> None:
+        seconds = seconds if seconds > 0 else fallback
+        self.waited.append(seconds)
+        base.sleep(seconds)
+
+    def json(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        resp = self.get(url, params)
+        try:
+            return resp.json()
+        except ValueError:
+            raise OktaError(f"GET {_path(url)}: the answer is not JSON", resp.status_code) from None
+
+    def pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of a list endpoint, following ``Link: rel="next"``."""
+        url: str | None = f"{self.base_url}{path}"
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            resp = self.get(url, params)
+            params = None  # the next link carries the query
+            try:
+                items = resp.json()
+            except ValueError:
+                raise OktaError(f"GET {path}: the answer is not JSON", resp.status_code) from None
+            if not isinstance(items, list):
+                raise OktaError(f"GET {path}: expected a JSON list")
+            yield from items
+            url = (resp.links.get("next") or {}).get("url")
+            if not url or not items:
+                return
+            if url in seen:
+                raise OktaError(f"GET {path}: the next page link repeats itself")
+            seen.add(url)
+        raise OktaError(f"GET {path}: paging did not end after {MAX_PAGES} pages")
+
+    def users(self, page_size: int = 200) -> list[dict[str, Any]]:
+        """Every user, DEPROVISIONED ones included (the default list hides them)."""
+        out: dict[str, dict[str, Any]] = {}
+        for params in ({"limit": page_size}, {"limit": page_size, "filter": DEPROVISIONED_FILTER}):
+            for u in self.pages("/api/v1/users", params):
+                if isinstance(u, dict) and u.get("id"):
+                    out.setdefault(str(u["id"]), u)
+                else:
+                    out.setdefault(f"?{len(out)}", u)  # malformed: the transform counts it
+        return list(out.values())
+
+
+def _path(url: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", url).split("?", 1)[0]
+
+
+def _retry_after(value: str | None, default: float) -> float:
+    try:
+        return min(RESET_WAIT_CAP, max(0.0, float(value))) if value else default
+    except ValueError:
+        return default
+
+
+def _error(resp: requests.Response) -> tuple[str | None, str]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return None, ""
+    if not isinstance(body, dict):
+        return None, ""
+    return body.get("errorCode"), str(body.get("errorSummary") or "")[:200]
+
+
+# --- transform (pure) -----------------------------------------------------------------
+
+
+def ts(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
+                       r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+
+
+def duration(value: Any) -> timedelta | None:
+    """ISO 8601 duration (``P30D``, ``PT5M``) to a timedelta; None if unreadable."""
+    m = _DURATION.match(value) if isinstance(value, str) and value != "P" else None
+    if not m:
+        return None
+    y, mo, w, d, h, mi, s = (int(g or 0) for g in m.groups())
+    return timedelta(days=365 * y + 30 * mo + 7 * w + d, hours=h, minutes=mi, seconds=s)
+
+
+def transform_user(payload: Any, source: str) -> Account:
+    """One Okta User -> Account. Raises ValueError on a payload without id or login."""
+    if not isinstance(payload, dict) or not payload.get("id"):
+        raise ValueError("Okta user without id")
+    profile = payload.get("profile") if isinstance(payload.get("profile"), dict) else {}
+    login = profile.get("login")
+    if not login:
+        raise ValueError("Okta user without profile.login")
+    status = str(payload.get("status") or "")
+    emails = [str(e).lower() for e in (profile.get("email"), profile.get("secondEmail")) if e]
+    return Account(
+        system="okta", source=source, native_id=str(payload["id"]), login=str(login),
+        email=emails[0] if emails else None, kind="user",
+        status=ACCOUNT_STATUS.get(status, "active"),
+        created_at=ts(payload.get("created")), last_seen_at=ts(payload.get("lastLogin")),
+        attributes={"okta_status": status, "status_changed": payload.get("statusChanged"),
+                    "linked_emails": emails,
+                    "display_name": " ".join(p for p in (profile.get("firstName"),
+                                                         profile.get("lastName")) if p)})
+
+
+def transform_users(payloads: Iterable[Any], source: str) -> tuple[list[Account], int]:
+    out, bad = [], 0
+    for p in payloads:
+        try:
+            out.append(transform_user(p, source))
+        except ValueError:
+            bad += 1
+    return out, bad
+
+
+def transform_app(payload: Any, source: str) -> Resource:
+    if not isinstance(payload, dict) or not payload.get("id"):
+        raise ValueError("Okta app without id")
+    return Resource(system="okta", source=source, native_id=f"app:{payload['id']}", kind="app",
+                    name=str(payload.get("label") or payload.get("name") or payload["id"]),
+                    updated_at=ts(payload.get("lastUpdated")),
+                    attributes={"app_name": payload.get("name"), "status": payload.get("status"),
+                                "sign_on_mode": payload.get("signOnMode")})
+
+
+def transform_assignment(payload: Any, source: str, app: Resource) -> Grant:
+    """An AppUser -> Grant(via="assignment"); ``scope`` USER (direct) or GROUP."""
+    if not isinstance(payload, dict) or not payload.get("id"):
+        raise ValueError("Okta app user without id")
+    creds = payload.get("credentials") if isinstance(payload.get("credentials"), dict) else {}
+    return Grant(system="okta", source=source, principal=make_uid(source, str(payload["id"])),
+                 resource=app.uid, permission="assigned", via="assignment",
+                 attributes={"scope": payload.get("scope"), "app_user_status": payload.get("status"),
+                             "app_username": creds.get("userName"), "app": app.name,
+                             "assigned_at": payload.get("created")})
+
+
+def transform_token(payload: Any, source: str, creator_status: dict[str, str],
+                    now: datetime) -> Credential:
+    """API token metadata -> Credential(kind="api_key").
+
+    Okta extends a token's ``expiresAt`` by ``tokenWindow`` at every use, so the last use
+    is ``expiresAt - tokenWindow`` (recorded as derived). A token works only while its
+    creator is active: a deactivated creator's token is ``inactive`` (and comes back if
+    the creator is reactivated)."""
+    if not isinstance(payload, dict) or not payload.get("id"):
+        raise ValueError("Okta API token without id")
+    user_id = payload.get("userId")
+    expires = ts(payload.get("expiresAt"))
+    window = duration(payload.get("tokenWindow"))
+    creator = creator_status.get(str(user_id)) if user_id else None
+    if expires and expires <= now:
+        status = "expired"
+    elif creator is not None and creator not in TOKEN_VALID_STATUSES:
+        status = "inactive"
+    else:
+        status = "active"
+    network = payload.get("network") if isinstance(payload.get("network"), dict) else {}
+    return Credential(
+        system="okta", source=source, native_id=str(payload["id"]), kind="api_key",
+        holder=make_uid(source, str(user_id)) if user_id else None,
+        name=str(payload.get("name") or ""), status=status,
+        created_at=ts(payload.get("created")), expires_at=expires,
+        last_used_at=(expires - window) if expires and window else None,
+        attributes={"token_window": payload.get("tokenWindow"), "client_name": payload.get("clientName"),
+                    "network": network.get("connection"), "creator_status": creator,
+                    "last_used_derived": bool(expires and window),
+                    "valid_while_creator_active": True})
+
+
+FACTOR_STATUS = {"ACTIVE": "active", "PENDING_ACTIVATION": "inactive", "NOT_SETUP": "inactive",
+                 "ENROLLED": "active", "INACTIVE": "inactive", "EXPIRED": "expired"}
+
+
+def transform_factor(payload: Any, source: str, holder: str) -> Credential:
+    if not isinstance(payload, dict) or not payload.get("id"):
+        raise ValueError("Okta factor without id")
+    return Credential(system="okta", source=source, native_id=f"factor:{payload['id']}",
+                      kind="mfa_device", holder=holder,
+                      name=f"{payload.get('factorType')} ({payload.get('provider')})",
+                      status=FACTOR_STATUS.get(str(payload.get("status")), "unknown"),
+                      created_at=ts(payload.get("created")),
+                      attributes={"factor_type": payload.get("factorType"),
+                                  "provider": payload.get("provider"), "deep": True})
+
+
+def user_to_identity(payload: Any, domain: str) -> Identity:
+    """An Okta user as a roster identity: DEPROVISIONED = terminated, SUSPENDED =
+    suspended, each since ``statusChanged``."""
+    acc = transform_user(payload, f"okta:{domain}")
+    okta_status = acc.attributes["okta_status"]
+    status = {"DEPROVISIONED": "terminated", "SUSPENDED": "suspended"}.get(okta_status, "active")
+    return Identity(id=(acc.email or acc.login).lower(), name=acc.attributes["display_name"],
+                    kind="human", status=status,
+                    terminated_at=ts(payload.get("statusChanged")) if status != "active" else None,
+                    emails=acc.attributes["linked_emails"][:1] or [acc.login.lower()],
+                    aliases=[f"okta:{acc.login}"], sources=[f"okta:{domain}"],
+                    attributes={"okta_id": acc.native_id, "okta_status": okta_status})
+
+
+# --- load ----------------------------------------------------------------------------
+
+
+class OktaCollector(Collector):
+    name = "okta"
+    layer = "directory"
+    options = {
+        "domain": Option(str, required=True),
+        "token": Option(str, secret=True),
+        "base_url": Option(str),  # default https://<domain>; tests point it at a fake
+        "page_size": Option(int, default=200),
+        "factors": Option(bool, default=True),  # deep pass: enrolled factors of accounts in scope
+    }
+
+    @property
+    def domain(self) -> str:
+        return self.config["domain"]
+
+    @property
+    def source(self) -> str:
+        return f"okta:{self.domain}"
+
+    def describe(self) -> str:
+        return self.source
+
+    def client(self) -> OktaClient:
+        return OktaClient(self.config.get("base_url") or f"https://{self.domain}",
+                          self.config.get("token"), timeout=self.ctx.timeout_s,
+                          max_retries=self.ctx.max_retries, on_call=self.count_call)
+
+    def collect(self, sink: Sink, scope: Scope | None = None) -> None:
+        with self.target(sink, self.domain) as run:
+            client = self.client()
+            users = client.users(max(1, min(200, int(self.config.get("page_size") or 200))))
+            accounts, bad = transform_users(users, self.source)
+            if bad:
+                log.warning("%s: %d malformed users skipped", self.source, bad)
+                run.attributes["malformed_users"] = bad
+                run.partial(f"{bad} malformed users skipped")
+            sink.emit_all(accounts)
+            run.attributes["users"] = len(accounts)
+            self.collect_apps(client, sink, run)
+            status_by_id = {a.native_id: a.attributes["okta_status"] for a in accounts}
+            self.collect_tokens(client, sink, status_by_id)
+            if client.waited:
+                run.attributes["rate_limit_waits"] = len(client.waited)
+
+    def collect_apps(self, client: OktaClient, sink: Sink, run: base.TargetRun) -> None:
+        """Apps, then each active app's assignments (one call per 500)."""
+        apps = 0
+        for payload in client.pages("/api/v1/apps", {"limit": 200}):
+            try:
+                app = transform_app(payload, self.source)
+            except ValueError:
+                run.partial("a malformed app was skipped")
+                continue
+            sink.emit(app)
+            apps += 1
+            if app.attributes.get("status") != "ACTIVE":
+                continue  # an inactive app signs nobody in
+            app_id = app.native_id.split(":", 1)[1]
+            try:
+                for au in client.pages(f"/api/v1/apps/{app_id}/users", {"limit": 500}):
+                    try:
+                        sink.emit(transform_assignment(au, self.source, app))
+                    except ValueError:
+                        run.partial(f"a malformed assignment of app {app.name} was skipped")
+            except OktaError as exc:
+                if exc.status in (0, 401) or exc.status >= 500 or exc.status == 429:
+                    raise
+                run.partial(f"assignments of app {app.name}: {exc}")
+        run.attributes["apps"] = apps
+
+    def collect_tokens(self, client: OktaClient, sink: Sink, status_by_id: dict[str, str]) -> None:
+        try:
+            tokens = list(client.pages("/api/v1/api-tokens"))
+        except OktaError as exc:
+            if exc.status in (403, 404):
+                self.emit_coverage(sink, f"{self.domain}/api-tokens", self.layer, "skipped",
+                                   error=f"{exc} (listing API tokens needs the okta.apiTokens.read "
+                                         "scope or a super admin's token)")
+                return
+            raise
+        for payload in tokens:
+            try:
+                sink.emit(transform_token(payload, self.source, status_by_id, self.ctx.now))
+            except ValueError:
+                log.warning("%s: a malformed API token was skipped", self.source)
+
+    def deepen(self, sink: Sink, scope: Scope) -> None:
+        """Enrolled factors, which Okta lists only per user: only for accounts in scope."""
+        prefix = self.source + "|"
+        wanted = sorted(uid for uid in scope.accounts if uid.startswith(prefix))
+        if not wanted or not self.config.get("factors", True):
+            return
+        with self.target(sink, f"{self.domain}/factors") as run:
+            client = self.client()
+            for uid in wanted:
+                user_id = uid[len(prefix):]
+                try:
+                    factors = client.json(f"/api/v1/users/{user_id}/factors")
+                except OktaError as exc:
+                    if exc.status in (403, 404):
+                        run.partial(f"factors of {user_id}: {exc}")
+                        continue
+                    raise
+                for f in factors if isinstance(factors, list) else []:
+                    try:
+                        sink.emit(transform_factor(f, self.source, uid))
+                    except ValueError:
+                        run.partial(f"a malformed factor of {user_id} was skipped")
+            run.attributes["accounts"] = len(wanted)
+
+
+# --- roster source --------------------------------------------------------------------
+
+
+@roster_source("okta", options={"domain": Option(str, required=True),
+                                "token": Option(str, secret=True),
+                                "base_url": Option(str),
+                                "page_size": Option(int, default=200)})
+def load_okta_roster(block: dict[str, Any], ctx: RosterContext) -> list[Identity]:
+    """Every Okta user as an identity, deactivated ones included (asked for explicitly)."""
+    domain = block["domain"]
+
+    def count() -> None:
+        ctx.api_calls[domain] = ctx.api_calls.get(domain, 0) + 1
+
+    client = OktaClient(block.get("base_url") or f"https://{domain}", block.get("token"),
+                        on_call=count)
+    out: list[Identity] = []
+    seen: set[str] = set()
+    for payload in client.users(max(1, min(200, int(block.get("page_size") or 200)))):
+        try:
+            ident = user_to_identity(payload, domain)
+        except ValueError:
+            log.warning("okta roster %s: a malformed user was skipped", domain)
+            continue
+        if ident.id not in seen:
+            seen.add(ident.id)
+            out.append(ident)
+    return out
