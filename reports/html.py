@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ def _env() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["node_parts"] = node_parts
     env.filters["evidence_value"] = evidence_value
+    env.filters["when"] = when
     return env
 
 
@@ -79,9 +81,22 @@ def node_parts(node: str) -> tuple[str, str]:
     return kind, rest.replace("|", " · ")
 
 
+_ISO_UTC = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(:\d{2}(\.\d+)?)?(\+00:00|Z)$")
+
+
+def when(value: Any) -> str:
+    """An ISO UTC timestamp as ``2026-11-21 12:00 UTC`` (other values unchanged)."""
+    m = _ISO_UTC.match(str(value)) if value else None
+    return f"{m.group(1)} {m.group(2)} UTC" if m else ("" if value is None else str(value))
+
+
 def evidence_value(value: Any) -> str:
+    if value is None:
+        return "–"
     if isinstance(value, str):
-        return value
+        return when(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(value) if value else "none"
     return json.dumps(value, sort_keys=True, default=str)
 
 
@@ -173,7 +188,7 @@ def build_view(inv, scan_id: str, config: Any = None) -> dict[str, Any]:
     cov_counts = {s: sum(1 for c in report["coverage"] if c["status"] == s)
                   for s in ("ok", "partial", "failed", "skipped")}
     return {
-        "report": report, "scan": report["scan"], "now": now,
+        "report": report, "scan": report["scan"], "now": now.isoformat(),
         "digest": data_digest(clean_data), "data_json": json_for_script(clean_data),
         "checklist": _checklist(report, inv, scan_id),
         "groups": _groups(findings, rules_meta),

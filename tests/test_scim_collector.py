@@ -160,8 +160,7 @@ def test_missing_service_provider_config_is_skipped(slack, tmp_path):
 
 def test_bad_token_fails_the_target_without_leaking_it(slack, tmp_path):
     slack.token = "the-right-one-not-real"
-    c, inv, scan = run(slack, tmp_path)
-    slack.token = DEMO_TOKEN
+    c, inv, scan = run(slack, tmp_path, token=DEMO_TOKEN)
     cov, = inv.load(Coverage, scan)
     assert cov.status == "failed" and "401" in cov.error
     assert DEMO_TOKEN not in cov.error and "the-right-one" not in cov.error
@@ -198,7 +197,6 @@ def test_malformed_user_makes_coverage_partial(slack, tmp_path):
 def test_server_returning_fewer_than_asked_is_followed(tmp_path):
     """count is a request, not a promise: follow what came back."""
     with demo_slack(FakeScim(token=DEMO_TOKEN, max_results=1)) as s:
-        s.spc = lambda req: {"schemas": []}  # no ServiceProviderConfig hints at all
         client = ScimClient(s.base_url, DEMO_TOKEN)
         assert len(list(client.list("Users", page_size=50))) == 5
         assert s.count("/scim/v2/Users") == 5

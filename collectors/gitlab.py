@@ -1,0 +1,764 @@
+"""GitLab (gitlab.com or self-managed): who can still get in, and with what.
+
+Why each part is collected:
+- users and their state: GitLab keeps a leaver's account (``blocked``, ``deactivated``,
+  ``banned``...) and a ``deactivated`` one comes back by merely signing in;
+- GitLab identities (SAML/LDAP ``extern_uid``): the strongest link from a username to a
+  corporate e-mail (``attributes.linked_emails`` for resolve);
+- group and project members, inherited ones included (``members/all``): what a leaver
+  could read, CI variables among it;
+- personal access tokens (admin listing), impersonation tokens, project and group access
+  tokens (bot users), deploy tokens and deploy keys, users' SSH keys: credentials that
+  keep working when nobody remembers them;
+- CI/CD variables (ci-cd layer): keys and flags; values are fingerprinted in memory and
+  scanned for known credential formats, never stored;
+- pipeline schedules (ci-cd): they run as their owner, so a leaver's schedule keeps
+  acting as the leaver;
+- runners (ci-cd): ``contacted_at`` tells a live runner from a forgotten one;
+- audit events (Premium, admin; optional): who created a token or key, and when a CI
+  variable last changed. GitLab's variables API has no ``updated_at``: where audit
+  events name the variable, ``Resource.updated_at`` is the newest change event;
+  otherwise it is None and ``attributes.rotation`` is ``"unknown"``.
+
+Two passes (DESIGN.md): the bulk pass lists the instance per group and project; the
+deep pass asks, per account in scope (leavers, unowned), what GitLab gives only per user
+(SSH keys, impersonation tokens).
+
+Every request goes through ``_get``: counted, read-only (HTTP GET), retried on 429/5xx
+with bounded backoff that honours ``Retry-After`` (through ``collectors.base.sleep``).
+python-gitlab's own retry loop is switched off so that it cannot sleep behind our back.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Iterator
+from urllib.parse import quote, urlparse
+
+import gitlab
+import requests
+from gitlab.exceptions import GitlabError
+
+from collectors import base as _base
+from collectors.base import Collector, CollectorError, Scope, TargetRun, backoff_delays, safe_error
+from scanner.config import Option
+from scanner.inventory import Sink
+from scanner.model import Account, Credential, Exposure, Grant, Resource, make_uid
+from scanner.secrets import SecretScanner
+
+log = logging.getLogger("residual.collectors.gitlab")
+
+SYSTEM = "gitlab"
+PER_PAGE = 100
+AUDIT_DAYS = 365  # how far back audit events are read (attribution, variable changes)
+RETRYABLE = {429, 500, 502, 503, 504}
+ACCESS_LEVELS = {5: "minimal_access", 10: "guest", 15: "planner", 20: "reporter",
+                 30: "developer", 40: "maintainer", 50: "owner", 60: "admin"}
+STATES = {"active": "active", "blocked": "blocked", "ldap_blocked": "blocked",
+          "banned": "blocked", "blocked_pending_approval": "pending", "deactivated": "disabled"}
+BOT_USERNAME = re.compile(r"^(project|group)_\d+_bot(_[0-9a-f]+)?$")
+INTERNAL_BOTS = {"ghost", "alert-bot", "support-bot", "visual-review-bot", "gitlab-admin-bot",
+                 "gitlab-security-bot", "gitlab-automation-bot", "gitlab-llm-bot"}
+# detect-secrets plugins that say "this looks like a secret" without saying which kind:
+# a CI variable is a secret by definition, so only the typed detectors add information.
+GENERIC_DETECTORS = {"Base64 High Entropy String", "Hex High Entropy String", "Secret Keyword"}
+
+
+# --- pure transforms: payload -> records ------------------------------------------
+
+
+def parse_time(value: Any) -> datetime | None:
+    """GitLab timestamps (``2021-03-09T21:11:47.271Z``) and dates (``2021-01-31``, taken
+    as midnight UTC: GitLab tokens expire at the start of that day)."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def level_name(level: Any) -> str:
+    return ACCESS_LEVELS.get(level, str(level)) if isinstance(level, int) else str(level)
+
+
+def account_kind(username: str) -> str:
+    if BOT_USERNAME.match(username) or username in INTERNAL_BOTS:
+        return "bot"
+    if username.startswith("service_account"):
+        return "service_account"
+    return "user"
+
+
+def _emails_from_identities(identities: Any) -> list[str]:
+    out = []
+    for ident in identities or []:
+        uid = (ident or {}).get("extern_uid") or ""
+        if isinstance(uid, str) and "@" in uid and uid not in out:
+            out.append(uid)
+    return out
+
+
+def transform_user(u: dict[str, Any], source: str) -> Account:
+    """A user from ``/users`` (admin: with e-mail and identities) or from a member list."""
+    username = u["username"]
+    seen = [t for t in (parse_time(u.get("last_activity_on")), parse_time(u.get("last_sign_in_at")),
+                        parse_time(u.get("current_sign_in_at"))) if t]
+    identities = list(u.get("identities") or [])
+    saml = u.get("group_saml_identity")
+    if saml:
+        identities.append(saml)
+    email = u.get("email") or u.get("public_email") or None
+    if email and "noreply" in email:
+        email = None
+    state = u.get("state") or "active"
+    attrs: dict[str, Any] = {"state": state, "user_id": u["id"]}
+    if "is_admin" in u:
+        attrs["is_admin"] = bool(u.get("is_admin"))
+    if identities:
+        attrs["identities"] = [{"provider": i.get("provider"), "extern_uid": i.get("extern_uid")}
+                               for i in identities]
+    linked = _emails_from_identities(identities)
+    if linked:
+        attrs["linked_emails"] = linked
+    if username in INTERNAL_BOTS:
+        attrs["system_managed"] = True
+    return Account(system=SYSTEM, source=source, native_id=username, login=username,
+                   email=email, kind=account_kind(username),
+                   status=STATES.get(state, "active"),  # unknown state: assume it can sign in
+                   created_at=parse_time(u.get("created_at")),
+                   last_seen_at=max(seen) if seen else None, attributes=attrs)
+
+
+def transform_namespace(g: dict[str, Any], source: str) -> Resource:
+    return Resource(system=SYSTEM, source=source, native_id=f"group:{g['full_path']}",
+                    kind="group", name=g["full_path"], updated_at=parse_time(g.get("created_at")),
+                    attributes={"id": g["id"], "parent_id": g.get("parent_id"),
+                                "visibility": g.get("visibility"), "web_url": g.get("web_url")})
+
+
+def transform_project(p: dict[str, Any], source: str) -> Resource:
+    ns = p.get("namespace") or {}
+    return Resource(system=SYSTEM, source=source, native_id=f"project:{p['path_with_namespace']}",
+                    kind="project", name=p["path_with_namespace"],
+                    updated_at=parse_time(p.get("last_activity_at") or p.get("updated_at")),
+                    attributes={"id": p["id"], "namespace": ns.get("full_path"),
+                                "namespace_kind": ns.get("kind"),
+                                "visibility": p.get("visibility"), "archived": p.get("archived"),
+                                "web_url": p.get("web_url")})
+
+
+def transform_member(m: dict[str, Any], resource_uid: str, source: str, via: str) -> Grant:
+    return Grant(system=SYSTEM, source=source, principal=make_uid(source, m["username"]),
+                 resource=resource_uid, permission=level_name(m["access_level"]), via=via,
+                 attributes={"access_level": m["access_level"], "expires_at": m.get("expires_at"),
+                             "member_state": m.get("state")})
+
+
+def token_status(t: dict[str, Any], now: datetime) -> str:
+    if t.get("revoked"):
+        return "revoked"
+    expires = parse_time(t.get("expires_at"))
+    if t.get("expired") or (expires and expires <= now):
+        return "expired"
+    if t.get("active") is False:
+        return "inactive"
+    return "active"
+
+
+def transform_token(t: dict[str, Any], source: str, holder: str | None, now: datetime,
+                    token_type: str = "personal_access_token", parent: str | None = None,
+                    added_by: str | None = None) -> Credential:
+    """A personal, impersonation, project or group access token (one GitLab table, so one
+    native id space: ``pat:<id>``)."""
+    attrs: dict[str, Any] = {"token_type": token_type, "user_id": t.get("user_id")}
+    if t.get("expires_at") is None:
+        attrs["never_expires"] = True
+    if parent:
+        attrs["parent"] = parent
+    if "access_level" in t:
+        attrs["access_level"] = level_name(t["access_level"])
+    if added_by:
+        attrs["added_by"] = added_by
+    if token_type == "impersonation_token" or t.get("impersonation"):
+        attrs["impersonation"] = True
+    return Credential(system=SYSTEM, source=source, native_id=f"pat:{t['id']}", kind="pat",
+                      holder=holder, name=t.get("name") or "", scopes=list(t.get("scopes") or []),
+                      status=token_status(t, now), created_at=parse_time(t.get("created_at")),
+                      last_used_at=parse_time(t.get("last_used_at")),
+                      expires_at=parse_time(t.get("expires_at")), attributes=attrs)
+
+
+def ssh_fingerprint(key: str) -> str | None:
+    """``SHA256:...`` of an OpenSSH public key (what ``ssh-keygen -l`` and GitHub show)."""
+    try:
+        blob = base64.b64decode(key.split()[1], validate=True)
+    except (IndexError, ValueError):
+        return None
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def transform_ssh_key(k: dict[str, Any], source: str, holder: str, now: datetime) -> Credential:
+    expires = parse_time(k.get("expires_at"))
+    attrs: dict[str, Any] = {"usage_type": k.get("usage_type"), "deep": True}
+    if expires is None:
+        attrs["never_expires"] = True
+    return Credential(system=SYSTEM, source=source, native_id=f"ssh_key:{k['id']}", kind="ssh_key",
+                      holder=holder, name=k.get("title") or "",
+                      status="expired" if expires and expires <= now else "active",
+                      created_at=parse_time(k.get("created_at")), expires_at=expires,
+                      fingerprint=ssh_fingerprint(k.get("key") or ""), attributes=attrs)
+
+
+def transform_deploy_key(k: dict[str, Any], project_uid: str, project_path: str, source: str,
+                         now: datetime, added_by: str | None = None) -> Credential:
+    expires = parse_time(k.get("expires_at"))
+    return Credential(system=SYSTEM, source=source,
+                      native_id=f"{project_path}:deploy_key:{k['id']}", kind="deploy_key",
+                      holder=None, name=k.get("title") or "",
+                      status="expired" if expires and expires <= now else "active",
+                      created_at=parse_time(k.get("created_at")), expires_at=expires,
+                      fingerprint=k.get("fingerprint_sha256") or ssh_fingerprint(k.get("key") or ""),
+                      attributes={"read_only": not k.get("can_push", False), "added_by": added_by,
+                                  "parent": project_uid, "key_id": k["id"]})
+
+
+def transform_deploy_token(t: dict[str, Any], parent_uid: str, source: str, now: datetime,
+                           added_by: str | None = None) -> Credential:
+    attrs: dict[str, Any] = {"username": t.get("username"), "parent": parent_uid,
+                             "added_by": added_by}
+    if t.get("expires_at") is None:
+        attrs["never_expires"] = True
+    return Credential(system=SYSTEM, source=source, native_id=f"deploy_token:{t['id']}",
+                      kind="deploy_token", holder=None, name=t.get("name") or "",
+                      scopes=list(t.get("scopes") or []), status=token_status(t, now),
+                      expires_at=parse_time(t.get("expires_at")), attributes=attrs)
+
+
+def transform_variable(v: dict[str, Any], parent_uid: str, parent_path: str, source: str,
+                       scanner: SecretScanner, updated_at: datetime | None
+                       ) -> tuple[Resource, list[Exposure]]:
+    """A CI/CD variable: flags and a keyed fingerprint of the value (never the value);
+    an Exposure per known credential format found in it."""
+    key = v["key"]
+    scope = v.get("environment_scope") or "*"
+    location = f"{parent_path} CI/CD variable {key}" + ("" if scope == "*" else f" ({scope})")
+    attrs: dict[str, Any] = {
+        "parent": parent_uid, "masked": v.get("masked"), "protected": v.get("protected"),
+        "hidden": v.get("hidden"), "raw": v.get("raw"), "variable_type": v.get("variable_type"),
+        "environment_scope": scope,
+        "rotation": "audit_events" if updated_at else "unknown",
+    }
+    exposures: list[Exposure] = []
+    value = v.get("value")
+    if isinstance(value, str) and value:
+        attrs["value_fingerprint"] = scanner.fp.fingerprint(value)
+        for hit in scanner.scan_text(value):
+            if hit.detector in GENERIC_DETECTORS:
+                continue
+            exposures.append(Exposure(system=SYSTEM, source=source, detector=hit.detector,
+                                      fingerprint=hit.fingerprint, hint=hit.hint,
+                                      location=location, identifier=hit.identifier,
+                                      context="ci_variable",
+                                      attributes={"parent": parent_uid, "variable": key}))
+        del value
+    native = f"{parent_path}:variable:{key}:{scope}"
+    return (Resource(system=SYSTEM, source=source, native_id=native, kind="ci_variable", name=key,
+                     updated_at=updated_at, attributes=attrs), exposures)
+
+
+def transform_schedule(s: dict[str, Any], project_uid: str, project_path: str, source: str
+                       ) -> tuple[Resource, Grant | None]:
+    """A pipeline schedule runs as its owner: the owner's Grant on it is what rules follow."""
+    owner = s.get("owner") or {}
+    res = Resource(system=SYSTEM, source=source, native_id=f"{project_path}:schedule:{s['id']}",
+                   kind="pipeline_schedule", name=s.get("description") or str(s["id"]),
+                   updated_at=parse_time(s.get("updated_at")),
+                   attributes={"parent": project_uid, "owner": owner.get("username"),
+                               "owner_state": owner.get("state"), "active": bool(s.get("active")),
+                               "cron": s.get("cron"), "ref": s.get("ref"),
+                               "next_run_at": s.get("next_run_at")})
+    grant = None
+    if owner.get("username"):
+        grant = Grant(system=SYSTEM, source=source, principal=make_uid(source, owner["username"]),
+                      resource=res.uid, permission="owner", via="direct",
+                      attributes={"runs_as": True})
+    return res, grant
+
+
+def transform_runner(r: dict[str, Any], source: str) -> Resource:
+    return Resource(system=SYSTEM, source=source, native_id=f"runner:{r['id']}", kind="runner",
+                    name=r.get("description") or r.get("name") or str(r["id"]),
+                    updated_at=parse_time(r.get("contacted_at")),
+                    attributes={"runner_type": r.get("runner_type"), "is_shared": r.get("is_shared"),
+                                "active": r.get("active"), "paused": r.get("paused"),
+                                "status": r.get("status"), "online": r.get("online"),
+                                "contacted_at": r.get("contacted_at")})
+
+
+@dataclass
+class AuditIndex:
+    """What audit events tell that the resources' own APIs do not: who created a token or
+    key (``creators``), and when a CI variable last changed (``variable_changed``)."""
+
+    creators: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, id) -> username
+    variable_changed: dict[tuple[str, int, str], datetime] = field(default_factory=dict)
+    available: bool = False
+
+    TARGETS = {"PersonalAccessToken": "pat", "DeployToken": "deploy_token", "DeployKey": "deploy_key",
+               "Key": "deploy_key"}
+
+    @classmethod
+    def build(cls, events: list[dict[str, Any]], username_of: dict[int, str]) -> "AuditIndex":
+        idx = cls(available=True)
+        for e in sorted(events, key=lambda e: e.get("created_at") or ""):
+            d = e.get("details") or {}
+            ttype = d.get("target_type")
+            when = parse_time(e.get("created_at"))
+            name = (e.get("event_name") or d.get("custom_message") or "").lower()
+            if ttype in ("Ci::Variable", "Ci::GroupVariable") and when:
+                key = (e.get("entity_type") or "", e.get("entity_id") or 0, str(d.get("target_details")))
+                idx.variable_changed[key] = when
+            elif ttype in cls.TARGETS and ("creat" in name or "add" in name):
+                author = username_of.get(e.get("author_id"))
+                if author:
+                    idx.creators[(cls.TARGETS[ttype], str(d.get("target_id")))] = author
+        return idx
+
+
+# --- the collector ----------------------------------------------------------------------
+
+
+class MalformedPage(Exception):
+    """A page that is not the JSON list GitLab documents."""
+
+
+@dataclass
+class _Place:
+    """A group or project being read, with what the per-place endpoints need."""
+
+    kind: str  # group / project
+    id: int
+    path: str
+    uid: str
+    ancestors: list[str]  # full paths of enclosing groups, nearest first
+
+
+class GitLabCollector(Collector):
+    name = "gitlab"
+    layer = "code-hosting"
+    options = {
+        "url": Option(str, required=True),
+        "token": Option(str, required=True, secret=True),
+        "groups": Option(list, default=[], item_type=str),
+        "admin": Option((bool,), default=None),
+    }
+    max_pages = 1000  # per listing; beyond it the listing is cut and the target partial
+
+    def __init__(self, config: dict[str, Any], context: Any):
+        super().__init__(config, context)
+        parsed = urlparse(config["url"])
+        self.host = parsed.netloc or config["url"]
+        self.source = f"{SYSTEM}:{self.host}"
+        self.gl: gitlab.Gitlab | None = None
+        self.admin = False
+        self._last_headers: dict[str, str] = {}
+        self._users: dict[str, Account] = {}  # username -> account
+        self._user_ids: dict[str, int] = {}
+        self._username_of: dict[int, str] = {}
+        self._places: list[_Place] = []
+        self._members: dict[str, dict[str, int]] = {}  # place path -> {username: level}
+        self._seen_tokens: set[int] = set()
+        self._audit = AuditIndex()
+        self._skips: dict[tuple[str, str], list[str]] = {}
+        self._malformed = 0
+        self._service_names: set[str] = set()
+        self._authenticated = False
+
+    def describe(self) -> str:
+        return self.source
+
+    # --- HTTP ---------------------------------------------------------------------------
+    def _connect(self) -> gitlab.Gitlab:
+        gl = gitlab.Gitlab(self.config["url"], private_token=self.config["token"],
+                           timeout=self.ctx.timeout_s, retry_transient_errors=False,
+                           per_page=PER_PAGE)
+        gl.session.hooks["response"].append(self._remember)
+        return gl
+
+    def _remember(self, resp: requests.Response, *a: Any, **kw: Any) -> None:
+        self._last_headers = dict(resp.headers)
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> requests.Response:
+        """One GET, counted; 429/5xx and dropped connections retried with bounded backoff
+        honouring Retry-After."""
+        assert self.gl is not None
+        delays = backoff_delays(self.ctx.max_retries)
+        while True:
+            self.count_call()
+            try:
+                return self.gl.http_request("get", path, query_data=params or {},
+                                            obey_rate_limit=False, retry_transient_errors=False)
+            except GitlabError as exc:
+                if exc.response_code not in RETRYABLE:
+                    raise
+                delay = next(delays, None)
+                if delay is None:
+                    raise
+                retry_after = self._last_headers.get("Retry-After")
+                if retry_after and retry_after.replace(".", "", 1).isdigit():
+                    delay = min(float(retry_after), 120.0)
+            except (requests.ConnectionError, requests.Timeout):
+                delay = next(delays, None)
+                if delay is None:
+                    raise
+            _base.sleep(delay)
+
+    def _json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        resp = self._get(path, params)
+        try:
+            return resp.json()
+        except ValueError:
+            raise MalformedPage(f"{path}: response is not JSON") from None
+
+    def _pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated listing, 100 to a page, following X-Next-Page (or
+        the Link header's rel=next when a proxy strips the X- headers)."""
+        page = 1
+        for _ in range(self.max_pages):
+            resp = self._get(path, {**(params or {}), "per_page": PER_PAGE, "page": page})
+            try:
+                data = resp.json()
+            except ValueError:
+                raise MalformedPage(f"{path}: page {page} is not JSON") from None
+            if not isinstance(data, list):
+                raise MalformedPage(f"{path}: page {page} is not a list")
+            for item in data:
+                if isinstance(item, dict):
+                    yield item
+                else:
+                    self._bad(f"{path}: non-object item")
+            nxt = resp.headers.get("X-Next-Page")
+            if nxt is None and "next" in resp.links:
+                m = re.search(r"[?&]page=(\d+)", resp.links["next"].get("url", ""))
+                nxt = m.group(1) if m else ""
+            if not nxt or not nxt.isdigit() or int(nxt) <= page:
+                return
+            page = int(nxt)
+        raise MalformedPage(f"{path}: more than {self.max_pages} pages, listing cut")
+
+    def _bad(self, what: str) -> None:
+        self._malformed += 1
+        log.warning("gitlab %s: malformed record skipped (%s)", self.host, what)
+
+    def _each(self, run: TargetRun, layer: str, what: str, where: str, path: str,
+              params: dict[str, Any] | None = None, needed: bool = True) -> list[dict[str, Any]] | None:
+        """A per-place listing that may be refused: 403/404 is a skipped part (and the
+        target partial when the part is ``needed`` for a verdict); any other error makes
+        the target partial; either way the scan goes on."""
+        try:
+            return list(self._pages(path, params))
+        except GitlabError as exc:
+            code = exc.response_code
+            if code in (403, 404):
+                reason = f"{code} {'forbidden' if code == 403 else 'not found'}"
+                self._skips.setdefault((layer, what), []).append(f"{where} ({reason})")
+                if needed:
+                    run.partial(f"{what} of {where}: {reason}")
+                return None
+            run.partial(f"{what} of {where}: {safe_error(exc)}")
+        except (MalformedPage, requests.RequestException) as exc:
+            run.partial(f"{what} of {where}: {safe_error(exc)}")
+        return None
+
+    def _emit_skips(self, sink: Sink, layer: str) -> None:
+        for (lay, what), places in sorted(self._skips.items()):
+            if lay != layer:
+                continue
+            shown = ", ".join(places[:5]) + (f" and {len(places) - 5} more" if len(places) > 5 else "")
+            self.emit_coverage(sink, f"{self.host}:{what}", layer, "skipped",
+                               error=f"{what} not readable with this token: {shown}")
+
+    def _transform(self, fn: Any, *args: Any) -> Any:
+        """Apply a transform; a payload it cannot read is skipped and counted."""
+        try:
+            return fn(*args)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self._bad(f"{getattr(fn, '__name__', 'transform')}: {exc.__class__.__name__}")
+            return None
+
+    # --- bulk pass ------------------------------------------------------------------------
+    def collect(self, sink: Sink, scope: Scope | None = None) -> None:
+        with self.target(sink, self.host, layer="code-hosting") as run:
+            self._collect_code_hosting(sink, run)
+            if self._malformed:
+                run.attributes["malformed"] = self._malformed
+                run.partial(f"{self._malformed} malformed records skipped")
+        self._emit_skips(sink, "code-hosting")
+        malformed_before = self._malformed
+        with self.target(sink, f"{self.host}/ci", layer="ci-cd") as run:
+            if not self._authenticated:
+                raise CollectorError("no projects or groups could be read (see the code-hosting row)")
+            self._collect_ci(sink, run)
+            if self._malformed > malformed_before:
+                run.attributes["malformed"] = self._malformed - malformed_before
+                run.partial(f"{self._malformed - malformed_before} malformed records skipped")
+        self._emit_skips(sink, "ci-cd")
+
+    def _collect_code_hosting(self, sink: Sink, run: TargetRun) -> None:
+        self.gl = self._connect()
+        me = self._json("/user")
+        if not isinstance(me, dict):
+            raise CollectorError("/user: unexpected payload")
+        self.admin = bool(me.get("is_admin")) if self.config.get("admin") is None else bool(self.config["admin"])
+        run.attributes["admin"] = self.admin
+        self._authenticated = True
+
+        # users (admin: the whole instance, with e-mails and identities)
+        if self.admin:
+            self._service_accounts(run)
+            for u in self._pages("/users"):
+                self._add_user(sink, u)
+        else:
+            self._skips.setdefault(("code-hosting", "users"), []).append(
+                "instance user list (needs an administrator token; accounts taken from memberships)")
+
+        # audit events: attribution and variable change times (optional: Premium, admin)
+        if self.admin:
+            since = (self.ctx.now - timedelta(days=AUDIT_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            events = self._each(run, "code-hosting", "audit events", "instance", "/audit_events",
+                                {"created_after": since}, needed=False)
+            if events is not None:
+                self._audit = AuditIndex.build(events, self._username_of)
+        else:
+            self._skips.setdefault(("code-hosting", "audit events"), []).append(
+                "instance (needs an administrator token)")
+
+        # groups and projects
+        self._discover(sink, run)
+        for place in self._places:
+            self._members_of(sink, run, place)
+        for place in self._places:
+            self._tokens_of(sink, run, place)
+
+        # personal access tokens of every user (admin listing)
+        if self.admin:
+            tokens = self._each(run, "code-hosting", "personal access tokens", "instance",
+                                "/personal_access_tokens")
+            for t in tokens or []:
+                if t.get("id") in self._seen_tokens:
+                    continue
+                holder = self._holder(t.get("user_id"))
+                cred = self._transform(transform_token, t, self.source, holder, self.ctx.now,
+                                       "personal_access_token", None, None)
+                if cred:
+                    sink.emit(cred)
+        else:
+            run.partial("personal access tokens of other users: an administrator token is needed")
+            self._skips.setdefault(("code-hosting", "personal access tokens"), []).append(
+                "instance (403 without an administrator token)")
+
+    def _add_user(self, sink: Sink, u: dict[str, Any]) -> None:
+        if u.get("username") in self._users:
+            return
+        acc = self._transform(transform_user, u, self.source)
+        if acc is None:
+            return
+        if acc.login in self._service_names:
+            acc.kind = "service_account"
+        self._users[acc.login] = acc
+        self._user_ids[acc.login] = u["id"]
+        self._username_of[u["id"]] = acc.login
+        sink.emit(acc)
+
+    def _holder(self, user_id: Any) -> str | None:
+        name = self._username_of.get(user_id)
+        return make_uid(self.source, name) if name else None
+
+    def _service_accounts(self, run: TargetRun) -> None:
+        """Instance service accounts (GitLab 16.1+): marked so, whatever their username.
+        Optional: older instances answer 404 (a skipped part, not a partial target)."""
+        items = self._each(run, "code-hosting", "service accounts", "instance", "/service_accounts",
+                           needed=False)
+        self._service_names = {sa.get("username") for sa in items or [] if isinstance(sa, dict)}
+
+    def _discover(self, sink: Sink, run: TargetRun) -> None:
+        groups: dict[int, dict[str, Any]] = {}
+        projects: dict[int, dict[str, Any]] = {}
+        wanted = self.config.get("groups") or []
+        if wanted:
+            for path in wanted:
+                try:
+                    g = self._json(f"/groups/{quote(path, safe='')}")
+                except GitlabError as exc:
+                    if exc.response_code in (403, 404):
+                        run.partial(f"group {path}: {exc.response_code} (missing, or not visible to this token)")
+                        continue
+                    raise
+                if not isinstance(g, dict) or "id" not in g:
+                    run.partial(f"group {path}: unexpected payload")
+                    continue
+                groups[g["id"]] = g
+                for d in self._pages(f"/groups/{g['id']}/descendant_groups"):
+                    groups.setdefault(d["id"], d)
+                for p in self._pages(f"/groups/{g['id']}/projects",
+                                     {"include_subgroups": "true", "simple": "false"}):
+                    projects.setdefault(p["id"], p)
+        else:
+            for g in self._pages("/groups", {"all_available": "true" if self.admin else "false"}):
+                groups.setdefault(g["id"], g)
+            for p in self._pages("/projects", {} if self.admin else {"membership": "true"}):
+                projects.setdefault(p["id"], p)
+        by_id = groups
+
+        def ancestors(gid: Any) -> list[str]:
+            out = []
+            while gid in by_id:
+                out.append(by_id[gid]["full_path"])
+                gid = by_id[gid].get("parent_id")
+            return out
+
+        for g in groups.values():
+            res = self._transform(transform_namespace, g, self.source)
+            if res:
+                sink.emit(res)
+                self._places.append(_Place("group", g["id"], g["full_path"], res.uid,
+                                           ancestors(g.get("parent_id"))))
+        for p in projects.values():
+            res = self._transform(transform_project, p, self.source)
+            if res:
+                sink.emit(res)
+                ns = p.get("namespace") or {}
+                self._places.append(_Place("project", p["id"], p["path_with_namespace"], res.uid,
+                                           ancestors(ns.get("id")) if ns.get("kind") == "group" else []))
+        run.attributes["groups"] = len(groups)
+        run.attributes["projects"] = len(projects)
+
+    def _api(self, place: _Place) -> str:
+        return f"/{place.kind}s/{place.id}"
+
+    def _members_of(self, sink: Sink, run: TargetRun, place: _Place) -> None:
+        members = self._each(run, "code-hosting", "members", place.path, f"{self._api(place)}/members/all")
+        levels: dict[str, int] = {}
+        for m in members or []:
+            if not isinstance(m.get("username"), str) or not isinstance(m.get("access_level"), int):
+                self._bad("member without username or access_level")
+                continue
+            levels[m["username"]] = m["access_level"]
+            if m["username"] not in self._users:
+                self._add_user(sink, m)  # non-admin: accounts come from memberships
+            # inherited: the same member at the same or a higher level in an enclosing group
+            inherited = any(self._members.get(a, {}).get(m["username"], -1) >= m["access_level"]
+                            for a in place.ancestors)
+            sink.emit(transform_member(m, place.uid, self.source, "inherited" if inherited else "direct"))
+        self._members[place.path] = levels
+
+    def _tokens_of(self, sink: Sink, run: TargetRun, place: _Place) -> None:
+        api = self._api(place)
+        kind = "project" if place.kind == "project" else "group"
+        for t in self._each(run, "code-hosting", f"{kind} access tokens", place.path,
+                            f"{api}/access_tokens") or []:
+            added_by = self._audit.creators.get(("pat", str(t.get("id"))))
+            cred = self._transform(transform_token, t, self.source, self._holder(t.get("user_id")),
+                                   self.ctx.now, f"{kind}_access_token", place.uid, added_by)
+            if cred:
+                self._seen_tokens.add(t["id"])
+                sink.emit(cred)
+        for t in self._each(run, "code-hosting", "deploy tokens", place.path,
+                            f"{api}/deploy_tokens") or []:
+            added_by = self._audit.creators.get(("deploy_token", str(t.get("id"))))
+            cred = self._transform(transform_deploy_token, t, place.uid, self.source, self.ctx.now, added_by)
+            if cred:
+                sink.emit(cred)
+        if place.kind == "project":
+            for k in self._each(run, "code-hosting", "deploy keys", place.path,
+                                f"{api}/deploy_keys") or []:
+                added_by = self._audit.creators.get(("deploy_key", str(k.get("id"))))
+                cred = self._transform(transform_deploy_key, k, place.uid, place.path, self.source,
+                                       self.ctx.now, added_by)
+                if cred:
+                    sink.emit(cred)
+
+    def _collect_ci(self, sink: Sink, run: TargetRun) -> None:
+        scanner = self.ctx.secrets
+        for place in self._places:
+            entity = "Project" if place.kind == "project" else "Group"
+            for v in self._each(run, "ci-cd", "CI/CD variables", place.path,
+                                f"{self._api(place)}/variables") or []:
+                changed = self._audit.variable_changed.get((entity, place.id, str(v.get("key"))))
+                out = self._transform(transform_variable, v, place.uid, place.path, self.source,
+                                      scanner, changed)
+                if out:
+                    res, exposures = out
+                    sink.emit(res)
+                    sink.emit_all(exposures)
+            if place.kind != "project":
+                continue
+            for s in self._each(run, "ci-cd", "pipeline schedules", place.path,
+                                f"{self._api(place)}/pipeline_schedules") or []:
+                out = self._transform(transform_schedule, s, place.uid, place.path, self.source)
+                if out:
+                    res, grant = out
+                    owner = (s.get("owner") or {})
+                    if owner.get("username") and owner["username"] not in self._users:
+                        self._add_user(sink, owner)
+                    sink.emit(res)
+                    if grant:
+                        sink.emit(grant)
+        if not self.admin:
+            self._skips.setdefault(("ci-cd", "runners"), []).append("instance (needs an administrator token)")
+            return
+        runners = self._each(run, "ci-cd", "runners", "instance", "/runners/all", needed=False)
+        for r in runners or []:
+            # contacted_at is only in a runner's details: one call per runner
+            detail = r
+            try:
+                got = self._json(f"/runners/{r['id']}")
+                if isinstance(got, dict):
+                    detail = got
+            except (GitlabError, MalformedPage) as exc:
+                run.attributes.setdefault("runner_errors", []).append(safe_error(exc))
+            res = self._transform(transform_runner, detail, self.source)
+            if res:
+                sink.emit(res)
+
+    # --- deep pass ------------------------------------------------------------------------
+    def deepen(self, sink: Sink, scope: Scope) -> None:
+        """SSH keys and impersonation tokens, which GitLab lists only per user, for the
+        accounts in scope (leavers', unowned) of this instance."""
+        if not self._authenticated or not self._users:
+            return
+        prefix = f"{self.source}|"
+        names = {uid[len(prefix):] for uid in scope.accounts if uid.startswith(prefix)}
+        names |= {n for n in scope.logins_for(SYSTEM) if n in self._users}
+        names = {n for n in names if n in self._user_ids and self._users[n].kind != "bot"}
+        if not names:
+            return
+        with self.target(sink, f"{self.host}/users-in-scope", layer="code-hosting") as run:
+            run.attributes["users"] = len(names)
+            for name in sorted(names):
+                uid = self._user_ids[name]
+                holder = make_uid(self.source, name)
+                for k in self._each(run, "code-hosting", "SSH keys", name, f"/users/{uid}/keys") or []:
+                    cred = self._transform(transform_ssh_key, k, self.source, holder, self.ctx.now)
+                    if cred:
+                        sink.emit(cred)
+                if not self.admin:
+                    continue
+                for t in self._each(run, "code-hosting", "impersonation tokens", name,
+                                    f"/users/{uid}/impersonation_tokens") or []:
+                    cred = self._transform(transform_token, t, self.source, holder, self.ctx.now,
+                                           "impersonation_token", None, None)
+                    if cred:
+                        cred.attributes["deep"] = True
+                        sink.emit(cred)
+            if not self.admin:
+                run.partial("impersonation tokens: an administrator token is needed")
