@@ -876,25 +876,27 @@ class AwsCollector(Collector):
     # -- deep pass --------------------------------------------------------------------
     def deepen(self, sink: Sink, scope: Scope) -> None:
         logins = {str(x).casefold() for x in scope.logins_for(SYSTEM)}
-        key_ids = {i for i in scope.identifiers if AWS_KEY_ID.fullmatch(str(i))}
+        # long-term IAM user keys only (ASIA... are temporary session keys)
+        pending = {i for i in scope.identifiers if AWS_KEY_ID.fullmatch(str(i)) and str(i).startswith("AKIA")}
         for t in self.targets:
             users = [u for u in t.users.values()
                      if u.uid in scope.accounts or u.name.casefold() in logins]
-            if not users and not key_ids:
+            if not users and not pending:
                 continue
             with self.target(sink, t.account_id) as run:
                 run.attributes["pass"] = "deep"
                 bad = self.malformed
                 iam = self._client(t.session, "iam")
-                deep_names = {u.name for u in users}
-                tied = self._tie_key_ids(iam, t, key_ids, run)
                 for u in users:
-                    self._deepen_user(sink, iam, t, u, run, tied.get(u.name, {}))
-                for name, used in tied.items():  # a leaked key's user not otherwise in scope
-                    if name not in deep_names and name in t.users:
+                    pending -= self._deepen_user(sink, iam, t, u, run)
+                # key ids found elsewhere and not among the scoped users' keys
+                tied = self._tie_key_ids(iam, t, pending, run)
+                for name, used in tied.items():
+                    if name in t.users:
                         self._deep_keys(sink, iam, t, t.users[name], used)
+                    pending -= set(used)
                 run.attributes["users"] = len(users)
-                run.attributes["key_ids"] = len(key_ids)
+                run.attributes["key_ids_tied"] = sum(len(v) for v in tied.values())
                 self._close_run(run, bad)
 
     def _tie_key_ids(self, iam: Any, t: AwsTarget, key_ids: set[str],
@@ -916,20 +918,24 @@ class AwsCollector(Collector):
         return out
 
     def _deep_keys(self, sink: Sink, iam: Any, t: AwsTarget, u: IamUser,
-                   last_used: dict[str, datetime | None] | None = None) -> None:
+                   last_used: dict[str, datetime | None] | None = None) -> set[str]:
+        """The user's real access key ids, in their report slots; returns the ids."""
         keys = [k for p in self._pages(iam, "list_access_keys", "AccessKeyMetadata", "Marker",
                                        "Marker", UserName=u.name)
                 for k in p.get("AccessKeyMetadata") or [] if self._well_formed(k, ("AccessKeyId",))]
         sink.emit_all(transform_access_keys(u.arn, u.name, u.uid, t.source, keys, u.report, last_used))
+        return {k["AccessKeyId"] for k in keys}
 
-    def _deepen_user(self, sink: Sink, iam: Any, t: AwsTarget, u: IamUser, run: TargetRun,
-                     last_used: dict[str, datetime | None]) -> None:
+    def _deepen_user(self, sink: Sink, iam: Any, t: AwsTarget, u: IamUser,
+                     run: TargetRun) -> set[str]:
         """What IAM gives only per user. The credential report says what cannot exist
-        (no key slot, no password, no MFA, no certificate), and those calls are skipped."""
+        (no key slot, no password, no MFA, no certificate), and those calls are skipped.
+        Returns the user's access key ids."""
         row = u.report
+        key_ids: set[str] = set()
         try:
-            if row is None or last_used or any(_utc(row.get(f"access_key_{s}_last_rotated")) for s in (1, 2)):
-                self._deep_keys(sink, iam, t, u, last_used)
+            if row is None or any(_utc(row.get(f"access_key_{s}_last_rotated")) for s in (1, 2)):
+                key_ids = self._deep_keys(sink, iam, t, u)
             for p in self._pages(iam, "list_ssh_public_keys", "SSHPublicKeys", "Marker", "Marker",
                                  UserName=u.name):
                 for k in p.get("SSHPublicKeys") or []:
@@ -962,9 +968,9 @@ class AwsCollector(Collector):
                 if cred:
                     sink.emit(cred)
         except Exception as exc:  # noqa: BLE001 - one user's failure leaves the rest
-            if _error_code(exc) == "NoSuchEntity":  # deleted since the bulk pass
-                return
-            run.partial(f"deep pass {u.name}: {base.safe_error(exc)}")
+            if _error_code(exc) != "NoSuchEntity":  # NoSuchEntity: deleted since the bulk pass
+                run.partial(f"deep pass {u.name}: {base.safe_error(exc)}")
+        return key_ids
 
 
 def _retry_after(header: Any, default: float) -> float:

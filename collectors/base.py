@@ -135,6 +135,25 @@ class Collector:
                 finished_at=datetime.now(UTC), attributes=run.attributes))
             sink.flush()
 
+    def reuse_if_unchanged(self, sink: Sink, run: "TargetRun", token: str | None,
+                           sources: list[str]) -> bool:
+        """Incremental rescans. ``token`` names the state of this target's data, as cheap
+        to get as the API allows (an ETag, a content hash of the files, the credential
+        report's GeneratedTime, a max(updated_at)). When the previous scan read this
+        target completely (coverage ``ok``) under the same token, its records of
+        ``sources`` are copied into this scan in the inventory (INSERT ... SELECT) and
+        the collector skips the target: returns True. Otherwise records the token (on the
+        coverage row) for the next scan and returns False."""
+        if not token:
+            return False
+        run.attributes["change_token"] = token
+        prev = sink.previous_coverage(run.collector, run.target)
+        if prev is None or prev.status != "ok" or prev.attributes.get("change_token") != token:
+            return False
+        sink.copy_previous(sources)
+        run.attributes["reused_from"] = sink.previous_scan_id
+        return True
+
     def emit_coverage(self, sink: Sink, target: str, layer: str, status: str,
                       error: str | None = None, records: int = 0, api_calls: int = 0,
                       attributes: dict[str, Any] | None = None) -> None:

@@ -60,16 +60,17 @@ PAGE = 100
 class GitHubApiError(CollectorError):
     """An HTTP answer the collector cannot get past; ``reason`` is safe to show."""
 
-    def __init__(self, status: int, reason: str, saml: bool = False):
+    def __init__(self, status: int, reason: str, saml: bool = False, gave_up: bool = False):
         super().__init__(f"HTTP {status}: {reason}")
         self.status = status
         self.reason = reason
         self.saml = saml
+        self.gave_up = gave_up  # rate-limited or failing past the retries: not a plan limit
 
     @property
     def optional_skip(self) -> bool:
         """403/404 on an optional endpoint: the plan or the token does not allow it."""
-        return self.status in (403, 404)
+        return self.status in (403, 404) and not self.gave_up
 
 
 class GraphQLError(CollectorError):
@@ -205,7 +206,8 @@ class GitHubApi:
                 delay = next(delays, None)
                 if delay is None:
                     reason, _ = _reason(status, data, rh)
-                    raise GitHubApiError(status, f"gave up after {self.max_retries} retries: {reason}")
+                    raise GitHubApiError(status, f"gave up after {self.max_retries} retries: {reason}",
+                                         gave_up=True)
                 self.stats.retries += 1
                 if "retry-after" in rh:
                     delay = float(rh["retry-after"])
@@ -218,8 +220,11 @@ class GitHubApi:
             return status, rh, data
 
     # -- REST --
-    def get(self, url: str, params: dict[str, Any] | None = None) -> tuple[Any, str | None]:
-        """One conditional GET: (body, Link header). A 304 answers from the cache."""
+    def get(self, url: str, params: dict[str, Any] | None = None,
+            scrub: Callable[[Any], Any] | None = None) -> tuple[Any, str | None]:
+        """One conditional GET: (body, Link header). A 304 answers from the cache.
+        ``scrub`` rewrites a body before it is cached or used (e.g. replaces a token's
+        last eight characters by their keyed digest), so the cache holds nothing secret."""
         key = url + ("?" + "&".join(f"{k}={v}" for k, v in sorted(params.items())) if params else "")
         cached = self.cache.get(key) if self.cache else None
         headers = {"If-None-Match": cached["etag"]} if cached else None
@@ -233,12 +238,15 @@ class GitHubApi:
         if status != 200:
             raise GitHubApiError(status, f"unexpected HTTP {status}")
         link = rh.get("link")
+        if scrub is not None:
+            data = scrub(data)
         if self.cache is not None and rh.get("etag"):
             self.cache.put(key, rh["etag"], link, data)
         return data, link
 
     def get_all(self, path: str, envelope: str | None = None,
-                params: dict[str, Any] | None = None) -> list[Any]:
+                params: dict[str, Any] | None = None,
+                scrub: Callable[[Any], Any] | None = None) -> list[Any]:
         """Every page of a REST list, following ``Link: rel="next"``."""
         items: list[Any] = []
         url: str | None = path
@@ -248,7 +256,7 @@ class GitHubApi:
             if url in seen:  # a server that links back to a page already read
                 raise CollectorError(f"pagination loop at {path}")
             seen.add(url)
-            data, link = self.get(url, query)
+            data, link = self.get(url, query, scrub)
             query = None  # next links carry their query string
             page = data.get(envelope) if envelope and isinstance(data, dict) else data
             if not isinstance(page, list):
@@ -612,7 +620,8 @@ def transform_credential_authorization(org: Org, item: dict[str, Any], fp: Finge
     kind = CREDENTIAL_TYPES.get(str(item.get("credential_type") or "").lower(), "pat")
     expires = parse_time(item.get("authorized_credential_expires_at"))
     last8 = item.get("token_last_eight")
-    fingerprint = fp.last8(str(last8)) if last8 else (item.get("fingerprint") or None)
+    fingerprint = item.get("token_last_eight_fp") or (fp.last8(str(last8)) if last8 else None) \
+        or item.get("fingerprint") or None
     attrs: dict[str, Any] = {"credential_authorization": True,
                              "credential_type": item.get("credential_type"),
                              "authorized_credential_id": item.get("authorized_credential_id")}
@@ -627,6 +636,22 @@ def transform_credential_authorization(org: Org, item: dict[str, Any], fp: Finge
         created_at=parse_time(item.get("credential_authorized_at")),
         last_used_at=parse_time(item.get("credential_accessed_at")), expires_at=expires,
         fingerprint=fingerprint, attributes=attrs)
+
+
+def scrub_last_eight(fp: Fingerprinter) -> Callable[[Any], Any]:
+    """A body rewriter: ``token_last_eight`` -> its keyed digest (``token_last_eight_fp``),
+    before the body is cached or read, so no part of a token is kept anywhere."""
+    def scrub(body: Any) -> Any:
+        if not isinstance(body, list):
+            return body
+        out = []
+        for item in body:
+            if isinstance(item, dict) and item.get("token_last_eight"):
+                item = {**item, "token_last_eight": None,
+                        "token_last_eight_fp": fp.last8(str(item["token_last_eight"]))}
+            out.append(item)
+        return out
+    return scrub
 
 
 def transform_fine_grained_pat(org: Org, item: dict[str, Any], now: datetime) -> Credential:
@@ -820,7 +845,10 @@ class GitHubCollector(Collector):
                                    "calls": api.stats.as_dict()})
             self.state = state
 
-        if self.state is not None:
+        if self.state is None:  # the org could not be read: nor could its CI secrets
+            self.emit_coverage(sink, f"{org.login}:actions", "ci-cd", "failed",
+                               error="not collected: the organization could not be read")
+        else:
             with self.target(sink, f"{org.login}:actions", layer="ci-cd") as run:
                 self.malformed = 0
                 self._optional(sink, "actions/secrets", "ci-cd", lambda: self.load_org_secrets(sink))
@@ -977,7 +1005,8 @@ class GitHubCollector(Collector):
 
     def load_credential_authorizations(self, sink: Sink) -> int:
         n = 0
-        for item in self.client().get_all(f"/orgs/{self.org.login}/credential-authorizations"):
+        for item in self.client().get_all(f"/orgs/{self.org.login}/credential-authorizations",
+                                          scrub=scrub_last_eight(self.ctx.fingerprinter)):
             if self._ok(item, "credential_id"):
                 sink.emit(transform_credential_authorization(self.org, item, self.ctx.fingerprinter, self.ctx.now))
                 n += 1

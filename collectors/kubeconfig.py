@@ -183,7 +183,10 @@ def kubeconfig_records(text: str, location: str, source: str,
 
 def _exec_records(node: Node, ctx_name: str, base: dict[str, Any], expose, refer) -> None:
     """An exec credential plugin (aws eks get-token, gke-gcloud-auth-plugin, kubelogin):
-    no secret of its own, but it names whose cloud identity gets the cluster token."""
+    no secret of its own, but the IAM role ARNs in its arguments name whose cloud identity
+    gets the cluster token (a reference each, with the command, the arguments -- values
+    after secret-looking flags masked -- and the env names). Secret-named env values are
+    exposures."""
     ex = _map(node)
     command = _str(ex.get("command")) or "?"
     args: list[str] = []
@@ -204,7 +207,7 @@ def _exec_records(node: Node, ctx_name: str, base: dict[str, Any], expose, refer
         if env_value and SECRET_NAME.search(env_name):
             expose(env["value"], env_value, "Kubeconfig exec env", f"{ctx_name} exec env {env_name}",
                    {**base, "env": env_name})
-    attrs = {**base, "kind": "exec", "command": command, "args": args, "env": env_names}
-    refer(node, command.rsplit("/", 1)[-1], f"{ctx_name} exec plugin", attrs)
+    attrs = {**base, "kind": "exec", "command": command.rsplit("/", 1)[-1], "args": args,
+             "env": env_names}
     for arn in sorted({m.group(0) for a in args for m in ARN.finditer(a)}):
         refer(node, arn, f"{ctx_name} exec plugin role", attrs)

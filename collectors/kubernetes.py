@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import yaml
 
@@ -442,22 +442,24 @@ class KubernetesCollector(Collector):
         "page_size": Option(int, default=500),
     }
 
-    # resource -> (API class, list method)
-    LISTS: tuple[tuple[str, str, str], ...] = (
-        ("namespaces", "CoreV1Api", "list_namespace"),
-        ("serviceaccounts", "CoreV1Api", "list_service_account_for_all_namespaces"),
-        ("secrets", "CoreV1Api", "list_secret_for_all_namespaces"),
-        ("configmaps", "CoreV1Api", "list_config_map_for_all_namespaces"),
-        ("rolebindings", "RbacAuthorizationV1Api", "list_role_binding_for_all_namespaces"),
-        ("clusterrolebindings", "RbacAuthorizationV1Api", "list_cluster_role_binding"),
-        ("certificatesigningrequests", "CertificatesV1Api", "list_certificate_signing_request"),
+    # resource -> list path (all namespaces). Read in this order: ServiceAccounts before the
+    # bindings that name them (to tell a dangling subject from a live one).
+    LISTS: tuple[tuple[str, str], ...] = (
+        ("namespaces", "/api/v1/namespaces"),
+        ("serviceaccounts", "/api/v1/serviceaccounts"),
+        ("secrets", "/api/v1/secrets"),
+        ("configmaps", "/api/v1/configmaps"),
+        ("rolebindings", "/apis/rbac.authorization.k8s.io/v1/rolebindings"),
+        ("clusterrolebindings", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"),
+        ("certificatesigningrequests", "/apis/certificates.k8s.io/v1/certificatesigningrequests"),
     )
+    AWS_AUTH = "/api/v1/namespaces/kube-system/configmaps/aws-auth"
 
     def __init__(self, config: dict[str, Any], context: Any):
         super().__init__(config, context)
         self.label = self._label()
         self.source = f"{SYSTEM}:{self.label}"
-        self._apis: dict[str, Any] = {}
+        self._api: Any = None  # kubernetes.client.ApiClient
         self._server: str | None = None
 
     def describe(self) -> str:
@@ -496,17 +498,33 @@ class KubernetesCollector(Collector):
                 path = self._kubeconfig_path()
                 if not Path(path).exists():
                     raise CollectorError(f"kubeconfig {path} not found")
+                context = self.config.get("context")
+                if context and context not in {c.get("name") for c in kconfig.list_kube_config_contexts(path)[0]}:
+                    raise CollectorError(f"context {context!r} not found in kubeconfig {path}")
                 kconfig.load_kube_config(config_file=path, context=self.config.get("context"),
                                          client_configuration=cfg, persist_config=False)
         except ConfigException as exc:
             raise CollectorError(f"cannot load the cluster config: {exc.__class__.__name__}") from None
         cfg.retries = 0  # retries are ours: bounded, counted, honouring Retry-After
         self._server = re.sub(r"//[^/@]*@", "//", cfg.host or "")
-        api_client = client.ApiClient(cfg)
-        for cls in {c for _, c, _ in self.LISTS}:
-            self._apis[cls] = getattr(client, cls)(api_client)
+        self._api = client.ApiClient(cfg)
 
-    def _call(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> dict[str, Any]:
+    def _get(self, path: str, query: list[tuple[str, Any]] | None = None) -> Any:
+        """One GET through the kubernetes client's own transport (its config, auth and TLS
+        handling). The generic call rather than the typed ``CoreV1Api`` methods: same
+        requests, and importing the typed API modules costs seconds per run."""
+        from kubernetes.client.exceptions import ApiException
+
+        request = self._api.param_serialize(
+            "GET", path, query_params=query or [], auth_settings=["BearerToken"],
+            header_params={"Accept": "application/json"})
+        resp = self._api.call_api(*request, _request_timeout=self.ctx.timeout_s)
+        resp.read()
+        if not 200 <= resp.status <= 299:
+            raise ApiException.from_response(http_resp=resp, body=None, data=None)
+        return resp.data
+
+    def _call(self, path: str, query: list[tuple[str, Any]] | None = None) -> dict[str, Any]:
         """One read call, counted; 429/5xx and dropped connections retried with backoff."""
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
@@ -515,8 +533,7 @@ class KubernetesCollector(Collector):
         while True:
             self.count_call()
             try:
-                resp = fn(*args, _preload_content=False, _request_timeout=self.ctx.timeout_s, **kw)
-                payload = json.loads(resp.data)
+                payload = json.loads(self._get(path, query))
                 if not isinstance(payload, dict):
                     raise ValueError("response is not a JSON object")
                 return payload
@@ -531,15 +548,15 @@ class KubernetesCollector(Collector):
                     raise
                 base.sleep(delay)
 
-    def _pages(self, fn: Callable[..., Any]) -> Iterator[list[Any]]:
+    def _pages(self, path: str) -> Iterator[list[Any]]:
         """A paged list: ``limit`` = page_size, following ``metadata.continue``."""
         token: str | None = None
         seen: set[str] = set()
         while True:
-            kw: dict[str, Any] = {"limit": int(self.config.get("page_size") or 500)}
+            query: list[tuple[str, Any]] = [("limit", max(1, int(self.config.get("page_size") or 500)))]
             if token:
-                kw["_continue"] = token
-            payload = self._call(fn, **kw)
+                query.append(("continue", token))
+            payload = self._call(path, query)
             items = payload.get("items")
             if items is not None and not isinstance(items, list):
                 raise ValueError("items is not a list")
@@ -559,8 +576,8 @@ class KubernetesCollector(Collector):
             self._connect()
             sink.emit(cluster_resource(self.source, self.label, self._server))
             state = _State()
-            for resource, cls, method in self.LISTS:
-                self._collect_list(sink, run, state, resource, getattr(self._apis[cls], method))
+            for resource, path in self.LISTS:
+                self._collect_list(sink, run, state, resource, path)
             if not state.aws_auth_seen and "configmaps" in run.attributes.get("forbidden", []):
                 self._aws_auth_by_name(sink, run, state)
             for path in self.config.get("kubeconfigs") or []:
@@ -591,14 +608,15 @@ class KubernetesCollector(Collector):
         raise AssertionError(resource)
 
     def _collect_list(self, sink: Sink, run: TargetRun, state: _State, resource: str,
-                      fn: Callable[..., Any]) -> None:
+                      path: str) -> None:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
         if resource == "serviceaccounts":
             state.service_accounts = set()
+        complete = False
         try:
-            for items in self._pages(fn):
+            for items in self._pages(path):
                 for item in items:
                     try:
                         records = self._transform(resource, item, state, run)
@@ -613,9 +631,8 @@ class KubernetesCollector(Collector):
                                 continue
                             state.emitted.add(r.uid)
                         sink.emit(r)
+            complete = True
         except ApiException as exc:
-            if resource == "serviceaccounts":
-                state.service_accounts = None
             if exc.status == 401:
                 raise CollectorError("the API server refused the credential (401)") from None
             if exc.status == 403:
@@ -634,6 +651,9 @@ class KubernetesCollector(Collector):
             run.partial(f"{resource}: the server repeated a continue token; listing stopped")
         except ValueError:
             run.partial(f"{resource}: malformed response")
+        finally:
+            if resource == "serviceaccounts" and not complete:
+                state.service_accounts = None  # unknown: no SA subject is called dangling
 
     def _aws_auth_by_name(self, sink: Sink, run: TargetRun, state: _State) -> None:
         """Listing ConfigMaps was forbidden: a least-privilege role may still allow a get of
@@ -641,8 +661,7 @@ class KubernetesCollector(Collector):
         from kubernetes.client.exceptions import ApiException
 
         try:
-            item = self._call(self._apis["CoreV1Api"].read_namespaced_config_map,
-                              "aws-auth", "kube-system")
+            item = self._call(self.AWS_AUTH)
         except ApiException as exc:
             if exc.status != 404:
                 run.partial(f"configmaps kube-system/aws-auth: HTTP {exc.status}")

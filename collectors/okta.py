@@ -68,12 +68,13 @@ class OktaClient:
     """GET-only Okta client: SSWS auth, Link-header paging, rate-limit waits, retries."""
 
     def __init__(self, base_url: str, token: str | None, *, timeout: float = 30.0,
-                 max_retries: int = 4, on_call: Callable[[], None] = lambda: None):
+                 max_retries: int = 4, on_call: Callable[[], None] = lambda: None,
+                 token_type: str = "SSWS"):
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
         self.session.headers["Accept"] = "application/json"
-        if token:
-            self.session.headers["Authorization"] = f"SSWS {token}"
+        if token:  # SSWS: an API token; Bearer: an OAuth 2.0 service app's access token
+            self.session.headers["Authorization"] = f"{token_type} {token}"
         self.timeout = timeout
         self.max_retries = max_retries
         self.on_call = on_call
@@ -337,6 +338,7 @@ class OktaCollector(Collector):
         "domain": Option(str, required=True),
         "token": Option(str, secret=True),
         "base_url": Option(str),  # default https://<domain>; tests point it at a fake
+        "token_type": Option(str, default="SSWS", choices=("SSWS", "Bearer")),
         "page_size": Option(int, default=200),
         "factors": Option(bool, default=True),  # deep pass: enrolled factors of accounts in scope
     }
@@ -355,7 +357,8 @@ class OktaCollector(Collector):
     def client(self) -> OktaClient:
         return OktaClient(self.config.get("base_url") or f"https://{self.domain}",
                           self.config.get("token"), timeout=self.ctx.timeout_s,
-                          max_retries=self.ctx.max_retries, on_call=self.count_call)
+                          max_retries=self.ctx.max_retries, on_call=self.count_call,
+                          token_type=self.config.get("token_type") or "SSWS")
 
     def collect(self, sink: Sink, scope: Scope | None = None) -> None:
         with self.target(sink, self.domain) as run:
@@ -447,6 +450,7 @@ class OktaCollector(Collector):
 @roster_source("okta", options={"domain": Option(str, required=True),
                                 "token": Option(str, secret=True),
                                 "base_url": Option(str),
+                                "token_type": Option(str, default="SSWS", choices=("SSWS", "Bearer")),
                                 "page_size": Option(int, default=200)})
 def load_okta_roster(block: dict[str, Any], ctx: RosterContext) -> list[Identity]:
     """Every Okta user as an identity, deactivated ones included (asked for explicitly)."""
@@ -456,7 +460,7 @@ def load_okta_roster(block: dict[str, Any], ctx: RosterContext) -> list[Identity
         ctx.api_calls[domain] = ctx.api_calls.get(domain, 0) + 1
 
     client = OktaClient(block.get("base_url") or f"https://{domain}", block.get("token"),
-                        on_call=count)
+                        on_call=count, token_type=block.get("token_type") or "SSWS")
     out: list[Identity] = []
     seen: set[str] = set()
     for payload in client.users(max(1, min(200, int(block.get("page_size") or 200)))):

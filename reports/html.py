@@ -153,7 +153,7 @@ def _config_view(config: Any, scan_digest: str | None) -> dict[str, Any]:
         return {"matches": None, "text": ""}
     from scanner.config import redact
     matches = bool(scan_digest) and config.digest() == scan_digest
-    text = yaml.safe_dump(redact(config.raw), sort_keys=False) if matches else ""
+    text = config.redact_text(yaml.safe_dump(redact(config.raw), sort_keys=False)) if matches else ""
     return {"matches": matches, "text": text}
 
 

@@ -44,7 +44,8 @@ def app_assignment_of_leaver(ctx: RuleContext) -> Iterator[Hit]:
         live = ident.status == "terminated" and acc.status in LIVE_ACCOUNT
         app = ctx.resources.get(g.resource)
         app_name = app.name if app else g.resource
-        yield Hit(subject=acc.node, system=g.system, object_kind="app_assignment",
+        # the subject is the app: one finding per (identity, app), the path goes through the account
+        yield Hit(subject=f"resource:{g.resource}", system=g.system, object_kind="app_assignment",
                   object_id=f"{acc.native_id}->{g.resource.split('|', 1)[-1]}",
                   object_name=f"{acc.login} -> {app_name}", identity=ident.id,
                   title=f"{ident.status.capitalize()} {ident.id} still assigned to Okta app {app_name}",
@@ -54,7 +55,7 @@ def app_assignment_of_leaver(ctx: RuleContext) -> Iterator[Hit]:
                             "okta_status": acc.attributes.get("okta_status"),
                             "identity_status": ident.status, "since": ident.terminated_at,
                             "can_sign_in": live},
-                  path=[ident.node, acc.node] + ([app.node] if app else []))
+                  path=[ident.node, acc.node, f"resource:{g.resource}"])
 
 
 @rule(id="okta.api_token_of_leaver",

@@ -121,8 +121,11 @@ def common_options(f):
 @click.option("--only", multiple=True, help="run only these collectors (repeatable)")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
               help="exit 1 when a finding is at or above this severity (default: policy.fail_on)")
+@click.option("--shard", "shard_spec", default=None, metavar="I/N",
+              help="collect only shard I of N (by target) and write it for `residual merge`")
+@click.option("--shard-out", default=None, help="directory for the shard (default: next to the inventory)")
 def scan(config_path: str, quiet: bool, verbose: int, only: tuple[str, ...],
-         fail_on: str | None) -> None:
+         fail_on: str | None, shard_spec: str | None = None, shard_out: str | None = None) -> None:
     """Collect every configured source, resolve, run the rules, store the scan."""
     config = _config(config_path)
     _setup_logging(verbose, quiet, config)
@@ -130,6 +133,9 @@ def scan(config_path: str, quiet: bool, verbose: int, only: tuple[str, ...],
     if unknown:
         raise UsageFailure(f"--only {unknown[0]}: not a configured collector "
                            f"(configured: {', '.join(sorted(config.collectors)) or 'none'})")
+    if shard_spec:  # scale-out: scanner/cli_scale.py
+        from scanner.cli_scale import scan_shard
+        scan_shard(config, quiet, only, shard_spec, shard_out)
     result = _run(config, quiet, command="scan", only=only or None)
     threshold = severity_rank(fail_on or config.policy.fail_on)
     if not quiet:
@@ -145,11 +151,11 @@ def scan(config_path: str, quiet: bool, verbose: int, only: tuple[str, ...],
 
 def _run(config: Config, quiet: bool, **kwargs: Any):
     from reports.waivers import load_waivers
-    from scanner.pipeline import run_scan
+    from scanner.pipeline import now_utc, run_scan
     from scanner.roster import RosterError
 
-    try:
-        waive = load_waivers(config.waivers) if config.waivers else None
+    try:  # waiver expiry is judged at the scan's "now" (RESIDUAL_NOW when pinned)
+        waive = load_waivers(config.waivers, today=now_utc().date()) if config.waivers else None
     except ConfigError as exc:
         raise UsageFailure(str(exc)) from None
     with _open(config) as inv:

@@ -89,6 +89,14 @@ def make_collectors(config: Config, ctx: CollectorContext,
     return out
 
 
+def shard_target(c: Collector) -> str:
+    """What names a collector's target for sharding: its label and its config block
+    (secrets redacted, so a rotated token does not move a target to another shard)."""
+    import json
+    from scanner.config import redact
+    return f"{c.describe()}|{json.dumps(redact(c.config), sort_keys=True, default=str)}"
+
+
 def _failed_row(c: Collector, stage: str, exc: BaseException) -> Coverage:
     now = datetime.now(UTC)
     return Coverage(collector=c.describe(), target=c.describe(), layer=c.layer, status="failed",
@@ -99,12 +107,18 @@ def _failed_row(c: Collector, stage: str, exc: BaseException) -> Coverage:
 def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
              only: tuple[str, ...] | None = None, verify: set[str] | None = None,
              progress: Any = None, now: datetime | None = None,
-             waive: Callable[[Finding], dict[str, Any] | None] | None = None) -> ScanResult:
+             waive: Callable[[Finding], dict[str, Any] | None] | None = None,
+             shard: Any = None) -> ScanResult:
     """Run one scan into ``inv``. ``verify``: identity ids the verdicts must include
-    (besides every leaver). ``progress``: a ``Progress``-like object or None."""
+    (besides every leaver). ``progress``: a ``Progress``-like object or None.
+    ``shard`` (scanner.shard.Shard): collect only this shard's targets and stop before
+    the rules (analysis runs on the merged shards: ``residual merge``)."""
     now = now or now_utc()
-    scan_id = inv.begin_scan(command, config.digest(), now=now)
+    previous = inv.latest_scan_id()
+    scan_id = inv.begin_scan(command, config.digest(), now=now,
+                             attributes={"shard": str(shard)} if shard is not None else None)
     sink = Sink(inv, scan_id)
+    sink.previous_scan_id = previous  # for collectors that reuse unchanged targets
     status = "interrupted"
     try:
         identities = load_roster(config, sink)
@@ -115,6 +129,8 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
                                base_dir=config.base_dir)
         config.cache_dir.mkdir(parents=True, exist_ok=True)
         collectors = make_collectors(config, ctx, only)
+        if shard is not None:
+            collectors = [c for c in collectors if shard.owns(c.name, shard_target(c))]
         task = progress.add_task("collecting", total=len(collectors) * 2) if progress else None
         live = command == "verify-live" and verify
         bulk_scope = targeted_scope(inv, identities, verify) if live else None
@@ -151,6 +167,11 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
         _resolve_into(inv, scan_id, identities, replace=True)
         _correlate(inv, scan_id)
 
+        if shard is not None:  # a shard stops here; rules run on the merge
+            coverage = inv.coverage(scan_id)
+            status = "incomplete" if any(c.status in ("failed", "partial") for c in coverage) \
+                else "complete"
+            return ScanResult(scan_id, [], {}, coverage, identities, status=status)
         result = analyse(inv, scan_id, config, now=now, verify=verify, waive=waive)
         status = result.status
         return result
@@ -215,6 +236,23 @@ def _resolve_into(inv: Inventory, scan_id: str, identities: list[Identity],
                     inv.iter(Credential, scan_id, "kind = 'ssh_key'"))
     inv.insert(scan_id, links)
     return links
+
+
+def analyse_merged(inv: Inventory, scan_id: str, config: Config, *, now: datetime,
+                   waive: Callable[[Finding], dict[str, Any] | None] | None = None) -> ScanResult:
+    """Analysis of a scan built from shards (``residual merge``): resolve again over the
+    whole estate (an SSH key on one shard's system links an account on another's),
+    correlate, then the rules and verdicts, and the scan is finished."""
+    from scanner.model import Identity
+    status = "interrupted"
+    try:
+        _resolve_into(inv, scan_id, inv.load(Identity, scan_id), replace=True)
+        _correlate(inv, scan_id)
+        result = analyse(inv, scan_id, config, now=now, waive=waive)
+        status = result.status
+        return result
+    finally:
+        inv.finish_scan(scan_id, status)
 
 
 def analyse(inv: Inventory, scan_id: str, config: Config, *, now: datetime,

@@ -206,25 +206,39 @@ class _Prefilter:
 
     def __init__(self) -> None:
         from detect_secrets.plugins.base import RegexBasedDetector
-        from detect_secrets.plugins.keyword import DENYLIST
+        from detect_secrets.plugins.high_entropy_strings import (
+            Base64HighEntropyString, HexHighEntropyString)
+        from detect_secrets.plugins.keyword import DENYLIST, KeywordDetector
         from detect_secrets.settings import get_plugins
 
-        pats: list[re.Pattern[str]] = []
-        for plugin in get_plugins():
-            if isinstance(plugin, RegexBasedDetector):
+        # (index of the plugin in get_plugins(), pattern): a line is a candidate *for that
+        # plugin* only, so the per-line pipeline runs one or two plugins, not all 27.
+        self.patterns: list[tuple[int, re.Pattern[str]]] = []
+        self.anchors: list[tuple[int, bool, list[list[str]]]] = []
+        self.hex_index = -1
+        for i, plugin in enumerate(get_plugins()):
+            name = type(plugin).__name__
+            if name in ANCHORS:
+                case_sensitive, groups = ANCHORS[name]
+                self.anchors.append((i, case_sensitive, groups))
+            elif isinstance(plugin, RegexBasedDetector):
                 for rx in plugin.denylist:
-                    pats.append(re.compile(rx.pattern, rx.flags | re.MULTILINE))
-        words = "|".join(DENYLIST)
-        pats.append(re.compile(rf"(?i:{words})"))
-        pats.append(re.compile(r"""["'](?:[A-Za-z0-9+/=\\_-]{23,}|[0-9a-fA-F]{8,})["']"""))
-        # detect-secrets' own allowlist pragma lines never report; PEM blocks are found by
-        # PrivateKeyDetector's denylist above.
-        self.patterns = pats
+                    self.patterns.append((i, re.compile(rx.pattern, rx.flags | re.MULTILINE)))
+            elif isinstance(plugin, KeywordDetector):
+                self.patterns.append((i, re.compile(rf"(?i:{'|'.join(DENYLIST)})")))
+            elif isinstance(plugin, HexHighEntropyString):
+                self.hex_index = i
+                self.patterns.append((i, re.compile(r"""["'][0-9a-fA-F]{8,}["']""")))
+            elif isinstance(plugin, Base64HighEntropyString):
+                self.patterns.append((i, re.compile(r"""["'][A-Za-z0-9+/=\\_-]{23,}["']""")))
+            else:  # an unknown plugin: every line is a candidate for it
+                self.patterns.append((i, re.compile(r"(?m)^")))
 
-    def lines(self, text: str, starts: list[int]) -> set[int]:
-        out: set[int] = set()
+    def lines(self, text: str, starts: list[int]) -> dict[int, set[int]]:
+        """line number -> indexes of the plugins that could report on it."""
+        out: dict[int, set[int]] = {}
         n = len(text)
-        for pat in self.patterns:
+        for idx, pat in self.patterns:
             pos = 0
             while pos < n:
                 m = pat.search(text, pos)
@@ -232,9 +246,74 @@ class _Prefilter:
                     break
                 first = bisect.bisect_right(starts, m.start())
                 last = bisect.bisect_right(starts, max(m.start(), m.end() - 1))
-                out.update(range(first, last + 1))
+                for ln in range(first, last + 1):
+                    out.setdefault(ln, set()).add(idx)
                 pos = starts[first] if first < len(starts) else n  # next line's start
+        lower = text.lower()
+        lower_starts = starts if len(lower) == len(text) else line_starts(lower)
+        for idx, case_sensitive, groups in self.anchors:
+            hay, hs = (text, starts) if case_sensitive else (lower, lower_starts)
+            lines: set[int] | None = None
+            for group in groups:
+                found = _lines_with(hay, group, hs)
+                lines = found if lines is None else lines & found
+                if not lines:
+                    break
+            for ln in lines or ():
+                out.setdefault(ln, set()).add(idx)
         return out
+
+
+def _lines_with(hay: str, needles: list[str], starts: list[int]) -> set[int]:
+    """Lines holding any of ``needles`` (str.find, in C: far faster than a regex
+    without a literal prefix)."""
+    out: set[int] = set()
+    n = len(hay)
+    for needle in needles:
+        i = hay.find(needle)
+        while i >= 0:
+            ln = bisect.bisect_right(starts, i)
+            out.add(ln)
+            i = hay.find(needle, starts[ln]) if ln < len(starts) else -1
+    return out
+
+
+_KW = ["key", "pwd", "pw", "pass", "token"]
+# Per plugin: (case sensitive?, groups of literals; a line must hold one literal of every
+# group). Each is a necessary condition of that plugin's regexes (read from detect-secrets
+# 1.5.0's plugins/); the regexes themselves are slow in Python's engine for want of a
+# literal prefix. test_prefilter_* checks the result against detect-secrets' scan_file.
+ANCHORS: dict[str, tuple[bool, list[list[str]]]] = {
+    "ArtifactoryDetector": (True, [["AKC", "AP"]]),
+    "AWSKeyDetector": (False, [["akia", "asia", "abia", "acca", "a3t", "aws"]]),
+    "AzureStorageKeyDetector": (False, [["accountkey="]]),
+    "BasicAuthDetector": (True, [["://"]]),
+    "CloudantDetector": (False, [["cl"], _KW + ["cloudant.com"]]),
+    "GitHubTokenDetector": (True, [["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]]),
+    "GitLabTokenDetector": (True, [["glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "GR1348941",
+                                    "glcbt-", "glimt-", "glptt-", "glagent-"]]),
+    "IbmCloudIamDetector": (False, [_KW]),
+    "IbmCosHmacDetector": (False, [["secret"], ["key"]]),
+    "JwtTokenDetector": (True, [["eyJ"]]),
+    "MailchimpDetector": (True, [["-us"]]),
+    "NpmDetector": (True, [["_authToken="]]),
+    "OpenAIDetector": (True, [["T3BlbkFJ"]]),
+    "PrivateKeyDetector": (True, [["PRIVATE KEY"]]),
+    "PypiTokenDetector": (True, [["pypi-"]]),
+    "SendGridDetector": (True, [["SG."]]),
+    "SlackDetector": (True, [["xox", "hooks.slack.com"]]),
+    "SoftlayerDetector": (False, [["sl", "softlayer"], _KW + ["softlayer.com"]]),
+    "SquareOAuthDetector": (True, [["sq0csp-"]]),
+    "StripeDetector": (True, [["k_live_"]]),
+    "TwilioKeyDetector": (True, [["AC", "SK"]]),
+    "KeywordDetector": (False, [["api_key", "apikey", "auth_key", "authkey", "service_key",
+                                 "servicekey", "account_key", "accountkey", "db_key", "dbkey",
+                                 "database_key", "databasekey", "priv_key", "privkey",
+                                 "private_key", "privatekey", "client_key", "clientkey",
+                                 "db_pass", "dbpass", "database_pass", "databasepass",
+                                 "key_pass", "keypass", "password", "passwd", "pwd", "secret",
+                                 "contraseña", "contrasena"]]),
+}
 
 
 class _Engine:
@@ -267,8 +346,8 @@ class _Engine:
             cls._instance = cls()
         return cls._instance
 
-    def scan_line(self, lines: list[str], lineno: int, line: str, filename: str
-                  ) -> Iterable[tuple[str, str]]:
+    def scan_line(self, lines: list[str], lineno: int, line: str, filename: str,
+                  plugins: Iterable[int] | None = None) -> Iterable[tuple[str, str]]:
         """(detector type, raw value) for one line, through detect-secrets' own line
         filters, plugins, secret filters and context filters (as ``scan_file`` does)."""
         s = self.scan_mod
@@ -277,7 +356,7 @@ class _Engine:
         if s._is_filtered_out(required_filter_parameters=["line"], filename=filename,
                               line=line, context=snippet):
             return
-        for plugin in self.plugins:
+        for plugin in (self.plugins if plugins is None else [self.plugins[i] for i in sorted(plugins)]):
             for ps in s._scan_line(plugin=plugin, filename=filename, line=line,
                                    line_number=lineno, context=snippet):
                 if not s._is_filtered_out(required_filter_parameters=["context"],
@@ -328,11 +407,19 @@ class SecretScanner:
         engine = _Engine.get()
         starts = line_starts(text)
         lines = text.split("\n")
-        for lineno in sorted(engine.prefilter.lines(text, starts)):
+        candidates = engine.prefilter.lines(text, starts)
+        for lineno in sorted(candidates):
             if lineno > len(lines):
                 continue
             line = lines[lineno - 1]
-            for detector, value in engine.scan_line(lines, lineno, line, path or "text"):
+            plugins = candidates[lineno]
+            if self.noise_filters and engine.prefilter.hex_index in plugins and COMMIT_KEY.search(line):
+                # any hex hit here is a commit/digest hash (noise_reason drops it anyway)
+                plugins = plugins - {engine.prefilter.hex_index}
+                self.filtered["commit/digest hash"] = self.filtered.get("commit/digest hash", 0) + 1
+                if not plugins:
+                    continue
+            for detector, value in engine.scan_line(lines, lineno, line, path or "text", plugins):
                 if detector == "Private Key":
                     value = self._pem_block(text, starts[lineno - 1]) or value
                 self._add(hits, seen, detector, value, lineno, line)
@@ -355,9 +442,10 @@ class SecretScanner:
                 continue
             synthetic = f'{key}: "{value}"'
             found = False
-            if engine.prefilter.lines(synthetic, [0]):
+            cands = engine.prefilter.lines(synthetic, [0])
+            if cands:
                 for detector, raw in engine.scan_line(lines, max(1, lineno), synthetic,
-                                                      path or "text"):
+                                                      path or "text", cands.get(1)):
                     found |= self._add(hits, seen, detector, raw, lineno, synthetic, key)
             if not found and lineno not in busy and self.is_assigned_secret(key, value):
                 found = self._add(hits, seen, "Secret Keyword", value, lineno, synthetic, key)

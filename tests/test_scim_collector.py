@@ -43,10 +43,21 @@ def run(server: FakeScim, tmp_path: Path, **cfg):
     return c, inv, scan
 
 
-@pytest.fixture
-def slack():
-    with demo_slack(FakeScim(token=DEMO_TOKEN, max_results=2)) as s:
+@pytest.fixture(scope="module")
+def _server():
+    with FakeScim(token=DEMO_TOKEN, prefix="/scim/v2") as s:
         yield s
+
+
+@pytest.fixture
+def slack(_server):
+    """One server for the module (starting and stopping one costs ~0.5 s), reset to the
+    demo estate, with pages capped at 2, before each test."""
+    s = demo_slack(_server)
+    s.token, s.max_results, s.filter_supported, s.groups_enabled = DEMO_TOKEN, 2, True, True
+    s.clear_faults()
+    s.reset_counts()
+    return s
 
 
 # --- transforms, on the RFC samples ------------------------------------------------------
@@ -129,23 +140,23 @@ def test_filter_is_sent_when_supported(slack, tmp_path):
     assert {g.principal for g in inv.load(Grant, scan)} == {a.uid for a in inv.load(Account, scan)}
 
 
-def test_filter_unsupported_falls_back_to_the_whole_list(tmp_path):
-    with demo_slack(FakeScim(token=DEMO_TOKEN, filter_supported=False)) as s:
-        c, inv, scan = run(s, tmp_path, filter='userName eq "alice@example.com"')
-        assert len(inv.load(Account, scan)) == 5
-        assert all(r.arg("filter") is None for r in s.requests)
-        cov, = inv.load(Coverage, scan)
-        assert cov.status == "ok" and "filter_ignored" in cov.attributes
+def test_filter_unsupported_falls_back_to_the_whole_list(slack, tmp_path):
+    slack.filter_supported = False
+    c, inv, scan = run(slack, tmp_path, filter='userName eq "alice@example.com"')
+    assert len(inv.load(Account, scan)) == 5
+    assert all(r.arg("filter") is None for r in slack.requests)
+    cov, = inv.load(Coverage, scan)
+    assert cov.status == "ok" and "filter_ignored" in cov.attributes
 
 
-def test_groups_endpoint_missing_is_skipped_and_user_groups_used(tmp_path):
-    with demo_slack(FakeScim(token=DEMO_TOKEN, groups_enabled=False)) as s:
-        c, inv, scan = run(s, tmp_path)
-        rows = {c.target: c for c in inv.load(Coverage, scan)}
-        assert rows["slack"].status == "ok"
-        assert rows["slack/Groups"].status == "skipped" and "404" in rows["slack/Groups"].error
-        names = {r.name for r in inv.load(Resource, scan) if r.kind == "group"}
-        assert names == {"engineering", "workspace-admins"}
+def test_groups_endpoint_missing_is_skipped_and_user_groups_used(slack, tmp_path):
+    slack.groups_enabled = False
+    c, inv, scan = run(slack, tmp_path)
+    rows = {c.target: c for c in inv.load(Coverage, scan)}
+    assert rows["slack"].status == "ok"
+    assert rows["slack/Groups"].status == "skipped" and "404" in rows["slack/Groups"].error
+    names = {r.name for r in inv.load(Resource, scan) if r.kind == "group"}
+    assert names == {"engineering", "workspace-admins"}
 
 
 def test_missing_service_provider_config_is_skipped(slack, tmp_path):
@@ -194,18 +205,52 @@ def test_malformed_user_makes_coverage_partial(slack, tmp_path):
     assert len(inv.load(Account, scan)) == 5
 
 
-def test_server_returning_fewer_than_asked_is_followed(tmp_path):
+def test_server_returning_fewer_than_asked_is_followed(slack):
     """count is a request, not a promise: follow what came back."""
-    with demo_slack(FakeScim(token=DEMO_TOKEN, max_results=1)) as s:
-        client = ScimClient(s.base_url, DEMO_TOKEN)
-        assert len(list(client.list("Users", page_size=50))) == 5
-        assert s.count("/scim/v2/Users") == 5
+    slack.max_results = 1
+    client = ScimClient(slack.base_url, DEMO_TOKEN)
+    assert len(list(client.list("Users", page_size=50))) == 5
+    assert slack.count("/scim/v2/Users") == 5
 
 
-def test_budget_scales_with_pages(tmp_path):
-    with FakeScim(max_results=100) as s:
-        s.users = [scim_user(f"u{i:04d}", f"user{i}@example.com") for i in range(250)]
-        c, inv, scan = run(s, tmp_path, page_size=100)
-        # 1 ServiceProviderConfig + 3 pages of users + 1 page of groups
-        assert s.count() == 5 == c.calls
-        assert len(inv.load(Account, scan)) == 250
+def test_budget_scales_with_pages(slack, tmp_path):
+    slack.max_results = 100
+    slack.users = [scim_user(f"u{i:04d}", f"user{i}@example.com") for i in range(250)]
+    c, inv, scan = run(slack, tmp_path, page_size=100)
+    # 1 ServiceProviderConfig + 3 pages of users + 1 page of groups
+    assert slack.count() == 5 == c.calls
+    assert len(inv.load(Account, scan)) == 250
+
+
+def test_the_fake_records_writes_so_the_read_only_check_can_fail(slack):
+    import requests
+
+    r = requests.patch(f"{slack.base_url}/Users/{'x'}", json={}, timeout=5,
+                       headers={"Authorization": f"Bearer {DEMO_TOKEN}"})
+    assert r.status_code == 405 and len(slack.writes) == 1
+    assert r.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+
+
+def test_fake_payloads_have_the_shape_of_the_reference_samples():
+    from fixtures.fake_scim import scim_error
+
+    ref_list = sample("Users_list.json")
+    ref_user = ref_list["Resources"][1]
+    fake_user = scim_user("1", "a@example.com", active=False)
+    assert set(ref_user) <= set(fake_user) and set(fake_user["meta"]) == set(ref_user["meta"])
+    enterprise = scim_user("2", "b@example.com", employee_number="7", manager=("1", "A"))
+    ref_ent = sample("User.json")
+    key = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    assert enterprise["schemas"] == ref_ent["schemas"]
+    assert set(enterprise[key]["manager"]) == set(ref_ent[key]["manager"])
+    assert list(scim_error(404, "x").body) == list(sample("Error_404.json"))
+    assert set(scim_error(400, "x", "mutability").body) == set(sample("Error_400_mutability.json"))
+
+
+def test_list_envelope_matches_the_rfc_sample(slack):
+    import requests
+
+    body = requests.get(f"{slack.base_url}/Users", params={"startIndex": 3, "count": 10}, timeout=5,
+                        headers={"Authorization": f"Bearer {DEMO_TOKEN}"}).json()
+    assert list(body) == list(sample("Users_list.json"))
+    assert (body["totalResults"], body["startIndex"], body["itemsPerPage"]) == (5, 3, 2)

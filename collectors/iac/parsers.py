@@ -67,6 +67,9 @@ PERSON_KEYS = re.compile(r"(?i)^(user(name|_name|s)?|login|owner|email|assignee|
 SENSITIVE_TFSTATE = re.compile(r"(?i)(secret|password|private_key|token|_pem$|^encrypted_)")
 
 
+DECODED = "Kubernetes Secret data"
+
+
 class ParseError(Exception):
     """The file is not valid in its format; it is still scanned as lines."""
 
@@ -129,6 +132,14 @@ def analyze(path: str, text: str, scanner: SecretScanner) -> FileFacts:
             facts.refs.extend(refs)
             facts.hits.extend(scanner.scan_pairs(pairs, lines, path, known=facts.hits))
             for lineno, key, value, detector, ident in values:
+                if detector == DECODED:  # a decoded value replaces hits on its encoded form
+                    facts.hits = [h for h in facts.hits if h.line != lineno]
+                    inner = scanner.scan_text(value, path)
+                    for h in inner:
+                        h.line, h.key = lineno, key
+                    if inner:
+                        facts.hits.extend(inner)
+                        continue
                 hit = scanner.scan_value(value, key, detector)
                 hit.line = lineno
                 hit.identifier = ident or hit.identifier
@@ -217,6 +228,16 @@ def _line_of(lines: list[str], needle: str, start: int = 1, default: int | None 
     return default if default is not None else start
 
 
+def _attr_line(lines: list[str], key: str, value: str, start: int) -> int:
+    """Line of ``key = ...value...`` (HCL) or ``key: value`` at or after ``start``; else
+    the first line after ``start`` holding the value; else ``start``."""
+    rx = re.compile(r'^\s*"?' + re.escape(key) + r'"?\s*[=:]')
+    for i in range(max(0, start - 1), len(lines)):
+        if rx.match(lines[i]) and value in lines[i]:
+            return i + 1
+    return _line_of(lines, value, start + 1, start)
+
+
 def _handle_refs(value: Any, line: int, system: str | None, context: str, recreates: bool,
                  rtype: str, rname: str) -> Iterator[RefFact]:
     values = value if isinstance(value, list) else [value]
@@ -264,10 +285,7 @@ def _leaves(obj: Any, key: str = "") -> Iterator[tuple[str, Any]]:
 def parse_terraform(text: str, lines: list[str], path: str) -> ParseResult:
     import hcl2
 
-    try:
-        doc = hcl2.loads(text)
-    except Exception as exc:  # lark errors: not valid HCL
-        raise ParseError(_reason(exc)) from None
+    doc = _parse_hcl(text, lines)
     refs: list[RefFact] = []
     pairs: Pairs = []
     values: Values = []
@@ -300,6 +318,70 @@ def parse_terraform(text: str, lines: list[str], path: str) -> ParseResult:
     return refs, pairs, values
 
 
+TF_INTERESTING = re.compile(
+    r'^\s*(?:(?:resource|data)\s+"(?:' + "|".join(TF_RECREATES) + r')"|variable\s+"[^"]*'
+    r'(?:pass|secret|token|key|pwd|credential)[^"]*"|provider\s|locals\s)', re.MULTILINE | re.IGNORECASE)
+
+
+def _parse_hcl(text: str, lines: list[str]) -> dict:
+    """Parse only the blocks that can name a person or hold a secret default: python-hcl2
+    (a lark grammar) runs at ~20 KB/s, and a repository's Terraform is mostly buckets and
+    networks that the line scan covers. Blocks are cut at their closing brace; if the cut
+    text does not parse, the whole file is parsed (and a failure there is the file's)."""
+    import hcl2
+
+    chunks: list[str] = []
+    for m in TF_INTERESTING.finditer(text):
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = _block_end(text, start)
+        if end is None:
+            chunks = []
+            break
+        chunks.append(text[start:end])
+    try:
+        if chunks:
+            try:
+                return hcl2.loads("\n".join(chunks) + "\n")
+            except Exception:  # noqa: BLE001 - our cut was wrong: parse it all
+                pass
+        elif not TF_INTERESTING.search(text) and "{" in text and "\n" in text:
+            return {}
+        return hcl2.loads(text)
+    except Exception as exc:  # lark errors: not valid HCL
+        raise ParseError(_reason(exc)) from None
+
+
+def _block_end(text: str, start: int) -> int | None:
+    """Offset just after the brace closing the block opened on the line at ``start``."""
+    depth, i, n, in_str = 0, start, len(text), False
+    opened = False
+    while i < n:
+        c = text[i]
+        if in_str:
+            if c == "\\":
+                i += 2
+                continue
+            if c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c == "#" or (c == "/" and text.startswith("//", i)):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        elif c == "<" and text.startswith("<<", i):
+            return None  # heredoc: let hcl2 read the whole file
+        elif c == "{":
+            depth += 1
+            opened = True
+        elif c == "}":
+            depth -= 1
+            if opened and depth == 0:
+                return i + 1
+        i += 1
+    return None
+
+
 def _header_line(lines: list[str], *words: str) -> int:
     rx = re.compile(r"^\s*" + r"\s+".join(f'"?{re.escape(w)}"?' for w in words) + r"\s*\{?")
     for i, line in enumerate(lines):
@@ -326,7 +408,7 @@ def _tf_resource_refs(block_type: str, rtype: str, rname: str, body: dict, lines
                     line = _line_of(lines, m.group(1), header, header)
                     yield RefFact(line, m.group(1), "arn", "aws", context, creates, rtype, rname)
                 continue
-            line = _line_of(lines, str(value), header, header) if value is not None else header
+            line = _attr_line(lines, key, str(value), header) if value is not None else header
             yield from _handle_refs(value, line, system, context, creates and key in named,
                                     rtype, rname)
     if rtype.startswith("kubernetes_") and "binding" in rtype:
@@ -476,7 +558,7 @@ def parse_yaml(text: str, lines: list[str], path: str) -> ParseResult:
                         except (binascii.Error, ValueError, UnicodeDecodeError):
                             value = raw
                     line = _line_of(lines, raw[:60], start, start)
-                    values.append((line, str(key), value, "Kubernetes Secret data", None))
+                    values.append((line, str(key), value, DECODED, None))
         if kind == "ConfigMap" and name == "aws-auth":
             for key in ("mapUsers", "mapRoles"):
                 for m in ARN.finditer(str((doc.get("data") or {}).get(key, ""))):

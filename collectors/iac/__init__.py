@@ -1,0 +1,194 @@
+"""Collector ``iac``: secrets and leftover names in files and git history.
+
+The places people forget: Terraform that still declares ``aws_iam_user "alice"``, a
+RoleBinding naming her, a CODEOWNERS line, a provider block with a hard-coded key, a
+tfstate full of secrets, a ``.env`` committed two years ago and deleted since.
+
+Per target (a directory, a local repository with ``history``, or a remote repository):
+get (walk the tree / list the blobs of the history / clone or fetch) -> transform
+(``parsers.analyze``: pure, text in, facts out, in parallel worker processes, cached by
+content hash) -> load (Reference and Exposure records).
+
+It knows nothing of the roster: References carry the candidate names with their parsed
+context and ``target_kind="unknown"``; rules/references.py resolves them. Exposures carry
+only a keyed fingerprint, a hint and a public identifier (AWS key id, SSH public-key
+fingerprint, GitHub last-eight handle); scanner/correlate.py ties them to live credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterable
+
+from collectors.base import Collector, Scope, TargetRun
+from collectors.iac import gitrepo
+from collectors.iac.analyzer import Analyzer, Job
+from collectors.iac.facts import FileFacts
+from collectors.iac.walker import Rules, is_binary, walk
+from scanner.config import Option
+from scanner.inventory import Sink
+from scanner.model import Exposure, Reference
+
+log = logging.getLogger("residual.collectors.iac")
+
+MAX_PARSE_ERRORS_LISTED = 50
+
+
+class IacCollector(Collector):
+    name = "iac"
+    layer = "iac"
+    options = {
+        "path": Option(str, required=True),
+        "history": Option(bool, default=False),
+        "repos": Option(list, default=[], item_type=str),
+        "include": Option(list, default=[], item_type=str),
+        "exclude": Option(list, default=[], item_type=str),
+        "max_file_bytes": Option(int, default=2_000_000),
+        "workers": Option(int, default=2),
+        "verify_live": Option(bool, default=False),
+    }
+
+    def describe(self) -> str:
+        return "iac"
+
+    # -- the bulk pass ---------------------------------------------------------------
+    def collect(self, sink: Sink, scope: Scope | None = None) -> None:
+        cache = self.ctx.cache_dir / "iac-results.sqlite" if self.ctx.cache_dir else None
+        analyzer = Analyzer(self.ctx.fingerprinter, cache, workers=self.config.get("workers") or 2)
+        try:
+            root = Path(self.config["path"]).expanduser()
+            if not root.is_absolute():
+                root = self.ctx.base_dir / root
+            with self.target(sink, self.config["path"]) as run:
+                if not root.exists():
+                    raise FileNotFoundError(f"{self.config['path']}: no such file or directory")
+                source = f"iac:{self.config['path']}"
+                if self.config.get("history") and gitrepo.is_repo(root):
+                    self._scan_history(sink, run, analyzer, root, source, prefix="")
+                else:
+                    self._scan_tree(sink, run, analyzer, root, source)
+                self._note_verify(run)
+            for url in self.config.get("repos") or []:
+                safe = gitrepo.strip_credentials(url)
+                with self.target(sink, safe) as run:
+                    self.count_call()
+                    local, how = gitrepo.sync_remote(url, self.ctx.cache_dir, bool(self.config.get("history")))
+                    run.attributes["sync"] = how
+                    name = safe.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+                    self._scan_history(sink, run, analyzer, local, f"iac:{safe}", prefix=f"{name}:",
+                                       head_only=not self.config.get("history"))
+        finally:
+            analyzer.close()
+
+    # -- get ---------------------------------------------------------------------------
+    def _rules(self) -> Rules:
+        return Rules(include=list(self.config.get("include") or []),
+                     exclude=list(self.config.get("exclude") or []),
+                     max_file_bytes=int(self.config.get("max_file_bytes") or 2_000_000))
+
+    def _scan_tree(self, sink: Sink, run: TargetRun, analyzer: Analyzer, root: Path,
+                   source: str) -> None:
+        rules = self._rules()
+        files = [(root.name, root, root.stat().st_size)] if root.is_file() else list(walk(root, rules))
+        jobs: list[Job] = []
+        unreadable = 0
+        for rel, full, _size in files:
+            try:
+                data = full.read_bytes()
+            except OSError:
+                unreadable += 1
+                continue
+            if is_binary(data):
+                rules.skipped["binary"] += 1
+                continue
+            jobs.append(Job(rel, data, (rel, None, None)))
+        if unreadable:
+            run.partial(f"{unreadable} files unreadable")
+        self._load(sink, run, analyzer, jobs, source, rules, prefix="")
+
+    def _scan_history(self, sink: Sink, run: TargetRun, analyzer: Analyzer, repo: Path,
+                      source: str, prefix: str, head_only: bool = False) -> None:
+        rules = self._rules()
+        self.count_call()
+        head = gitrepo.head_blobs(repo)
+        in_head = set(head.values())
+        blobs: dict[str, tuple[str, str | None]] = {}  # blob -> (path, first commit)
+        if head_only:
+            commit = gitrepo.head_commit(repo)
+            for path, blob in head.items():
+                blobs.setdefault(blob, (path, commit))
+        else:
+            self.count_call()
+            for blob, seen in gitrepo.history_blobs(repo).items():
+                blobs[blob] = (seen.path, seen.commit)
+            for path, blob in head.items():  # e.g. blobs only reachable from HEAD's tree
+                blobs.setdefault(blob, (path, gitrepo.head_commit(repo)))
+        wanted = [b for b, (path, _) in blobs.items() if not rules.skip(path)]
+        self.count_call()
+        sizes = gitrepo.blob_sizes(repo, wanted)
+        wanted = [b for b in wanted if not rules.skip(blobs[b][0], sizes.get(b, 0))]
+        jobs: list[Job] = []
+        self.count_call()
+        for blob, data in gitrepo.read_blobs(repo, wanted):
+            if is_binary(data):
+                rules.skipped["binary"] += 1
+                continue
+            path, commit = blobs[blob]
+            jobs.append(Job(path, data, (path, commit, blob in in_head)))
+        run.attributes["blobs"] = len(blobs)
+        self._load(sink, run, analyzer, jobs, source, rules, prefix=prefix)
+
+    def _note_verify(self, run: TargetRun) -> None:
+        if self.config.get("verify_live"):
+            # Asking providers whether an exposed secret works needs the raw value at
+            # analysis time; not built yet: say so rather than imply it was checked.
+            run.attributes["verify_live"] = "not implemented: exposures stay unverified"
+
+    # -- transform + load --------------------------------------------------------------
+    def _load(self, sink: Sink, run: TargetRun, analyzer: Analyzer, jobs: list[Job],
+              source: str, rules: Rules, prefix: str) -> None:
+        parse_errors: list[dict[str, str]] = []
+        n_errors = 0
+        filtered: dict[str, int] = {}
+        for job, facts, _cached in analyzer.run(jobs):
+            path, commit, head = job.tag  # type: ignore[misc]
+            if facts.parse_error:
+                n_errors += 1
+                log.warning("iac: %s%s: %s (scanned as lines)", prefix, path, facts.parse_error)
+                if len(parse_errors) < MAX_PARSE_ERRORS_LISTED:
+                    parse_errors.append({"path": f"{prefix}{path}", "reason": facts.parse_error})
+            for k, v in facts.filtered.items():
+                filtered[k] = filtered.get(k, 0) + v
+            sink.emit_all(transform(facts, source, f"{prefix}{path}", commit, head))
+        run.attributes.update({
+            "files": analyzer.stats["files"], "bytes": analyzer.stats["bytes"],
+            "cached": analyzer.stats["cached"], "analysed": analyzer.stats["analysed"],
+            "skipped": dict(rules.skipped), "parse_errors": n_errors,
+            "parse_error_files": parse_errors, "noise_filtered": filtered})
+        for k in ("files", "bytes", "cached", "analysed"):
+            analyzer.stats[k] = 0
+
+
+def transform(facts: FileFacts, source: str, location: str, commit: str | None,
+              in_head: bool | None) -> Iterable[Exposure | Reference]:
+    """FileFacts of one file or blob -> Reference and Exposure records (pure)."""
+    for r in facts.refs:
+        yield Reference(
+            system="iac", source=source, location=location, matched=r.matched,
+            target_kind="unknown", target="", line=r.line, commit=commit, in_head=in_head,
+            context=r.context or facts.kind,
+            attributes={"kind": r.kind, "system": r.system, "recreates": r.recreates,
+                        "resource_type": r.resource_type, "resource_name": r.resource_name,
+                        "file_kind": facts.kind})
+    for h in facts.hits:
+        attrs: dict[str, Any] = {"file_kind": facts.kind}
+        if facts.kind == "tfstate":
+            attrs["tfstate"] = True
+        if h.key:
+            attrs["key"] = h.key
+        yield Exposure(
+            system="iac", source=source, detector=h.detector, fingerprint=h.fingerprint,
+            hint=h.hint, location=location, line=h.line, commit=commit, in_head=in_head,
+            identifier=h.identifier, context=f"{facts.kind}{' ' + h.key if h.key else ''}",
+            attributes=attrs)

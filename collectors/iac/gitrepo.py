@@ -1,0 +1,175 @@
+"""Git, through the ``git`` CLI (a subprocess per command, read-only on the scanned repo).
+
+Why the CLI and not a library: it is on every machine that has repositories, it streams
+objects (``cat-file --batch``) far faster than any Python binding we may depend on, and
+clone/fetch of remote repositories (with the user's own credential helpers) come free.
+
+History: every blob reachable from any ref, each read and scanned once (by blob id),
+reported with the first commit that added it and whether it is still in HEAD.
+Remote repositories: cloned bare into the cache directory and fetched incrementally on
+rescans; *partial* in the sense that, without ``history``, the clone is shallow
+(``--depth 1``). Blob filters (``--filter=blob:limit``) are not used: git 2.39 cannot
+stop the lazy fetch of each filtered blob when we ask its size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+ZERO = "0" * 40
+
+
+class GitError(Exception):
+    """A git command failed; the message carries no URL credentials."""
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C",
+            "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def strip_credentials(url: str) -> str:
+    return re.sub(r"(://)[^/@\s]+@", r"\1", url)
+
+
+def git(args: list[str], cwd: Path | None = None, timeout: float = 600) -> bytes:
+    try:
+        p = subprocess.run(["git", *args], cwd=cwd, env=_env(), capture_output=True,
+                           timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GitError(f"git {args[0]}: {exc.__class__.__name__}") from None
+    if p.returncode != 0:
+        err = strip_credentials(p.stderr.decode("utf-8", "replace").strip().splitlines()[-1:][0]
+                                if p.stderr.strip() else f"exit {p.returncode}")
+        raise GitError(f"git {args[0]}: {err[:200]}")
+    return p.stdout
+
+
+def is_repo(path: Path) -> bool:
+    try:
+        return git(["rev-parse", "--git-dir"], cwd=path).strip() != b""
+    except GitError:
+        return False
+
+
+def head_commit(repo: Path) -> str | None:
+    try:
+        return git(["rev-parse", "--verify", "-q", "HEAD"], cwd=repo).decode().strip() or None
+    except GitError:
+        return None
+
+
+def head_blobs(repo: Path) -> dict[str, str]:
+    """path -> blob id of every file in HEAD (empty for a repository without commits)."""
+    if head_commit(repo) is None:
+        return {}
+    out: dict[str, str] = {}
+    for entry in git(["ls-tree", "-r", "-z", "--full-tree", "HEAD"], cwd=repo).split(b"\0"):
+        if not entry:
+            continue
+        meta, _, path = entry.partition(b"\t")
+        mode, otype, oid = meta.split()
+        if otype == b"blob" and mode != b"160000":
+            out[path.decode("utf-8", "surrogateescape")] = oid.decode()
+    return out
+
+
+@dataclass
+class BlobSeen:
+    blob: str
+    path: str  # the path it was first added at
+    commit: str  # the first commit that added it
+
+
+def history_blobs(repo: Path) -> dict[str, BlobSeen]:
+    """Every blob added by any commit of any ref, with the earliest commit adding it."""
+    if head_commit(repo) is None:
+        return {}
+    out = git(["log", "--all", "--reverse", "--topo-order", "--root", "--no-renames", "--raw",
+               "--no-abbrev", "-z", "--format=%x00C%H"], cwd=repo)
+    seen: dict[str, BlobSeen] = {}
+    commit = ""
+    fields = out.split(b"\0")
+    i = 0
+    while i < len(fields):
+        f = fields[i]
+        s = f.lstrip(b"\n")
+        if s.startswith(b"C") and len(s) == 41:
+            commit = s[1:].decode()
+            i += 1
+            continue
+        if s.startswith(b":"):
+            parts = s[1:].split()
+            # :old_mode new_mode old_sha new_sha status, then the path in the next field
+            path = fields[i + 1].decode("utf-8", "surrogateescape") if i + 1 < len(fields) else ""
+            new_mode, new_sha, status = parts[1], parts[3].decode(), parts[4][:1]
+            if status in (b"A", b"M", b"T", b"C", b"R") and new_sha != ZERO and new_mode != b"160000":
+                seen.setdefault(new_sha, BlobSeen(new_sha, path, commit))
+            i += 2
+            continue
+        i += 1
+    return seen
+
+
+def blob_sizes(repo: Path, ids: list[str]) -> dict[str, int]:
+    if not ids:
+        return {}
+    out = subprocess.run(["git", "cat-file", "--batch-check"], cwd=repo, env=_env(),
+                         input="\n".join(ids).encode() + b"\n", capture_output=True, check=False)
+    sizes: dict[str, int] = {}
+    for line in out.stdout.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == "blob":
+            sizes[parts[0]] = int(parts[2])
+    return sizes
+
+
+def read_blobs(repo: Path, ids: list[str]) -> Iterator[tuple[str, bytes]]:
+    """Contents of blobs, streamed through one ``git cat-file --batch``."""
+    if not ids:
+        return
+    p = subprocess.Popen(["git", "cat-file", "--batch"], cwd=repo, env=_env(),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert p.stdin and p.stdout
+    try:
+        for oid in ids:
+            p.stdin.write(oid.encode() + b"\n")
+            p.stdin.flush()
+            header = p.stdout.readline().split()
+            if len(header) != 3:
+                continue  # "<oid> missing"
+            size = int(header[2])
+            data = p.stdout.read(size)
+            p.stdout.read(1)  # trailing newline
+            yield oid, data
+    finally:
+        p.stdin.close()
+        p.wait(timeout=60)
+
+
+def repo_cache_path(cache_dir: Path, url: str) -> Path:
+    digest = hashlib.sha256(strip_credentials(url).encode()).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", strip_credentials(url).rstrip("/").rsplit("/", 1)[-1])
+    return cache_dir / "iac-repos" / f"{name}-{digest}"
+
+
+def sync_remote(url: str, cache_dir: Path, history: bool) -> tuple[Path, str]:
+    """Clone (first time) or fetch (rescans) a remote repository into the cache, bare.
+    Returns the local path and what was done ("cloned" / "fetched")."""
+    dest = repo_cache_path(cache_dir, url)
+    depth = [] if history else ["--depth", "1"]
+    if (dest / "HEAD").exists():
+        if history and (dest / "shallow").exists():
+            depth = ["--unshallow"]
+        git(["fetch", "--prune", "--no-tags", *depth, "origin",
+             "+refs/heads/*:refs/heads/*"], cwd=dest)
+        return dest, "fetched"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    git(["clone", "--bare", "--no-tags", *depth, url, str(dest)])
+    return dest, "cloned"

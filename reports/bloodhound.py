@@ -1,0 +1,100 @@
+"""BloodHound OpenGraph export of the identity graph.
+
+Format followed: BloodHound's OpenGraph JSON (generic ingest), i.e.
+
+    {"metadata": {"source_kind": "Residual"},
+     "graph": {"nodes": [{"id": "...", "kinds": ["ResidualAccount", "Residual"], "properties": {...}}],
+               "edges": [{"kind": "ResidualHasAccount",
+                          "start": {"value": "...", "match_by": "id"},
+                          "end": {"value": "...", "match_by": "id"}, "properties": {...}}]}}
+
+Rules we keep: a node has at most three kinds, the first is its primary kind, all carry
+the source kind ``Residual``; kinds and edge kinds are ``[A-Za-z0-9_]``; property values
+are strings, numbers, booleans or arrays of strings (never null, never nested objects).
+Node ids are the inventory's graph node ids (``account:aws:123|arn:...``), so a path in a
+finding is a path in BloodHound. Nodes that a finding is about carry ``residual_findings``
+(count) and ``residual_max_severity``, so a Cypher query can start from them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from reports import renderer
+from scanner.config import Policy
+from scanner.engine import load_context
+from scanner.model import Finding, severity_rank
+
+SOURCE_KIND = "Residual"
+NODE_KINDS = {"identity": "ResidualIdentity", "account": "ResidualAccount",
+              "credential": "ResidualCredential", "resource": "ResidualResource",
+              "principal": "ResidualPrincipal", "exposure": "ResidualExposure",
+              "reference": "ResidualReference"}
+EDGE_KINDS = {"is": "ResidualHasAccount", "owns": "ResidualOwns", "holds": "ResidualHoldsCredential",
+              "exposes": "ResidualExposes", "named_by": "ResidualNamedBy",
+              "direct": "ResidualMemberOf", "team": "ResidualMemberOf", "group": "ResidualMemberOf",
+              "inherited": "ResidualMemberOf", "trust": "ResidualCanAssume",
+              "binding": "ResidualBoundTo", "mapping": "ResidualMappedTo",
+              "assignment": "ResidualAssignedTo"}
+
+
+def _kind_word(value: str) -> str:
+    return "".join(p.capitalize() for p in "".join(c if c.isalnum() else " " for c in value).split())
+
+
+def _props(attrs: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in attrs.items():
+        if v is None or v == "":
+            continue
+        if isinstance(v, (bool, int, float, str)):
+            out[k] = v
+        elif isinstance(v, (list, tuple)):
+            out[k] = [str(x) for x in v if x is not None]
+        else:
+            out[k] = json.dumps(v, sort_keys=True, default=str)
+    return out
+
+
+def build_opengraph(inv, scan_id: str) -> dict[str, Any]:
+    from reports.data import scan_now
+
+    ctx = load_context(inv, scan_id, Policy(), scan_now(inv, scan_id))
+    g = ctx.graph
+    by_subject: dict[str, list[Finding]] = defaultdict(list)
+    for f in inv.load(Finding, scan_id):
+        if f.status != "waived":
+            by_subject[f.subject].append(f)
+    nodes = []
+    for node_id, data in g.nodes(data=True):
+        ntype = data.get("type", "principal")
+        kinds = [NODE_KINDS.get(ntype, "ResidualNode")]
+        sub = data.get("system") or ""
+        if sub:
+            kinds.append(f"Residual{_kind_word(sub.split(':', 1)[0])}")
+        kinds.append(SOURCE_KIND)
+        props = {"name": data.get("label") or node_id, "displayname": data.get("label") or node_id,
+                 "objectid": node_id,
+                 **{k: v for k, v in data.items() if k not in ("type", "label")}}
+        found = by_subject.get(node_id, [])
+        if found:
+            props["residual_findings"] = len(found)
+            props["residual_max_severity"] = max(found, key=lambda f: severity_rank(f.severity)).severity
+            props["residual_rules"] = sorted({f.rule for f in found})
+        nodes.append({"id": node_id, "kinds": kinds[:3], "properties": _props(props)})
+    edges = []
+    for src, dst, data in g.edges(data=True):
+        rel = data.get("rel", "related")
+        edges.append({"kind": EDGE_KINDS.get(rel, f"Residual{_kind_word(rel)}"),
+                      "start": {"value": src, "match_by": "id"},
+                      "end": {"value": dst, "match_by": "id"},
+                      "properties": _props({"rel": rel, **{k: v for k, v in data.items() if k != "rel"}})})
+    return {"metadata": {"source_kind": SOURCE_KIND},
+            "graph": {"nodes": nodes, "edges": edges}}
+
+
+@renderer("bloodhound")
+def render_bloodhound(inv, scan_id: str, config: Any = None) -> str:
+    return json.dumps(build_opengraph(inv, scan_id), indent=2, ensure_ascii=False)

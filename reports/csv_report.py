@@ -1,0 +1,61 @@
+"""CSV: one row a finding, for spreadsheets and ticket imports.
+
+Cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``,
+``@``, tab or carriage return) are prefixed with ``'``: a repository or file named
+``=HYPERLINK(...)`` in someone's estate must not become a live formula in an auditor's
+spreadsheet (CSV injection).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from reports import renderer
+from reports.data import build_report
+
+COLUMNS = ("fingerprint", "severity", "status", "rule", "title", "identity", "system", "layer",
+           "object_kind", "object_id", "object_name", "location_path", "location_line",
+           "remediation", "frameworks", "path", "waiver_reason", "waiver_approver",
+           "waiver_expires", "expired_waiver", "evidence")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def finding_row(f: dict[str, Any]) -> dict[str, Any]:
+    ev = dict(f["evidence"] or {})
+    waiver = ev.pop("waiver", None) if f["status"] == "waived" else None
+    expired = ev.pop("expired_waiver", None)
+    loc = f["location"] or {}
+    row = {
+        "fingerprint": f["fingerprint"], "severity": f["severity"], "status": f["status"],
+        "rule": f["rule"], "title": f["title"], "identity": f["identity"] or "",
+        "system": f["system"], "layer": f["layer"], "object_kind": f["object"]["kind"],
+        "object_id": f["object"]["id"], "object_name": f["object"]["name"],
+        "location_path": loc.get("path") or "", "location_line": loc.get("line") or "",
+        "remediation": f["remediation"], "frameworks": ";".join(f["frameworks"]),
+        "path": " -> ".join(f["path"]),
+        "waiver_reason": waiver["reason"] if waiver else "",
+        "waiver_approver": waiver["approver"] if waiver else "",
+        "waiver_expires": waiver["expires"] if waiver else "",
+        "expired_waiver": expired["expires"] if expired else "",
+        "evidence": json.dumps(ev, sort_keys=True, default=str),
+    }
+    return {k: safe_cell(v) for k, v in row.items()}
+
+
+@renderer("csv")
+def render_csv(inv, scan_id: str, config: Any = None) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for f in build_report(inv, scan_id)["findings"]:
+        w.writerow(finding_row(f))
+    return buf.getvalue()
