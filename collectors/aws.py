@@ -571,6 +571,7 @@ class AwsCollector(Collector):
         super().__init__(config, context)
         self.targets: list[AwsTarget] = []
         self.malformed = 0
+        self._clients: dict[tuple[int, str, str], Any] = {}
         self.regions: list[str] = list(config.get("regions") or ["us-east-1"])
 
     def describe(self) -> str:
@@ -584,11 +585,15 @@ class AwsCollector(Collector):
                       user_agent_extra="residual-scanner")
 
     def _client(self, session: Any, service: str, region: str | None = None) -> Any:
-        client = session.client(service, region_name=region or self.regions[0],
-                                endpoint_url=self.config.get("endpoint_url") or None,
-                                config=self._boto_config())
-        client.meta.events.register("before-send", self._on_send)
-        return client
+        """One client per (session, service, region), each counting its requests."""
+        key = (id(session), service, region or self.regions[0])
+        if key not in self._clients:
+            client = session.client(service, region_name=key[2],
+                                    endpoint_url=self.config.get("endpoint_url") or None,
+                                    config=self._boto_config())
+            client.meta.events.register("before-send", self._on_send)
+            self._clients[key] = client
+        return self._clients[key]
 
     def _well_formed(self, item: Any, keys: tuple[str, ...]) -> bool:
         """Malformed entries are skipped with a warning and counted; the target they

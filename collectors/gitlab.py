@@ -32,7 +32,9 @@ python-gitlab's own retry loop is switched off so that it cannot sleep behind ou
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -318,6 +320,29 @@ def transform_runner(r: dict[str, Any], source: str) -> Resource:
                                 "contacted_at": r.get("contacted_at")})
 
 
+def check_record(record: Any) -> Any:
+    """Raise ValueError unless every field holds the type the inventory stores (a
+    payload with, say, a number where GitLab sends a string must be skipped here, not
+    break the batch write of every record around it)."""
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        kind = str(f.type)
+        if value is None:
+            if "None" not in kind:
+                raise ValueError(f"{f.name}: missing")
+        elif kind.startswith("list"):
+            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                raise ValueError(f"{f.name}: not a list of strings")
+        elif kind.startswith("datetime"):
+            if not isinstance(value, datetime):
+                raise ValueError(f"{f.name}: not a time")
+        elif kind.startswith("str") and not isinstance(value, str):
+            raise ValueError(f"{f.name}: not a string")
+        elif kind.startswith("dict"):
+            json.dumps(value, default=str)
+    return record
+
+
 @dataclass
 class AuditIndex:
     """What audit events tell that the resources' own APIs do not: who created a token or
@@ -504,7 +529,12 @@ class GitLabCollector(Collector):
     def _transform(self, fn: Any, *args: Any) -> Any:
         """Apply a transform; a payload it cannot read is skipped and counted."""
         try:
-            return fn(*args)
+            out = fn(*args)
+            for rec in (out if isinstance(out, tuple) else (out,)):
+                for r in (rec if isinstance(rec, list) else [rec]):
+                    if r is not None:
+                        check_record(r)
+            return out
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self._bad(f"{getattr(fn, '__name__', 'transform')}: {exc.__class__.__name__}")
             return None
@@ -626,21 +656,23 @@ class GitLabCollector(Collector):
                     run.partial(f"group {path}: unexpected payload")
                     continue
                 groups[g["id"]] = g
-                for d in self._pages(f"/groups/{g['id']}/descendant_groups"):
+                for d in self._valid(self._pages(f"/groups/{g['id']}/descendant_groups"), "full_path"):
                     groups.setdefault(d["id"], d)
-                for p in self._pages(f"/groups/{g['id']}/projects",
-                                     {"include_subgroups": "true", "simple": "false"}):
+                for p in self._valid(self._pages(f"/groups/{g['id']}/projects",
+                                                 {"include_subgroups": "true"}), "path_with_namespace"):
                     projects.setdefault(p["id"], p)
         else:
-            for g in self._pages("/groups", {"all_available": "true" if self.admin else "false"}):
+            for g in self._valid(self._pages("/groups", {"all_available": "true" if self.admin else "false"}),
+                                 "full_path"):
                 groups.setdefault(g["id"], g)
-            for p in self._pages("/projects", {} if self.admin else {"membership": "true"}):
+            for p in self._valid(self._pages("/projects", {} if self.admin else {"membership": "true"}),
+                                 "path_with_namespace"):
                 projects.setdefault(p["id"], p)
         by_id = groups
 
         def ancestors(gid: Any) -> list[str]:
             out = []
-            while gid in by_id:
+            while gid in by_id and len(out) < 100:  # (a cycle in bad data must not hang us)
                 out.append(by_id[gid]["full_path"])
                 gid = by_id[gid].get("parent_id")
             return out
@@ -661,6 +693,14 @@ class GitLabCollector(Collector):
         run.attributes["groups"] = len(groups)
         run.attributes["projects"] = len(projects)
 
+    def _valid(self, items: Iterator[dict[str, Any]], path_key: str) -> Iterator[dict[str, Any]]:
+        """Groups/projects with the id and path everything else hangs on; others skipped."""
+        for item in items:
+            if isinstance(item.get("id"), int) and isinstance(item.get(path_key), str):
+                yield item
+            else:
+                self._bad(f"{path_key} listing: item without id or path")
+
     def _api(self, place: _Place) -> str:
         return f"/{place.kind}s/{place.id}"
 
@@ -677,7 +717,10 @@ class GitLabCollector(Collector):
             # inherited: the same member at the same or a higher level in an enclosing group
             inherited = any(self._members.get(a, {}).get(m["username"], -1) >= m["access_level"]
                             for a in place.ancestors)
-            sink.emit(transform_member(m, place.uid, self.source, "inherited" if inherited else "direct"))
+            grant = self._transform(transform_member, m, place.uid, self.source,
+                                    "inherited" if inherited else "direct")
+            if grant:
+                sink.emit(grant)
         self._members[place.path] = levels
 
     def _tokens_of(self, sink: Sink, run: TargetRun, place: _Place) -> None:

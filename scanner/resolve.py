@@ -70,8 +70,10 @@ class Resolver:
                 # a local part shared by two identities is no evidence at all
                 self.by_local[local] = None if local in self.by_local and self.by_local[local] is not ident else ident
             for alias in ident.aliases:
-                system, _, handle = alias.partition(":")
-                self.by_alias[(_norm(system), _norm(handle))] = ident
+                # "scim:slack:bob" names system "scim:slack": register every split point
+                parts = alias.split(":")
+                for i in range(1, len(parts)):
+                    self.by_alias[(_norm(":".join(parts[:i])), _norm(":".join(parts[i:])))] = ident
 
     def find(self, text: str) -> Identity | None:
         """An identity named by an id, e-mail or alias handle (for ``verify``)."""

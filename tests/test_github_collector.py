@@ -90,7 +90,10 @@ def test_demo_org_records(demo, tmp_path):
     assert key.last_used_at == datetime(2026, 11, 18, 3, tzinfo=UTC)
     pat = creds["credential-authorization:161195"]
     assert pat.kind == "pat" and pat.holder == ALICE
-    assert pat.fingerprint == FP.last8("a11ce0b1")  # correlates with a token found in code
+    assert pat.fingerprint == FP.last8("a11ce0b1")
+    # ... which is the handle an exposure of the whole token carries (scanner.secrets)
+    from scanner.secrets import identifier_for
+    assert identifier_for("GitHub Token", "ghp_" + "FAKE" * 8 + "a11ce0b1", FP) == pat.fingerprint
     assert pat.last_used_at == datetime(2026, 11, 10, 8, 30, tzinfo=UTC)
     assert pat.attributes["never_expires"] is True
     assert creds["credential-authorization:161197"].attributes.get("never_expires") is None

@@ -12,7 +12,7 @@ import pytest
 import collectors.base as base
 from collectors.base import CollectorContext, Scope
 from collectors.gitlab import (
-    GitLabCollector, parse_time, ssh_fingerprint, transform_deploy_key, transform_deploy_token,
+    GitLabCollector, check_record, parse_time, ssh_fingerprint, transform_deploy_key, transform_deploy_token,
     transform_ssh_key, transform_token, transform_user, transform_variable,
 )
 from fixtures.fake_gitlab import (
@@ -362,3 +362,55 @@ def test_dropped_connection_retried_then_partial_when_it_persists(demo, tmp_path
     assert r.main().status == "ok"  # the one dropped /groups was retried
     assert r.ci().status == "partial" and "pipeline schedules of acme/website" in r.ci().error
     assert any(x.name == "nightly deploy" for x in r.load(Resource))  # other projects still read
+
+
+def test_malformed_project_in_listing_is_skipped(demo, tmp_path):
+    good = demo.data.projects
+    demo.fault(r"^/api/v4/projects$", body=[{"name": "no id"}] + good)
+    r = Run(demo, tmp_path)
+    assert r.main().status == "partial" and r.main().attributes["malformed"] == 1
+    assert {x.name for x in r.load(Resource) if x.kind == "project"} == {
+        "acme/platform/deploy", "acme/website"}
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+                     max_leaves=10)
+_payload = st.dictionaries(st.sampled_from(
+    ["id", "username", "state", "email", "identities", "created_at", "expires_at", "key",
+     "last_used_at", "revoked", "active", "scopes", "user_id", "access_level", "owner",
+     "invite_email", "value", "can_push", "fingerprint_sha256", "group_saml_identity"]),
+    _json, max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_payload)
+def test_transforms_fail_only_in_the_ways_the_collector_catches(payload):
+    """Whatever the payload, a transform returns records or raises one of the errors
+    ``GitLabCollector._transform`` turns into a skipped, counted record."""
+    from collectors.gitlab import transform_invitation, transform_schedule
+    scanner = SecretScanner(Fingerprinter(b"k" * 32))
+    calls = [lambda: transform_user(payload, SRC), lambda: transform_token(payload, SRC, None, NOW),
+             lambda: transform_ssh_key(payload, SRC, "h", NOW),
+             lambda: transform_deploy_key(payload, "p", "a/b", SRC, NOW),
+             lambda: transform_deploy_token(payload, "p", SRC, NOW),
+             lambda: transform_variable(payload, "p", "a/b", SRC, scanner, None),
+             lambda: transform_schedule(payload, "p", "a/b", SRC),
+             lambda: transform_invitation(payload, "p", "a/b", SRC)]
+    for call in calls:
+        try:
+            out = call()
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+        records = [x for part in (out if isinstance(out, tuple) else (out,))
+                   for x in (part if isinstance(part, list) else [part]) if x is not None]
+        for rec in records:
+            try:
+                check_record(rec)
+            except ValueError:
+                continue
+            # what passes the check, the inventory stores
+            inv = Inventory(":memory:")
+            inv.insert(inv.begin_scan("fuzz"), [rec])

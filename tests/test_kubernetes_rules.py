@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 
 from collectors.kubernetes import aws_auth_grants, binding_records, csr_records, \
     service_account_record, sa_token_credential, cluster_resource

@@ -66,3 +66,10 @@ def test_scope_has_leavers_and_unowned_not_active_people():
     assert a.uid in s.accounts and u.uid in s.accounts and b.uid not in s.accounts
     only = scope_for([ALICE, BOB], [a, b, u], ls, only={"bob@example.com"})
     assert only.accounts == {b.uid}
+
+
+def test_alias_with_a_system_that_contains_a_colon():
+    slack = Identity("carol@example.com", aliases=["scim:slack:cchen"])
+    a = Account("scim:slack", "scim:slack", "u-9", "cchen", None, "user", "active", None, None, {})
+    (l,) = resolve([slack], [a])
+    assert (l.identity, l.evidence) == ("carol@example.com", "alias")

@@ -159,3 +159,24 @@ def test_merge_refuses_mixed_splits(tmp_path):
         read_manifests([tmp_path / "x", tmp_path / "y"])
     with pytest.raises(ShardError, match="not a shard"):
         read_manifests([tmp_path])
+
+
+def test_indexed_job_manifest_runs_one_shard_per_index():
+    import yaml
+
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "indexed-job.yaml").read_text()))
+    jobs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Job"}
+    shards = jobs["residual-shards"]["spec"]
+    assert shards["completionMode"] == "Indexed"
+    pod = shards["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert int(env["SHARDS"]) == shards["completions"]
+    script = " ".join(container["args"])
+    assert '--shard "${JOB_COMPLETION_INDEX}/${SHARDS}"' in script
+    merge = " ".join(jobs["residual-merge"]["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert f"shard-*-of-{shards['completions']}" in merge and "residual merge" in merge
+    # the config it ships is a valid residual config (collectors and all)
+    config = yaml.safe_load(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["residual.yaml"])
+    assert config["fingerprint_key"].startswith("/keys/")
+    assert pod["automountServiceAccountToken"] is False
