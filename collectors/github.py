@@ -622,6 +622,7 @@ def transform_credential_authorization(org: Org, item: dict[str, Any], fp: Finge
     last8 = item.get("token_last_eight")
     fingerprint = item.get("token_last_eight_fp") or (fp.last8(str(last8)) if last8 else None) \
         or item.get("fingerprint") or None
+    hint = item.get("token_hint") or (f"…{str(last8)[-4:]}" if last8 else None)  # DESIGN: last 4 at most
     attrs: dict[str, Any] = {"credential_authorization": True,
                              "credential_type": item.get("credential_type"),
                              "authorized_credential_id": item.get("authorized_credential_id")}
@@ -635,7 +636,7 @@ def transform_credential_authorization(org: Org, item: dict[str, Any], fp: Finge
         scopes=[str(s) for s in item.get("scopes") or []], status=status,
         created_at=parse_time(item.get("credential_authorized_at")),
         last_used_at=parse_time(item.get("credential_accessed_at")), expires_at=expires,
-        fingerprint=fingerprint, attributes=attrs)
+        fingerprint=fingerprint, hint=hint, attributes=attrs)
 
 
 def scrub_last_eight(fp: Fingerprinter) -> Callable[[Any], Any]:
@@ -647,8 +648,9 @@ def scrub_last_eight(fp: Fingerprinter) -> Callable[[Any], Any]:
         out = []
         for item in body:
             if isinstance(item, dict) and item.get("token_last_eight"):
-                item = {**item, "token_last_eight": None,
-                        "token_last_eight_fp": fp.last8(str(item["token_last_eight"]))}
+                last8 = str(item["token_last_eight"])
+                item = {**item, "token_last_eight": None, "token_last_eight_fp": fp.last8(last8),
+                        "token_hint": f"…{last8[-4:]}"}
             out.append(item)
         return out
     return scrub

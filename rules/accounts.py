@@ -12,6 +12,12 @@ LIVE_ACCOUNT = ("active", "pending")
 HUMANLIKE = ("user", "service_account", "bot", "app")
 
 
+def name_only(acc: Account) -> bool:
+    """Kubernetes users and groups exist only as names in bindings and certificates:
+    there is no account to disable. kubernetes.binding_names_leaver reports them."""
+    return acc.system == "kubernetes" and acc.native_id.startswith(("User:", "Group:"))
+
+
 def _account_hit(acc: Account, identity: str | None, evidence: dict, path: list[str] | None,
                  **kw) -> Hit:
     return Hit(subject=acc.node, system=acc.system, object_kind=acc.kind,
@@ -36,7 +42,7 @@ def active_after_termination(ctx: RuleContext) -> Iterator[Hit]:
         acc = ctx.accounts.get(uid)
         if not ident or not acc or ident.status != "terminated" or acc.status != "active":
             continue
-        if acc.kind in ("role", "group"):
+        if acc.kind in ("role", "group") or name_only(acc):
             continue
         yield _account_hit(acc, ident.id,
                            {"terminated_at": ident.terminated_at, "link": link.evidence,
@@ -58,7 +64,8 @@ def active_while_suspended(ctx: RuleContext) -> Iterator[Hit]:
         ident = ctx.identities.get(link.identity)
         acc = ctx.accounts.get(uid)
         if (link.relation == "is" and ident and acc and ident.status == "suspended"
-                and acc.status == "active" and acc.kind not in ("role", "group")):
+                and acc.status == "active" and acc.kind not in ("role", "group")
+                and not name_only(acc)):
             yield _account_hit(acc, ident.id, {"suspended_at": ident.terminated_at,
                                                "link": link.evidence}, [ident.node, acc.node])
 

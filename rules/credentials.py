@@ -20,6 +20,9 @@ from scanner.model import Credential, Identity
 NOT_USABLE = {"mfa_device"}
 ROTATABLE = {"access_key", "api_key", "pat", "secret", "deploy_token", "service_credential",
              "sa_token", "signing_cert"}
+# Kinds with a dedicated leaver rule that says more (a client certificate cannot be
+# revoked: kubernetes.client_cert_of_leaver gives its expiry and the honest remediation).
+DEDICATED = {"client_cert"}
 SHOULD_EXPIRE = {"pat", "api_key", "deploy_token", "sa_token", "access_key", "oauth_grant"}
 
 
@@ -58,7 +61,7 @@ def live_of_leaver(ctx: RuleContext) -> Iterator[Hit]:
     """Keys, passwords, SSH keys, tokens and certificates still valid for a leaver."""
     for c in ctx.credentials:
         ident = _leaver_of(ctx, c)
-        if ident and is_live(c, ctx):
+        if ident and is_live(c, ctx) and c.kind not in DEDICATED:
             if ident.terminated_at and c.last_used_at and c.last_used_at > ident.terminated_at:
                 continue  # reported, more severely, by credential.used_after_termination
             yield _hit(ctx, c, ident, {"identity_status": ident.status,

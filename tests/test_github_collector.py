@@ -95,6 +95,7 @@ def test_demo_org_records(demo, tmp_path):
     from scanner.secrets import identifier_for
     assert identifier_for("GitHub Token", "ghp_" + "FAKE" * 8 + "a11ce0b1", FP) == pat.fingerprint
     assert pat.last_used_at == datetime(2026, 11, 10, 8, 30, tzinfo=UTC)
+    assert pat.hint == "…e0b1"  # at most the last four (DESIGN), never the last eight
     assert pat.attributes["never_expires"] is True
     assert creds["credential-authorization:161197"].attributes.get("never_expires") is None
     ssh = [c for c in creds.values() if c.kind == "ssh_key" and c.native_id.startswith("alice-gh/keys/")]

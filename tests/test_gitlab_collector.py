@@ -385,7 +385,21 @@ _payload = st.dictionaries(st.sampled_from(
     _json, max_size=12)
 
 
-@settings(max_examples=150, deadline=None)
+def _fuzz_inventory():
+    held: list = []
+
+    def get():
+        if not held:
+            inv = Inventory(":memory:")
+            held.append((inv, inv.begin_scan("fuzz")))
+        return held[0]
+    return get
+
+
+_FUZZ_INV = _fuzz_inventory()
+
+
+@settings(max_examples=100, deadline=None)
 @given(_payload)
 def test_transforms_fail_only_in_the_ways_the_collector_catches(payload):
     """Whatever the payload, a transform returns records or raises one of the errors
@@ -412,5 +426,5 @@ def test_transforms_fail_only_in_the_ways_the_collector_catches(payload):
             except ValueError:
                 continue
             # what passes the check, the inventory stores
-            inv = Inventory(":memory:")
-            inv.insert(inv.begin_scan("fuzz"), [rec])
+            inv, scan = _FUZZ_INV()
+            inv.insert(scan, [rec])
