@@ -30,14 +30,13 @@ import hashlib
 import io
 import json
 import logging
-import re
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Callable, Iterable, Iterator
 
 import collectors.base as base
-from collectors.base import Collector, Scope, TargetRun, backoff_delays
+from collectors.base import Collector, Scope, TargetRun, backoff_delays, bounded_pages
 from scanner.config import Option
 from scanner.inventory import Sink
 from scanner.model import Account, Credential, Grant, Resource, make_uid
@@ -126,7 +125,7 @@ def ssh_fingerprint(public_key: str) -> str | None:
         return None
     try:
         blob = base64.b64decode(parts[1], validate=True)
-    except (ValueError, base64.binascii.Error):
+    except ValueError:  # binascii.Error included
         return None
     digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
     return f"SHA256:{digest}"
@@ -647,9 +646,11 @@ class AwsCollector(Collector):
 
     def _pages(self, client: Any, op: str, items: str, token_in: str, token_out: str,
                **kwargs: Any) -> Iterator[dict[str, Any]]:
-        """Every page of a listing (Marker/NextToken styles), each page a counted call."""
+        """Every page of a listing (Marker/NextToken styles), each page a counted call.
+        Bounded by ``max_pages``: a listing whose cursors never end fails the target
+        (PaginationLimit) instead of hanging the scan or silently cutting the list."""
         token = None
-        while True:
+        for _ in bounded_pages(getattr(self.ctx, "max_pages", 10_000), f"{op} listing"):
             args = dict(kwargs)
             if token:
                 args[token_in] = token

@@ -75,6 +75,7 @@ class CollectorContext:
     base_dir: Path = Path(".")
     timeout_s: float = 30.0
     max_retries: int = 4
+    max_pages: int = 10_000  # per listing: a server that never ends a list fails the target
     progress: Any = None  # callable(description: str, advance: int = 1) or None
 
     @property
@@ -84,6 +85,20 @@ class CollectorContext:
 
 class CollectorError(Exception):
     """An error the collector cannot get past for one target (its message is safe to show)."""
+
+
+class PaginationLimit(CollectorError):
+    """A listing that did not end within ``CollectorContext.max_pages`` pages."""
+
+
+def bounded_pages(max_pages: int, what: str) -> Iterator[int]:
+    """Page numbers 1..max_pages for a pagination loop (``for page in bounded_pages(...)``
+    instead of ``while True``). Past the bound it raises PaginationLimit: a server whose
+    cursors never end (a bug, or a hostile endpoint) fails the target, visibly, instead
+    of hanging the scan or silently cutting the list."""
+    for page in range(1, max(1, max_pages) + 1):
+        yield page
+    raise PaginationLimit(f"{what}: more than {max_pages} pages, listing cut")
 
 
 class Collector:

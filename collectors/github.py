@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from collectors import base as _base
-from collectors.base import Collector, CollectorError, Scope, backoff_delays
+from collectors.base import Collector, CollectorError, Scope, backoff_delays, bounded_pages
 from scanner.config import Option
 from scanner.inventory import Sink
 from scanner.model import Account, Credential, Grant, Record, Resource, make_uid
@@ -134,6 +134,7 @@ class EtagCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps({"v": 1, "entries": self.entries}), encoding="utf-8")
+            tmp.chmod(0o600)  # org structure is nobody else's business
             tmp.replace(self.path)
         except OSError as exc:
             log.warning("github: could not save the ETag cache: %s", exc.__class__.__name__)
@@ -162,11 +163,12 @@ class GitHubApi:
     MAX_WAIT_S = 3600.0
 
     def __init__(self, requester: Any, cache: EtagCache | None, on_call: Callable[[], None],
-                 max_retries: int = 4):
+                 max_retries: int = 4, max_pages: int = 10_000):
         self.requester = requester
         self.cache = cache
         self.on_call = on_call
         self.max_retries = max_retries
+        self.max_pages = max_pages  # per listing: a list that never ends fails the target
         self.stats = CallStats()
         self._reset_at: dict[str, float] = {}  # resource -> epoch when the budget is back
 
@@ -252,7 +254,7 @@ class GitHubApi:
         url: str | None = path
         query: dict[str, Any] | None = {"per_page": PAGE, **(params or {})}
         seen: set[str] = set()
-        while url:
+        for _ in bounded_pages(self.max_pages, f"listing {path}"):
             if url in seen:  # a server that links back to a page already read
                 raise CollectorError(f"pagination loop at {path}")
             seen.add(url)
@@ -263,6 +265,8 @@ class GitHubApi:
                 raise CollectorError(f"malformed answer from {path}: expected a list")
             items.extend(page)
             url = _next_link(link)
+            if not url:
+                break
         return items
 
     # -- GraphQL --
@@ -290,7 +294,7 @@ class GitHubApi:
         """Every page of one GraphQL connection (``path`` leads to it in ``data``),
         100 to a page."""
         after = None
-        while True:
+        for _ in bounded_pages(self.max_pages, f"GraphQL {'/'.join(path)}"):
             data = self.graphql(query, {**variables, "first": PAGE, "after": after})
             conn: Any = data
             for p in path:
@@ -776,7 +780,8 @@ class GitHubCollector(Collector):
                         seconds_between_requests=None, seconds_between_writes=None)
             safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{self.org.login}-{self.config.get('base_url')}")
             cache = EtagCache(Path(self.ctx.cache_dir) / f"github-{safe}.json")
-            self.api = GitHubApi(gh.requester, cache, self.count_call, self.ctx.max_retries)
+            self.api = GitHubApi(gh.requester, cache, self.count_call, self.ctx.max_retries,
+                                 getattr(self.ctx, "max_pages", 10_000))
         return self.api
 
     def _ok(self, item: Any, *path: str) -> bool:
@@ -791,15 +796,18 @@ class GitHubCollector(Collector):
             return False
         return True
 
-    def _optional(self, sink: Sink, what: str, layer: str, fn: Callable[[], int]) -> None:
+    def _optional(self, sink: Sink, what: str, layer: str, fn: Callable[[], int],
+                  graphql: bool = False) -> None:
         """An endpoint the org's plan or the token may not allow: 403/404 is a coverage
         row "skipped" with the reason, and the rest goes on. A SAML block on an optional
-        endpoint is skipped too (the core endpoints, if blocked, fail the target)."""
+        endpoint is skipped too (the core endpoints, if blocked, fail the target). For a
+        GraphQL field, "not allowed" is a FORBIDDEN error in the answer; an HTTP 403/404
+        on /graphql itself refuses the whole API and fails the target."""
         before = self.calls
         try:
             n = fn()
         except GitHubApiError as exc:
-            if not exc.optional_skip:
+            if graphql or not exc.optional_skip:
                 raise
             self.emit_coverage(sink, f"{self.org.login}/{what}", layer, "skipped", error=exc.reason,
                                api_calls=self.calls - before)
@@ -821,9 +829,12 @@ class GitHubCollector(Collector):
             self.malformed = 0
             sink.emit(transform_org(org))
 
-            linked: dict[str, list[str]] = {}
-            self._optional(sink, "saml-identities", self.layer,
-                           lambda: len(linked.update(self.get_saml()) or linked))
+            linked: dict[str, list[str]] = {}  # login -> SAML/SCIM e-mails
+
+            def saml() -> int:
+                linked.update(self.get_saml())
+                return len(linked)
+            self._optional(sink, "saml-identities", self.layer, saml, graphql=True)
             n_members = self.load_members(sink, state, linked)
             self._optional(sink, "outside_collaborators", self.layer,
                            lambda: self.load_outside(sink, state, linked))
@@ -937,7 +948,7 @@ class GitHubCollector(Collector):
         """The rest of a nested connection that had more than 100 items."""
         out: list[dict[str, Any]] = []
         api = self.client()
-        while after:
+        for _ in bounded_pages(api.max_pages, f"GraphQL {'/'.join(path)}"):
             data = api.graphql(query, {**variables, "first": PAGE, "after": after})
             conn: Any = data
             for p in path:
@@ -947,7 +958,9 @@ class GitHubCollector(Collector):
             out.extend(conn.get(key) or [])
             info = conn.get("pageInfo") or {}
             nxt = info.get("endCursor") if info.get("hasNextPage") else None
-            after = nxt if nxt != after else None
+            if not nxt or nxt == after:
+                break
+            after = nxt
         return out
 
     def load_deploy_keys(self, sink: Sink, with_keys: list[tuple[str, list[dict[str, Any]]]]) -> None:

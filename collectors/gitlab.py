@@ -421,6 +421,7 @@ class GitLabCollector(Collector):
         self._malformed = 0
         self._service_names: set[str] = set()
         self._authenticated = False
+        self._discovered = False
 
     def describe(self) -> str:
         return self.source
@@ -468,30 +469,41 @@ class GitLabCollector(Collector):
         except ValueError:
             raise MalformedPage(f"{path}: response is not JSON") from None
 
-    def _pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        """Every item of a paginated listing, 100 to a page, following X-Next-Page (or
-        the Link header's rel=next when a proxy strips the X- headers)."""
-        page = 1
-        for _ in range(self.max_pages):
-            resp = self._get(path, {**(params or {}), "per_page": PER_PAGE, "page": page})
+    def _pages(self, path: str, params: dict[str, Any] | None = None,
+               keyset: bool = False) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated listing, 100 to a page. Offset pagination follows
+        X-Next-Page; keyset pagination (``keyset=True``: GitLab caps offsets at 50,000
+        rows on /projects) and proxies that strip the X- headers follow the Link
+        header's rel=next, which must stay on the configured host (the token goes with
+        every request)."""
+        query: dict[str, Any] = {**(params or {}), "per_page": PER_PAGE}
+        query.update({"pagination": "keyset", "order_by": "id", "sort": "asc"} if keyset else {"page": 1})
+        target: str = path
+        for n in range(1, self.max_pages + 1):
+            resp = self._get(target, query)
             try:
                 data = resp.json()
             except ValueError:
-                raise MalformedPage(f"{path}: page {page} is not JSON") from None
+                raise MalformedPage(f"{path}: page {n} is not JSON") from None
             if not isinstance(data, list):
-                raise MalformedPage(f"{path}: page {page} is not a list")
+                raise MalformedPage(f"{path}: page {n} is not a list")
             for item in data:
                 if isinstance(item, dict):
                     yield item
                 else:
                     self._bad(f"{path}: non-object item")
             nxt = resp.headers.get("X-Next-Page")
-            if nxt is None and "next" in resp.links:
-                m = re.search(r"[?&]page=(\d+)", resp.links["next"].get("url", ""))
-                nxt = m.group(1) if m else ""
-            if not nxt or not nxt.isdigit() or int(nxt) <= page:
+            if nxt is not None and not keyset:
+                if not nxt.isdigit() or int(nxt) <= int(query.get("page", 1)):
+                    return
+                query["page"] = int(nxt)
+                continue
+            link = (resp.links.get("next") or {}).get("url")
+            if not link:
                 return
-            page = int(nxt)
+            if urlparse(link).netloc != urlparse(self.config["url"]).netloc:
+                raise MalformedPage(f"{path}: next-page link points to another host")
+            target, query = link, {}
         raise MalformedPage(f"{path}: more than {self.max_pages} pages, listing cut")
 
     def _bad(self, what: str) -> None:
@@ -522,6 +534,7 @@ class GitLabCollector(Collector):
         for (lay, what), places in sorted(self._skips.items()):
             if lay != layer:
                 continue
+            del self._skips[(lay, what)]  # each skipped part reported once
             shown = ", ".join(places[:5]) + (f" and {len(places) - 5} more" if len(places) > 5 else "")
             self.emit_coverage(sink, f"{self.host}:{what}", layer, "skipped",
                                error=f"{what} not readable with this token: {shown}")
@@ -549,8 +562,9 @@ class GitLabCollector(Collector):
         self._emit_skips(sink, "code-hosting")
         malformed_before = self._malformed
         with self.target(sink, f"{self.host}/ci", layer="ci-cd") as run:
-            if not self._authenticated:
-                raise CollectorError("no projects or groups could be read (see the code-hosting row)")
+            if not self._discovered:
+                # an empty list would read as "no variables": say it could not be read
+                raise CollectorError("groups and projects could not be listed (see the code-hosting row)")
             self._collect_ci(sink, run)
             if self._malformed > malformed_before:
                 run.attributes["malformed"] = self._malformed - malformed_before
@@ -665,8 +679,8 @@ class GitLabCollector(Collector):
             for g in self._valid(self._pages("/groups", {"all_available": "true" if self.admin else "false"}),
                                  "full_path"):
                 groups.setdefault(g["id"], g)
-            for p in self._valid(self._pages("/projects", {} if self.admin else {"membership": "true"}),
-                                 "path_with_namespace"):
+            for p in self._valid(self._pages("/projects", {} if self.admin else {"membership": "true"},
+                                             keyset=True), "path_with_namespace"):
                 projects.setdefault(p["id"], p)
         by_id = groups
 
@@ -690,8 +704,11 @@ class GitLabCollector(Collector):
                 ns = p.get("namespace") or {}
                 self._places.append(_Place("project", p["id"], p["path_with_namespace"], res.uid,
                                            ancestors(ns.get("id")) if ns.get("kind") == "group" else []))
+        # enclosing groups first, so that inherited memberships are recognised as such
+        self._places.sort(key=lambda p: (p.kind != "group", len(p.ancestors)))
         run.attributes["groups"] = len(groups)
         run.attributes["projects"] = len(projects)
+        self._discovered = True
 
     def _valid(self, items: Iterator[dict[str, Any]], path_key: str) -> Iterator[dict[str, Any]]:
         """Groups/projects with the id and path everything else hangs on; others skipped."""
@@ -830,3 +847,4 @@ class GitLabCollector(Collector):
                         sink.emit(cred)
             if not self.admin:
                 run.partial("impersonation tokens: an administrator token is needed")
+        self._emit_skips(sink, "code-hosting")

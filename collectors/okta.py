@@ -15,6 +15,11 @@ What it reads (GET only, ``Authorization: SSWS <token>``):
   an org has far fewer apps than users;
 - API tokens: ``/api/v1/api-tokens`` -> Credential(kind="api_key", holder = the creator's
   account). A 403/404 there (a read-only admin) is a "skipped" coverage row, not a failure;
+- targeted (``verify --live``, a scope is given): only the users in scope, each by
+  ``/api/v1/users/{id or login}`` (or ``filter=profile.email eq``), their apps by
+  ``/api/v1/apps?filter=user.id eq "..."`` and each assignment by
+  ``/api/v1/apps/{app}/users/{user}``; API tokens are listed (Okta has no per-user
+  filter) and only the scoped users' are kept;
 - in the deep pass only, the enrolled factors of the accounts in scope
   (``/api/v1/users/{id}/factors``, which Okta gives per user) -> Credential(kind="mfa_device").
 
@@ -361,6 +366,8 @@ class OktaCollector(Collector):
                           token_type=self.config.get("token_type") or "SSWS")
 
     def collect(self, sink: Sink, scope: Scope | None = None) -> None:
+        if scope is not None:
+            return self.collect_scoped(sink, scope)
         with self.target(sink, self.domain) as run:
             client = self.client()
             users = client.users(max(1, min(200, int(self.config.get("page_size") or 200))))
@@ -376,6 +383,70 @@ class OktaCollector(Collector):
             self.collect_tokens(client, sink, status_by_id)
             if client.waited:
                 run.attributes["rate_limit_waits"] = len(client.waited)
+
+    def collect_scoped(self, sink: Sink, scope: Scope) -> None:
+        """Targeted verification: ask only about the users in scope (known account ids
+        first, then logins, then e-mails nobody answered for yet)."""
+        with self.target(sink, self.domain) as run:
+            client = self.client()
+            users: dict[str, dict[str, Any]] = {}
+            known: set[str] = set()  # ids, logins and e-mails already answered for
+
+            def keep(payload: Any) -> None:
+                if isinstance(payload, dict) and payload.get("id"):
+                    users.setdefault(str(payload["id"]), payload)
+                    profile = payload.get("profile") if isinstance(payload.get("profile"), dict) else {}
+                    known.update(str(v).lower() for v in (payload["id"], profile.get("login"),
+                                                          profile.get("email")) if v)
+
+            for key in scoped_user_keys(scope, self.source):
+                if key.lower() not in known:
+                    keep(self.get_user(client, key))
+            for email in sorted({e.lower() for e in scope.emails} - known):
+                for payload in client.pages("/api/v1/users", {"filter": f'profile.email eq "{email}"'}):
+                    keep(payload)
+            accounts, bad = transform_users(users.values(), self.source)
+            if bad:
+                run.partial(f"{bad} malformed users skipped")
+            sink.emit_all(accounts)
+            run.attributes.update({"scoped": True, "users": len(accounts)})
+            for acc in accounts:
+                self.collect_user_apps(client, sink, run, acc)
+            status_by_id = {a.native_id: a.attributes["okta_status"] for a in accounts}
+            self.collect_tokens(client, sink, status_by_id, only=set(status_by_id))
+
+    def get_user(self, client: OktaClient, key: str) -> dict[str, Any] | None:
+        """One user by id or login; None when Okta has no such user (deleted)."""
+        try:
+            return client.json(f"/api/v1/users/{requests.utils.quote(key, safe='@')}")
+        except OktaError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def collect_user_apps(self, client: OktaClient, sink: Sink, run: base.TargetRun,
+                          acc: Account) -> None:
+        """The apps one user is assigned to, and each assignment (scope USER or GROUP)."""
+        for payload in client.pages("/api/v1/apps", {"filter": f'user.id eq "{acc.native_id}"',
+                                                     "limit": 200}):
+            try:
+                app = transform_app(payload, self.source)
+            except ValueError:
+                run.partial("a malformed app was skipped")
+                continue
+            sink.emit(app)
+            if app.attributes.get("status") != "ACTIVE":
+                continue
+            app_id = app.native_id.split(":", 1)[1]
+            try:
+                au = client.json(f"/api/v1/apps/{app_id}/users/{acc.native_id}")
+                sink.emit(transform_assignment(au, self.source, app))
+            except ValueError:
+                run.partial(f"a malformed assignment of app {app.name} was skipped")
+            except OktaError as exc:
+                if exc.status in (0, 401, 429) or exc.status >= 500:
+                    raise
+                run.partial(f"assignment of app {app.name}: {exc}")
 
     def collect_apps(self, client: OktaClient, sink: Sink, run: base.TargetRun) -> None:
         """Apps, then each active app's assignments (one call per 500)."""
@@ -403,7 +474,8 @@ class OktaCollector(Collector):
                 run.partial(f"assignments of app {app.name}: {exc}")
         run.attributes["apps"] = apps
 
-    def collect_tokens(self, client: OktaClient, sink: Sink, status_by_id: dict[str, str]) -> None:
+    def collect_tokens(self, client: OktaClient, sink: Sink, status_by_id: dict[str, str],
+                       only: set[str] | None = None) -> None:
         try:
             tokens = list(client.pages("/api/v1/api-tokens"))
         except OktaError as exc:
@@ -414,6 +486,8 @@ class OktaCollector(Collector):
                 return
             raise
         for payload in tokens:
+            if only is not None and not (isinstance(payload, dict) and payload.get("userId") in only):
+                continue  # targeted: another user's token is not asked about
             try:
                 sink.emit(transform_token(payload, self.source, status_by_id, self.ctx.now))
             except ValueError:
@@ -442,6 +516,17 @@ class OktaCollector(Collector):
                     except ValueError:
                         run.partial(f"a malformed factor of {user_id} was skipped")
             run.attributes["accounts"] = len(wanted)
+
+
+def scoped_user_keys(scope: Scope, source: str) -> list[str]:
+    """What to ask Okta for, per user in scope: account ids known from the last scan,
+    then logins named by roster aliases (``okta:<login>``)."""
+    prefix = source + "|"
+    keys = [uid[len(prefix):] for uid in sorted(scope.accounts) if uid.startswith(prefix)]
+    for login in sorted(scope.logins_for("okta") | scope.logins_for(source)):
+        if login not in keys:
+            keys.append(login)
+    return keys
 
 
 # --- roster source --------------------------------------------------------------------

@@ -22,6 +22,12 @@ Records (system and source ``scim:<name>``):
   account to it (membership in the app);
 - Resource(kind="group") per Group, and a Grant(via="direct") per member.
 
+Targeted (``verify --live``, a scope is given): only the users in scope, each by
+``/Users/{id}`` (account ids known from the last scan) or ``filter=userName eq "x"`` /
+``filter=emails eq "x"``; their groups come from the users' own ``groups`` attribute
+instead of listing every group. A server that cannot filter gets the whole list, kept
+only for the scoped users (correct, just not narrower).
+
 The same module registers the ``scim`` roster source: a SCIM server that is the HR
 system of record (``active: false`` = terminated, at ``meta.lastModified``).
 """
@@ -334,6 +340,8 @@ class ScimCollector(Collector):
                           max_retries=self.ctx.max_retries, on_call=self.count_call)
 
     def collect(self, sink: Sink, scope: Scope | None = None) -> None:
+        if scope is not None:
+            return self.collect_scoped(sink, scope)
         with self.target(sink, self.config["name"]) as run:
             client = self.client()
             caps = self.capabilities(client, sink)
@@ -359,6 +367,55 @@ class ScimCollector(Collector):
             sink.emit_all(app_grants(accounts, app))
             run.attributes["users"] = len(accounts)
             self.collect_groups(client, sink, run, users, page_size, flt is not None)
+
+    def collect_scoped(self, sink: Sink, scope: Scope) -> None:
+        """Targeted verification: ask only about the users in scope."""
+        with self.target(sink, self.config["name"]) as run:
+            client = self.client()
+            ids, names, emails = scoped_keys(scope, self.source, self.config["name"])
+            users: dict[str, dict[str, Any]] = {}
+            known: set[str] = set()
+
+            def keep(payload: Any) -> None:
+                if isinstance(payload, dict) and payload.get("id"):
+                    users.setdefault(str(payload["id"]), payload)
+                    _, mails = _emails(payload)
+                    known.update([str(payload["id"]).lower(), str(payload.get("userName") or "").lower(), *mails])
+
+            for uid in ids:
+                try:
+                    keep(client.get(f"Users/{requests.utils.quote(uid, safe='')}"))
+                except ScimError as exc:
+                    if exc.status != 404:  # 404: the account is gone, which is the point
+                        raise
+            wanted = [("userName", n) for n in names if n.lower() not in known]
+            wanted += [("emails", e) for e in emails if e.lower() not in known]
+            if wanted:
+                caps = self.capabilities(client, sink)
+                if caps.known and not caps.filter_supported:
+                    run.attributes["filter_ignored"] = "the server does not filter: listed every user"
+                    keys = {v.lower() for _, v in wanted}
+                    for payload in client.list("Users", caps.max_results or 100):
+                        primary, mails = _emails(payload) if isinstance(payload, dict) else (None, [])
+                        if isinstance(payload, dict) and ({str(payload.get("userName") or "").lower(), *mails} & keys):
+                            keep(payload)
+                else:
+                    for attr, value in wanted:
+                        if value.lower() in known:
+                            continue
+                        for payload in client.list("Users", 10, f'{attr} eq "{_scim_quote(value)}"'):
+                            keep(payload)
+            accounts, bad = transform_users(users.values(), self.source)
+            if bad:
+                run.partial(f"{bad} malformed users skipped")
+            app = app_resource(self.config["name"], self.source, self.config["url"])
+            sink.emit(app)
+            sink.emit_all(accounts)
+            sink.emit_all(app_grants(accounts, app))
+            resources, grants = grants_from_user_groups(users.values(), self.source)
+            sink.emit_all(resources)
+            sink.emit_all(grants)
+            run.attributes.update({"scoped": True, "users": len(accounts)})
 
     def capabilities(self, client: ScimClient, sink: Sink) -> Capabilities:
         """ServiceProviderConfig is REQUIRED by RFC 7644, but some apps lack it: then
@@ -395,6 +452,20 @@ class ScimCollector(Collector):
         sink.emit_all(resources)
         sink.emit_all(grants)
         run.attributes["groups"] = len(resources)
+
+
+def scoped_keys(scope: Scope, source: str, name: str) -> tuple[list[str], list[str], list[str]]:
+    """(SCIM ids, userNames, e-mails) to ask about: account ids known from the last scan,
+    logins (``scim:<name>:<userName>`` aliases, or the last scan's logins), then e-mails."""
+    prefix = source + "|"
+    ids = sorted(uid[len(prefix):] for uid in scope.accounts if uid.startswith(prefix))
+    names = set(scope.logins_for(source))
+    names |= {h.split(":", 1)[1] for h in scope.logins_for("scim") if h.startswith(f"{name}:")}
+    return ids, sorted(names), sorted({e.lower() for e in scope.emails})
+
+
+def _scim_quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 # --- roster source --------------------------------------------------------------------

@@ -26,9 +26,18 @@ DEDICATED = {"client_cert"}
 SHOULD_EXPIRE = {"pat", "api_key", "deploy_token", "sa_token", "access_key", "oauth_grant"}
 
 
+# Holder states in which the system refuses the holder's credentials (a blocked GitLab
+# user's tokens, a deactivated Okta admin's API tokens).
+HOLDER_GATES = {"blocked", "disabled", "deleted", "suspended"}
+
+
 def is_live(c: Credential, ctx: RuleContext) -> bool:
-    """Active and not past its expiry: it would work if presented now."""
+    """Active, not past its expiry, and held by an account the system still honours:
+    it would work if presented now."""
     if c.status != "active" or c.kind in NOT_USABLE:
+        return False
+    holder = ctx.accounts.get(c.holder or "")
+    if holder is not None and holder.status in HOLDER_GATES:
         return False
     return c.expires_at is None or c.expires_at > ctx.now
 

@@ -47,6 +47,11 @@ def register(main: click.Group) -> None:
                   help="watch this roster CSV (default: the config's first CSV roster)")
     @click.option("--okta-url", default=None, help="poll this Okta org's System Log")
     @click.option("--okta-token", envvar="OKTA_TOKEN", default=None, show_envvar=True)
+    @click.option("--okta-since", default=None,
+                  help="first run only: read the System Log from this time (default: now)")
+    @click.option("--scim-url", default=None, help="poll this SCIM app's users' active flag")
+    @click.option("--scim-name", default="scim", show_default=True)
+    @click.option("--scim-token", envvar="SCIM_TOKEN", default=None, show_envvar=True)
     @click.option("--jsonl", "jsonl", type=click.Path(path_type=Path), default=None,
                   help="also append each verdict to this JSON-lines file")
     @click.option("--webhook", default=None, help="also POST each verdict to this URL")
@@ -55,18 +60,21 @@ def register(main: click.Group) -> None:
     @click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
                   help="where the cursor is kept (default: beside the inventory)")
     def watch(config_path: str, roster_file: Path | None, okta_url: str | None,
-              okta_token: str | None, jsonl: Path | None, webhook: str | None, interval: float,
-              once: bool, state_path: Path | None) -> None:
-        """React to identity status changes with a targeted verify of that identity."""
-        from scanner.engine import overall
-        from scanner.pipeline import run_scan
-        from scanner.resolve import Resolver
-        from scanner.pipeline import load_roster
-        from scanner.watch import OktaLogSource, RosterFileSource, Sinks, watch_loop
+              okta_token: str | None, okta_since: str | None, scim_url: str | None,
+              scim_name: str, scim_token: str | None, jsonl: Path | None, webhook: str | None,
+              interval: float, once: bool, state_path: Path | None) -> None:
+        """React to identity status changes with a targeted verify of that identity.
+
+        Exit 0 when every event was handled, 3 with --once when one could not be (it is
+        retried at the next run; the state file keeps the place)."""
+        from scanner.watch import (
+            OktaLogSource, RosterFileSource, ScimActiveSource, Sinks, WatchStats,
+            targeted_verify, watch_loop,
+        )
 
         config = _config(config_path)
         _setup_logging(0, True, config)
-        sources = []
+        sources: list = []
         csv_block = next((b for b in config.roster if b["kind"] == "csv"), None)
         if roster_file is None and csv_block:
             p = Path(csv_block["path"])
@@ -76,27 +84,20 @@ def register(main: click.Group) -> None:
         if okta_url:
             if not okta_token:
                 raise UsageFailure("--okta-url needs --okta-token (or OKTA_TOKEN)")
-            sources.append(OktaLogSource(okta_url, okta_token))
+            sources.append(OktaLogSource(okta_url, okta_token, since=okta_since))
+        if scim_url:
+            sources.append(ScimActiveSource(scim_name, scim_url, scim_token))
         if not sources:
-            raise UsageFailure("nothing to watch: give --roster-file or --okta-url")
+            raise UsageFailure("nothing to watch: give --roster-file, --okta-url or --scim-url")
         state = state_path or config.inventory.with_name(config.inventory.name + ".watch.json")
 
-        def verify(ev):
-            roster = load_roster(config)
-            ident = Resolver(roster).find(ev.identity)
-            if ident is None:
-                return {"identity": ev.identity, "verdict": "unknown",
-                        "error": "not in the roster"}
-            with _open(config) as inv:
-                result = run_scan(config, inv, command="verify-live", verify={ident.id})
-            layers = result.verdicts.get(ident.id, {})
-            return {"identity": ident.id, "verdict": overall(layers), "layers": layers,
-                    "scan_id": result.scan_id,
-                    "findings": sum(1 for f in result.findings if f.identity == ident.id)}
-
         sinks = Sinks(stdout=True, file=jsonl, webhook=webhook, echo=click.echo)
+        stats = WatchStats()
         try:
-            n = watch_loop(sources, state, verify, sinks, interval=interval, once=once)
+            n = watch_loop(sources, state, lambda ev: targeted_verify(config, ev), sinks,
+                           interval=interval, once=once, stats=stats)
         except KeyboardInterrupt:
             sys.exit(0)
-        click.echo(f"handled {n} event(s)", err=True)
+        click.echo(f"handled {n} event(s)" + (f", {stats.failed} failed (retried next time)"
+                                               if stats.failed else ""), err=True)
+        sys.exit(3 if stats.failed else 0)

@@ -4,24 +4,35 @@ it, in an order that does not break dependants, ending with a re-verify.
 residual stays read-only: the plan is text for a person or an automation to run.
 
 Order (phases), and why:
-1. rotate shared secrets the leaver could read: while their old value still works for
-   the services that use it, a new value can be rolled out; revoking the person first
-   does not stop them from using a copied shared secret;
-2. revoke credentials (keys, tokens, SSH/deploy keys, certificates): these work even when
-   the account is later disabled on several systems;
-3. remove grants (trust policies, bindings, mappings, app assignments, memberships);
+1. rotate shared secrets the leaver could read (CI secrets, Secrets Manager, a live key
+   sitting in a Kubernetes Secret or a file): while their old value still works for the
+   services that use it, a new value can be rolled out; revoking the person first does
+   not stop them from using a copied shared secret, and revoking a key that services
+   still use breaks them;
+2. revoke credentials (keys, tokens, SSH/deploy keys, factors, certificates): these work
+   even when the account is later disabled on several systems;
+3. remove grants (trust policies, bindings, mappings, app assignments, memberships,
+   invitations, schedules that run as them);
 4. disable or delete accounts;
 5. reassign NHIs the leaver owned;
 6. clean leftover references in code (so the next apply does not recreate access);
 7. re-verify.
+
+Every rule in the catalog maps to a step through ``STEP_BUILDERS`` (by rule id) and, for
+the generic credential and account rules, by the object's system and kind; ids come from
+the records the collectors stored (a GitLab user's numeric id, an AWS key id, a GitHub
+credential authorization id), never guessed. Where no API can remove the access (a
+Kubernetes client certificate), the step says so and names what does.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+from urllib.parse import quote
 
 from scanner.inventory import Inventory
 from scanner.model import Account, Credential, Finding, Resource, severity_rank
@@ -30,176 +41,593 @@ PHASES = {1: "rotate shared secrets", 2: "revoke credentials", 3: "remove grants
           4: "disable accounts", 5: "reassign owned NHIs", 6: "clean references in code",
           7: "re-verify"}
 
+AWS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
+GL = "curl -sS -H \"PRIVATE-TOKEN: $GITLAB_TOKEN\""  # GitLab REST, $GITLAB_URL = instance URL
+OKTA = "curl -sS -H \"Authorization: SSWS $OKTA_TOKEN\""  # $OKTA_URL = https://<org>.okta.com
+
 
 @dataclass
 class Step:
     phase: int
     system: str
     action: str
-    command: str  # a shell command (aws, kubectl, gh api, curl) or a manual instruction
+    command: str  # a shell command (aws, kubectl, gh api, curl) or an exact instruction (#)
     finding: str  # finding fingerprint ("" for the re-verify step)
     rule: str
     severity: str
     note: str = ""
 
 
+@dataclass
+class Objects:
+    """The records a finding's step needs, from the same scan."""
+
+    credentials: dict[str, Credential] = field(default_factory=dict)  # by node and by uid
+    accounts: dict[str, Account] = field(default_factory=dict)  # by node and by uid
+    resources: dict[str, Resource] = field(default_factory=dict)  # by node and by uid
+
+    def add(self, rec: Any) -> None:
+        target = {Credential: self.credentials, Account: self.accounts,
+                  Resource: self.resources}[type(rec)]
+        target[rec.node] = rec
+        target[rec.uid] = rec
+
+
 def q(s: Any) -> str:
     return shlex.quote(str(s))
 
 
-def _name_from_arn(arn: str) -> str:
+def enc(path: str) -> str:
+    """A GitLab path as the API takes it in place of a numeric id (``acme%2Fplatform``)."""
+    return quote(str(path), safe="")
+
+
+def _tail(native_id: str, sep: str = ":") -> str:
+    return native_id.rsplit(sep, 1)[-1]
+
+
+def _after_pipe(uid: str | None) -> str:
+    return (uid or "").split("|", 1)[-1]
+
+
+def _arn_name(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
 
-def step_for(f: Finding, cred: Credential | None, acc: Account | None,
-             res: Resource | None) -> Step:
-    """The revocation step for one finding. Unknown combinations get an honest manual
-    step naming the object, never a guessed command."""
-    s = f.system.split(":", 1)[0]
-    kind = f.object_kind
-    login = acc.login if acc else ""
-    attrs = cred.attributes if cred else {}
-    mk = lambda phase, action, command, note="": Step(  # noqa: E731
-        phase, f.system, action, command, f.fingerprint, f.rule, f.severity, note)
+# --- per system: the step that revokes one credential --------------------------------------
 
-    if f.rule.startswith("exposure.") or kind in ("exposure", "secret") and f.layer in ("iac", "kubernetes"):
-        where = f"{f.location_path}:{f.location_line}" if f.location_path else f.object_id
-        return mk(1, "rotate the exposed secret at its issuer, then remove it from the file and history",
-                  f"# rotate the credential behind {f.evidence.get('hint') or f.object_name}; "
-                  f"then delete it from {where} and purge history (git filter-repo)")
-    if kind in ("ci_secret", "ci_variable") or "rotate" in f.rule or f.rule.endswith("shared_secret_not_rotated"):
-        parent = (res.attributes.get("parent", "") if res else "").split("|")[-1]
-        if s == "github":
-            return mk(1, "rotate the shared Actions secret", f"gh secret set {q(f.object_name)} "
-                      + (f"--repo {q(parent)}" if "/" in parent else f"--org {q(parent or 'ORG')}"),
-                      "rotate the value at its issuer first")
-        if s == "gitlab":
-            return mk(1, "rotate the shared CI/CD variable",
-                      f"glab variable update {q(f.object_name)} --value NEW_VALUE",
-                      "rotate the value at its issuer first")
+
+def credential_step(c: Credential, acc: Account | None, objs: Objects) -> tuple[str, str, str]:
+    """(action, command, note) that revokes credential ``c`` at its issuer."""
+    s = c.system.split(":", 1)[0]
+    a = c.attributes
     if s == "aws":
-        user = login or (_name_from_arn(acc.native_id) if acc else "")
-        if kind == "access_key":
-            key_id = attrs.get("access_key_id") or (cred.name if cred else f.object_name)
-            return mk(2, "deactivate, then delete the access key",
-                      f"aws iam update-access-key --user-name {q(user)} --access-key-id {q(key_id)} --status Inactive && "
-                      f"aws iam delete-access-key --user-name {q(user)} --access-key-id {q(key_id)}")
-        if kind == "password":
-            return mk(2, "delete the console password", f"aws iam delete-login-profile --user-name {q(user)}")
-        if kind == "ssh_key":
-            return mk(2, "delete the SSH public key", f"aws iam delete-ssh-public-key --user-name {q(user)} "
-                      f"--ssh-public-key-id {q(attrs.get('ssh_public_key_id') or f.object_name)}")
-        if kind == "signing_cert":
-            return mk(2, "delete the signing certificate", f"aws iam delete-signing-certificate --user-name {q(user)} "
-                      f"--certificate-id {q(f.object_name)}")
-        if kind == "service_credential":
-            return mk(2, "delete the service-specific credential",
-                      f"aws iam delete-service-specific-credential --user-name {q(user)} "
-                      f"--service-specific-credential-id {q(f.object_name)}")
-        if kind == "role" or f.rule == "grant.trust_names_leaver":
-            return mk(3, "remove the principal from the role's trust policy",
-                      f"aws iam get-role --role-name {q(f.object_name)} --query Role.AssumeRolePolicyDocument > trust.json"
-                      f" && $EDITOR trust.json  # drop {f.evidence.get('principal', 'the principal')}\n"
-                      f"aws iam update-assume-role-policy --role-name {q(f.object_name)} --policy-document file://trust.json")
-        if kind == "cluster" or f.evidence.get("mapping") == "access_entry":
-            return mk(3, "delete the EKS access entry", f"aws eks delete-access-entry --cluster-name "
-                      f"{q(f.object_name)} --principal-arn {q(f.evidence.get('principal', ''))}")
-        if kind == "secret_store":
-            return mk(1, "rotate the secret and reassign its owner tag",
-                      f"aws secretsmanager rotate-secret --secret-id {q(f.object_id)}")
-        if kind in ("user", "service_account", "bot") and f.rule.startswith("nhi."):
-            return mk(5, "assign a new owner", f"aws iam tag-user --user-name {q(user)} --tags Key=owner,Value=NEW_OWNER")
-        if kind == "user":
-            return mk(4, "delete the IAM user (after its keys, groups and policies)",
-                      f"aws iam delete-user --user-name {q(user)}",
-                      "detach policies and remove group memberships first")
+        user = (acc.login if acc else "") or a.get("user_name") or _arn_name(c.native_id.split("#")[0])
+        if c.kind == "access_key":
+            kid = a.get("access_key_id") or (c.name if AWS_KEY_ID.match(c.name or "") else None)
+            if kid:
+                return ("deactivate, then delete the access key",
+                        f"aws iam update-access-key --user-name {q(user)} --access-key-id {q(kid)} --status Inactive\n"
+                        f"aws iam delete-access-key --user-name {q(user)} --access-key-id {q(kid)}",
+                        "deactivating first lets you re-enable it if something breaks")
+            return ("delete the user's access keys (the key id was not read: run verify --live to read it)",
+                    f"for k in $(aws iam list-access-keys --user-name {q(user)} --query 'AccessKeyMetadata[].AccessKeyId' --output text); "
+                    f"do aws iam delete-access-key --user-name {q(user)} --access-key-id \"$k\"; done", "")
+        if c.kind == "password":
+            return ("delete the console password", f"aws iam delete-login-profile --user-name {q(user)}", "")
+        if c.kind == "ssh_key":
+            kid = a.get("ssh_public_key_id") or _tail(c.native_id, "/")
+            return ("delete the CodeCommit SSH key",
+                    f"aws iam delete-ssh-public-key --user-name {q(user)} --ssh-public-key-id {q(kid)}", "")
+        if c.kind == "signing_cert":
+            cid = a.get("certificate_id") or c.name
+            return ("delete the signing certificate",
+                    f"aws iam delete-signing-certificate --user-name {q(user)} --certificate-id {q(cid)}", "")
+        if c.kind == "service_credential":
+            return ("delete the service-specific credential",
+                    f"aws iam delete-service-specific-credential --user-name {q(user)} "
+                    f"--service-specific-credential-id {q(c.native_id)}", "")
+        if c.kind == "mfa_device":
+            return ("deactivate and delete the MFA device",
+                    f"aws iam deactivate-mfa-device --user-name {q(user)} --serial-number {q(c.native_id)}\n"
+                    f"aws iam delete-virtual-mfa-device --serial-number {q(c.native_id)}", "")
     if s == "github":
-        org = (f.evidence.get("org") or (acc.source.split(":", 1)[1] if acc else "ORG"))
-        if kind == "deploy_key":
-            return mk(2, "delete the deploy key", f"gh api -X DELETE /repos/{attrs.get('repo', 'OWNER/REPO')}/keys/{f.object_id.rsplit('/', 1)[-1]}")
-        if kind in ("pat", "oauth_grant") or f.evidence.get("credential_id"):
-            return mk(2, "revoke the credential authorization",
-                      f"gh api -X DELETE /orgs/{org}/credential-authorizations/{attrs.get('credential_id', f.object_id)}")
-        if kind == "ssh_key":
-            return mk(2, "the SSH key belongs to the user's account: remove the user from the org (phase 4) "
-                      "and revoke SAML SSO authorization", f"gh api -X DELETE /orgs/{org}/credential-authorizations/{attrs.get('credential_id', f.object_id)}")
-        if f.rule.endswith("pending_invitation") or (acc and acc.status == "pending"):
-            return mk(3, "cancel the invitation", f"gh api -X DELETE /orgs/{org}/invitations/{acc.attributes.get('invitation_id', 'ID') if acc else 'ID'}")
-        if acc and acc.attributes.get("outside_collaborator"):
-            return mk(4, "remove the outside collaborator", f"gh api -X DELETE /orgs/{org}/outside_collaborators/{login}")
-        if kind in ("user", "bot"):
-            return mk(4, "remove the member from the org", f"gh api -X DELETE /orgs/{org}/members/{login}")
+        org = c.source.split(":", 1)[1]
+        if c.kind == "deploy_key":
+            repo = a.get("repo") or "OWNER/REPO"
+            return ("delete the deploy key",
+                    f"gh api repos/{repo}/keys --jq '.[] | select(.title == {json.dumps(c.name)}) | .id' "
+                    f"| xargs -I{{}} gh api -X DELETE repos/{repo}/keys/{{}}",
+                    f"the key is found by its title {c.name!r}; its fingerprint is {c.fingerprint or 'unknown'}")
+        if c.native_id.startswith("credential-authorization:"):
+            return ("revoke the SAML SSO credential authorization (the token or key stops reaching the org)",
+                    f"gh api -X DELETE /orgs/{org}/credential-authorizations/{_tail(c.native_id)}",
+                    "the credential itself belongs to the user's GitHub account; removing them from the org ends its use here")
+        if c.native_id.startswith("fine-grained-pat:"):
+            return ("revoke the fine-grained PAT's access to the org",
+                    f"gh api -X POST /orgs/{org}/personal-access-tokens/{a.get('grant_id') or _tail(c.native_id)} -f action=revoke",
+                    "needs a GitHub App token with organization personal access tokens: write")
+        if c.kind == "ssh_key":
+            login = acc.login if acc else c.native_id.split("/", 1)[0]
+            return ("a user's SSH key belongs to their GitHub account: remove them from the org",
+                    f"gh api -X DELETE /orgs/{org}/memberships/{login}", "")
     if s == "gitlab":
-        if kind in ("pat", "deploy_token", "api_key"):
-            return mk(2, "revoke the token", f"curl -X DELETE -H 'PRIVATE-TOKEN: $GITLAB_TOKEN' "
-                      f"$GITLAB_URL/api/v4/personal_access_tokens/{f.object_id.rsplit('/', 1)[-1]}")
-        if kind == "ssh_key":
-            return mk(2, "delete the SSH key", f"curl -X DELETE -H 'PRIVATE-TOKEN: $GITLAB_TOKEN' "
-                      f"$GITLAB_URL/api/v4/users/{acc.native_id if acc else 'USER_ID'}/keys/{f.object_id.rsplit('/', 1)[-1]}")
-        if kind == "pipeline_schedule" or "schedule" in f.rule:
-            return mk(3, "take ownership of the pipeline schedule (it runs as its owner)",
-                      f"curl -X POST -H 'PRIVATE-TOKEN: $GITLAB_TOKEN' $GITLAB_URL/api/v4/projects/PROJECT_ID/"
-                      f"pipeline_schedules/{f.object_id.rsplit('/', 1)[-1]}/take_ownership")
-        if kind in ("user", "bot"):
-            return mk(4, "block the user", f"curl -X POST -H 'PRIVATE-TOKEN: $GITLAB_TOKEN' "
-                      f"$GITLAB_URL/api/v4/users/{acc.attributes.get('id', login) if acc else login}/block")
+        tid = _tail(c.native_id)
+        parent = _after_pipe(a.get("parent"))
+        kind, _, path = parent.partition(":")
+        api = "projects" if kind == "project" else "groups"
+        if c.kind == "pat":
+            ttype = a.get("token_type") or "personal_access_token"
+            if ttype == "impersonation_token" or a.get("impersonation"):
+                uid = a.get("user_id") or (acc.attributes.get("user_id") if acc else "USER_ID")
+                return ("revoke the impersonation token",
+                        f"{GL} -X DELETE \"$GITLAB_URL/api/v4/users/{uid}/impersonation_tokens/{tid}\"", "")
+            if ttype in ("project_access_token", "group_access_token") and path:
+                return (f"revoke the {ttype.replace('_', ' ')}",
+                        f"{GL} -X DELETE \"$GITLAB_URL/api/v4/{api}/{enc(path)}/access_tokens/{tid}\"", "")
+            return ("revoke the personal access token",
+                    f"{GL} -X DELETE \"$GITLAB_URL/api/v4/personal_access_tokens/{tid}\"", "")
+        if c.kind == "deploy_token":
+            return ("revoke the deploy token",
+                    f"{GL} -X DELETE \"$GITLAB_URL/api/v4/{api}/{enc(path or 'PATH')}/deploy_tokens/{tid}\"", "")
+        if c.kind == "deploy_key":
+            repo = a.get("repo") or path or "PROJECT"
+            return ("delete the deploy key",
+                    f"{GL} -X DELETE \"$GITLAB_URL/api/v4/projects/{enc(repo)}/deploy_keys/{a.get('key_id') or tid}\"", "")
+        if c.kind == "ssh_key":
+            uid = acc.attributes.get("user_id") if acc else None
+            return ("delete the user's SSH key",
+                    f"{GL} -X DELETE \"$GITLAB_URL/api/v4/users/{uid or 'USER_ID'}/keys/{tid}\"", "")
     if s == "kubernetes":
-        if kind == "client_cert":
-            return mk(2, "client certificates cannot be revoked",
-                      "# rotate the cluster CA, or remove every RBAC binding naming the certificate's "
-                      f"user/groups; it stays valid until {f.evidence.get('expires_at', 'it expires')}")
-        if kind == "sa_token":
-            ns, _, name = f.object_name.partition("/")
-            return mk(2, "delete the legacy service-account token secret",
-                      f"kubectl -n {q(ns or 'NAMESPACE')} delete secret {q(name or f.object_name)}")
-        if "binding" in f.rule or kind in ("rolebinding", "clusterrolebinding", "binding"):
-            ns = f.evidence.get("namespace")
-            return mk(3, "remove the subject from the binding",
-                      f"kubectl {'-n ' + q(ns) + ' ' if ns else ''}edit "
-                      f"{'rolebinding' if ns else 'clusterrolebinding'} {q(f.evidence.get('binding', f.object_name))}")
-        if "aws_auth" in f.rule or "mapping" in f.rule:
-            return mk(3, "remove the IAM mapping", "kubectl -n kube-system edit configmap aws-auth  "
-                      f"# drop {f.evidence.get('principal', '')}")
+        if c.kind == "sa_token":
+            ns, _, name = c.name.partition("/")
+            return ("delete the service-account token Secret",
+                    f"kubectl -n {q(a.get('namespace') or ns)} delete secret {q(name or c.name)}",
+                    "a token Secret recreated by a controller comes back: check its owner first")
+        if c.kind == "client_cert":
+            until = c.expires_at.date().isoformat() if c.expires_at else "its expiry"
+            groups = ",".join(a.get("groups") or [])
+            return ("client certificates cannot be revoked",
+                    f"# Kubernetes has no revocation for client certificates: it stays valid until {until}.\n"
+                    f"# Remove every RoleBinding/ClusterRoleBinding naming User {a.get('cn') or c.name}"
+                    + (f" or its groups ({groups})" if groups else "")
+                    + ", or rotate the cluster CA (every client certificate is then reissued).\n"
+                    f"kubectl get rolebindings,clusterrolebindings -A -o wide | grep -e {q(a.get('cn') or c.name)}"
+                    + "".join(f" -e {q(g)}" for g in a.get("groups") or []),
+                    "the certificate's groups are granted by bindings other people use too: remove the user, not the group, where possible")
     if s == "okta":
-        if kind == "api_key":
-            return mk(2, "revoke the API token", f"curl -X DELETE -H 'Authorization: SSWS $OKTA_TOKEN' "
-                      f"https://$OKTA_DOMAIN/api/v1/api-tokens/{f.object_id}")
-        if "assign" in f.rule:
-            return mk(3, "unassign the user from the app", f"curl -X DELETE -H 'Authorization: SSWS $OKTA_TOKEN' "
-                      f"https://$OKTA_DOMAIN/api/v1/apps/{f.evidence.get('app_id', 'APP_ID')}/users/{f.evidence.get('user_id', 'USER_ID')}")
-        return mk(4, "deactivate the Okta user", f"curl -X POST -H 'Authorization: SSWS $OKTA_TOKEN' "
-                  f"https://$OKTA_DOMAIN/api/v1/users/{f.object_id}/lifecycle/deactivate")
+        if c.kind == "api_key":
+            return ("revoke the API token", f"{OKTA} -X DELETE \"$OKTA_URL/api/v1/api-tokens/{c.native_id}\"", "")
+        if c.kind == "mfa_device":
+            uid = _after_pipe(c.holder)
+            return ("reset the enrolled factor",
+                    f"{OKTA} -X DELETE \"$OKTA_URL/api/v1/users/{uid}/factors/{_tail(c.native_id)}\"", "")
+    return (f"revoke the {c.kind.replace('_', ' ')}",
+            f"# revoke {c.kind} {c.name or c.native_id} in {c.source} (no revocation API is known for it)", "")
+
+
+# --- per system: the step that disables one account ------------------------------------------
+
+
+def account_step(acc: Account, suspended: bool = False) -> tuple[str, str, str]:
+    s = acc.system.split(":", 1)[0]
+    a = acc.attributes
+    if s == "aws":
+        if acc.kind == "role":
+            return ("delete the role (or retag its owner)",
+                    f"aws iam delete-role --role-name {q(acc.login)}",
+                    "detach its policies and remove it from instance profiles first")
+        if a.get("identity_center"):
+            store = a.get("identity_store", "STORE_ID")
+            return ("delete the Identity Center user",
+                    f"aws identitystore delete-user --identity-store-id {q(store)} --user-id {q(_arn_name(acc.native_id))}", "")
+        return ("delete the IAM user (after its keys, password, groups and policies)",
+                f"aws iam delete-user --user-name {q(acc.login)}",
+                "aws iam delete-user fails while keys, a login profile, groups or policies remain: phases 2-3 remove them")
+    if s == "github":
+        org = acc.source.split(":", 1)[1]
+        if a.get("invitation") or acc.status == "pending":
+            return ("cancel the invitation", f"gh api -X DELETE /orgs/{org}/invitations/{a.get('invitation_id', _tail(acc.native_id))}", "")
+        if a.get("outside_collaborator"):
+            return ("remove the outside collaborator", f"gh api -X DELETE /orgs/{org}/outside_collaborators/{acc.login}", "")
+        return ("remove the member from the org (and their team memberships with it)",
+                f"gh api -X DELETE /orgs/{org}/memberships/{acc.login}", "")
+    if s == "gitlab":
+        if acc.status == "pending":
+            place = _after_pipe(a.get("invited_to"))
+            kind, _, path = place.partition(":")
+            return ("delete the invitation",
+                    f"{GL} -X DELETE \"$GITLAB_URL/api/v4/{'projects' if kind == 'project' else 'groups'}/{enc(path)}/invitations/{quote(acc.login or '', safe='')}\"", "")
+        uid = a.get("user_id") or "USER_ID"
+        return ("block the user (blocked users cannot sign in, and their tokens stop working)",
+                f"{GL} -X POST \"$GITLAB_URL/api/v4/users/{uid}/block\"",
+                "a deactivated user is reactivated by signing in; block instead")
+    if s == "kubernetes":
+        kind, _, name = acc.native_id.partition(":")
+        if kind == "ServiceAccount":
+            ns, _, sa = name.partition("/")
+            return ("delete the service account (after moving its workloads)",
+                    f"kubectl -n {q(ns)} delete serviceaccount {q(sa)}", "")
+        return ("Kubernetes has no user objects: remove the bindings that name them",
+                f"kubectl get rolebindings,clusterrolebindings -A -o json | jq -r '.items[] | select(.subjects[]? | "
+                f".kind == {json.dumps(kind)} and .name == {json.dumps(name)}) | .metadata.namespace + \" \" + .metadata.name'", "")
+    if s == "okta":
+        verb = "suspend" if suspended else "deactivate"
+        return (f"{verb} the Okta user (ends sessions, and its API tokens stop working)",
+                f"{OKTA} -X POST \"$OKTA_URL/api/v1/users/{acc.native_id}/lifecycle/{verb}\"", "")
     if s == "scim":
-        return mk(4, "deactivate the SaaS account over SCIM",
-                  f"curl -X PATCH -H 'Authorization: Bearer $SCIM_TOKEN' -H 'Content-Type: application/scim+json' "
-                  f"$SCIM_URL/Users/{f.object_id} -d '{{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
-                  f"\"Operations\":[{{\"op\":\"replace\",\"value\":{{\"active\":false}}}}]}}'")
-    if s == "iac" or f.layer == "iac":
-        return mk(6, "remove the reference from code (or the next apply recreates the access)",
-                  f"# edit {f.location_path}:{f.location_line}: {f.object_name or f.object_id}")
-    if f.rule.startswith("nhi."):
-        return mk(5, "assign a new owner to the NHI", f"# record a new owner for {f.object_name or f.object_id} ({f.system})")
-    return mk(4 if kind in ("user", "account") else 3, f"remove {kind or 'access'} in {f.system}",
-              f"# manual: {f.title}: {f.object_name or f.object_id}")
+        return ("deactivate the SaaS account over SCIM",
+                f"curl -sS -X PATCH -H \"Authorization: Bearer $SCIM_TOKEN\" -H 'Content-Type: application/scim+json' "
+                f"\"$SCIM_URL/Users/{acc.native_id}\" -d '{{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
+                f"\"Operations\":[{{\"op\":\"replace\",\"value\":{{\"active\":false}}}}]}}'",
+                f"$SCIM_URL is the {acc.system} SCIM base URL")
+    return (f"disable the {acc.kind}", f"# disable {acc.login or acc.native_id} in {acc.source}", "")
+
+
+def owner_step(acc: Account | None, f: Finding) -> tuple[str, str, str]:
+    """Record a new accountable owner for an NHI, where its ownership is recorded."""
+    name = f.object_name or f.object_id
+    if acc is not None:
+        s = acc.system.split(":", 1)[0]
+        if s == "aws" and acc.kind == "role":
+            return ("tag the role with its new owner",
+                    f"aws iam tag-role --role-name {q(acc.login)} --tags Key=owner,Value=NEW_OWNER", "")
+        if s == "aws":
+            return ("tag the IAM user with its new owner",
+                    f"aws iam tag-user --user-name {q(acc.login)} --tags Key=owner,Value=NEW_OWNER", "")
+        if s == "kubernetes" and acc.native_id.startswith("ServiceAccount:"):
+            ns, _, sa = acc.native_id.split(":", 1)[1].partition("/")
+            return ("annotate the service account with its new owner",
+                    f"kubectl -n {q(ns)} annotate serviceaccount {q(sa)} owner=NEW_OWNER --overwrite", "")
+    return ("record a new owner in the roster",
+            f"# roster: set the owner column of {name} to its new accountable owner",
+            "the roster is where this NHI's ownership is recorded")
+
+
+# --- per rule ---------------------------------------------------------------------------------
+
+
+Builder = Callable[[Finding, Objects], tuple[int, str, str, str]]  # (phase, action, command, note)
+
+
+def _cred_of(f: Finding, objs: Objects) -> tuple[Credential | None, Account | None]:
+    c = objs.credentials.get(f.subject) or objs.credentials.get(f.evidence.get("credential") or "")
+    acc = objs.accounts.get(c.holder) if c and c.holder else None
+    return c, acc
+
+
+def _revoke(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    c, acc = _cred_of(f, objs)
+    if c is None:
+        return (2, f"revoke the {f.object_kind}", f"# revoke {f.object_kind} {f.object_name or f.object_id} "
+                f"in {f.system} (not in this scan's inventory: re-run the scan)", "")
+    return (2, *credential_step(c, acc, objs))
+
+
+def _rotate_credential(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    """Unrotated: issue a new one, move its users over, then revoke the old one."""
+    c, acc = _cred_of(f, objs)
+    if c is not None and c.system == "aws" and c.kind == "access_key":
+        user = acc.login if acc else _arn_name(c.native_id.split("#")[0])
+        _, revoke, _ = credential_step(c, acc, objs)
+        return (1, "rotate the access key: create a new one, deploy it, then delete the old one",
+                f"aws iam create-access-key --user-name {q(user)}\n# deploy the new key where the old one is used, then:\n{revoke}", "")
+    if c is not None and c.system.startswith("gitlab") and c.kind == "pat":
+        return (1, "rotate the token (GitLab issues a new one and revokes this one)",
+                f"{GL} -X POST \"$GITLAB_URL/api/v4/personal_access_tokens/{_tail(c.native_id)}/rotate\"",
+                "deploy the new token where the old one is used")
+    phase, action, cmd, note = _revoke(f, objs)
+    return (1, f"reissue, then {action}", f"# issue a replacement and deploy it, then:\n{cmd}", note)
+
+
+def _no_expiry(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    c, _ = _cred_of(f, objs)
+    if c is not None and c.system.startswith("gitlab") and c.kind == "pat":
+        return (1, "rotate the token with an expiry date",
+                f"{GL} -X POST \"$GITLAB_URL/api/v4/personal_access_tokens/{_tail(c.native_id)}/rotate?expires_at=YYYY-MM-DD\"", "")
+    return _rotate_credential(f, objs)
+
+
+def _disable_account(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    acc = objs.accounts.get(f.subject)
+    if acc is None:
+        return (4, f"disable the {f.object_kind}", f"# disable {f.object_name or f.object_id} in {f.system}", "")
+    return (4, *account_step(acc, suspended=f.rule == "account.active_while_suspended"))
+
+
+def _unowned(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    acc = objs.accounts.get(f.subject)
+    action, cmd, note = owner_step(acc, f)
+    if acc is not None and acc.system.split(":", 1)[0] in ("github", "gitlab", "okta", "scim"):
+        action, cmd, note = account_step(acc)  # no owner field there: remove it or add it to the roster
+        note = "or add it to the roster with an owner if it is still needed"
+    return (5, action, cmd, note)
+
+
+def _nhi_owner(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    acc = objs.accounts.get(f.subject)
+    action, cmd, note = owner_step(acc if f.evidence.get("link", "").startswith("tag") else None, f)
+    if acc is not None and acc.system == "aws" and not f.evidence.get("link"):
+        action, cmd, note = owner_step(acc, f)
+    return (5, action, cmd, note)
+
+
+def _ci_secret(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    res = objs.resources.get(f.subject)
+    parent = _after_pipe((res.attributes if res else {}).get("parent") or f.evidence.get("parent"))
+    if f.system == "github" or f.system.startswith("github"):
+        target = f"--repo {q(parent)}" if "/" in parent else f"--org {q(parent or 'ORG')}"
+        if "/environments/" in f.object_id:
+            env = f.object_id.split("/environments/", 1)[1].split("/", 1)[0]
+            target += f" --env {q(env)}"
+        return (1, "rotate the shared Actions secret: a new value at its issuer, then here",
+                f"gh secret set {q(f.object_name)} {target}  # reads the new value from stdin",
+                "rotate the value at its issuer first; the leaver may have copied the old one")
+    kind, _, path = parent.partition(":")
+    api = "projects" if kind == "project" else "groups"
+    scope = (res.attributes.get("environment_scope") if res else None) or "*"
+    flt = "" if scope == "*" else f"?filter[environment_scope]={quote(scope, safe='')}"
+    return (1, "rotate the shared CI/CD variable: a new value at its issuer, then here",
+            f"{GL} -X PUT \"$GITLAB_URL/api/v4/{api}/{enc(path)}/variables/{quote(f.object_name, safe='')}{flt}\" "
+            f"--form \"value=$NEW_VALUE\"", "rotate the value at its issuer first")
+
+
+def _secret_store(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    region = f.evidence.get("region")
+    r = f" --region {q(region)}" if region else ""
+    if f.evidence.get("rotation_enabled"):
+        cmd = f"aws secretsmanager rotate-secret --secret-id {q(f.object_id)}{r}"
+    else:
+        cmd = (f"# change the value at its issuer (the database, the API), then:\n"
+               f"aws secretsmanager put-secret-value --secret-id {q(f.object_id)}{r} --secret-string \"$NEW_VALUE\"")
+    cmd += f"\naws secretsmanager tag-resource --secret-id {q(f.object_id)}{r} --tags Key=owner,Value=NEW_OWNER"
+    return (1, "rotate the secret the leaver owned and give it a new owner", cmd, "")
+
+
+def _k8s_secret_live(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    loc = f.location_path or f.evidence.get("location") or ""
+    # "secrets/<ns>/<name>#KEY" or "configmaps/<ns>/<name>#KEY"
+    m = re.match(r"^(secrets|configmaps)/([^/]+)/([^#]+)(?:#(.*))?$", loc)
+    c, acc = _cred_of(f, objs)
+    revoke = credential_step(c, acc, objs)[1] if c else f"# revoke {f.object_id} at its issuer"
+    if m:
+        kind = "secret" if m.group(1) == "secrets" else "configmap"
+        edit = f"kubectl -n {q(m.group(2))} edit {kind} {q(m.group(3))}  # replace {m.group(4) or 'the value'}"
+    else:
+        edit = f"# replace the value at {loc}"
+    return (1, "replace the credential in the Secret with one not tied to the leaver, then revoke it",
+            f"{edit}\n{revoke}", "workloads that read it must restart to pick up the new value")
+
+
+def _exposure(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    where = f"{f.location_path}:{f.location_line}" if f.location_line else (f.location_path or f.object_id)
+    c, acc = _cred_of(f, objs)
+    revoke = credential_step(c, acc, objs)[1] if c else \
+        f"# rotate the {f.evidence.get('detector') or 'secret'} {f.evidence.get('hint') or f.object_name} at its issuer"
+    if f.rule == "exposure.tfstate":
+        tail = (f"# move the state to an encrypted remote backend with restricted access and delete {f.location_path}; "
+                "every secret in it must be rotated")
+    elif f.rule.startswith("exposure.history") or f.evidence.get("commit"):
+        tail = (f"# remove it from {where}, then purge it from history: "
+                f"git filter-repo --replace-text <(echo 'SECRET==>REDACTED') and force-push")
+    else:
+        tail = f"# remove it from {where} (read it from a secret store instead)"
+    return (1, "rotate the exposed secret at its issuer, then remove it from the file",
+            f"{revoke}\n{tail}", "whoever read the file has the secret: revoke before cleaning up")
+
+
+def _trust(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    role = f.object_name or _arn_name(f.object_id)
+    principal = f.evidence.get("principal", "the principal")
+    return (3, "remove the principal from the role's trust policy",
+            f"aws iam get-role --role-name {q(role)} --query Role.AssumeRolePolicyDocument > trust.json\n"
+            f"# edit trust.json: drop {principal}\n"
+            f"aws iam update-assume-role-policy --role-name {q(role)} --policy-document file://trust.json", "")
+
+
+def _eks_entry(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    cluster = _arn_name(str(f.evidence.get("cluster") or f.object_name.split(":", 1)[0]))
+    return (3, "delete the EKS access entry",
+            f"aws eks delete-access-entry --cluster-name {q(cluster)} --principal-arn {q(f.evidence.get('principal') or f.object_id)}", "")
+
+
+def _sso_assignment(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    user_native, _, ps_uid = f.object_id.partition("->")
+    ps = objs.resources.get(ps_uid)
+    instance = (ps.attributes.get("instance") if ps else None) or "INSTANCE_ARN"
+    account_id = f.system == "aws" and ps_uid.split("|", 1)[0].split(":", 1)[-1] or "ACCOUNT_ID"
+    return (3, "delete the Identity Center account assignment",
+            f"aws sso-admin delete-account-assignment --instance-arn {q(instance)} --target-id {q(account_id)} "
+            f"--target-type AWS_ACCOUNT --permission-set-arn {q(f.evidence.get('permission_set') or _after_pipe(ps_uid))} "
+            f"--principal-type USER --principal-id {q(_arn_name(user_native))}", "")
+
+
+def _invitation(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    acc = objs.accounts.get(f.subject)
+    if acc is None:
+        return (3, "cancel the invitation", f"# cancel the invitation {f.object_id} in {f.system}", "")
+    return (3, *account_step(acc))
+
+
+def _deploy_key(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    return _revoke(f, objs)
+
+
+def _gitlab_membership(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    kind, _, path = f.object_id.partition(":")
+    api = "projects" if kind == "project" else "groups"
+    login = f.evidence.get("account")
+    acc = next((a for a in objs.accounts.values() if a.system == f.system and a.login == login), None)
+    uid = acc.attributes.get("user_id") if acc else None
+    return (3, f"remove the member from the GitLab {kind}",
+            f"{GL} -X DELETE \"$GITLAB_URL/api/v4/{api}/{enc(path)}/members/{uid or 'USER_ID'}\"",
+            "an inherited membership is removed where it is granted (the parent group)")
+
+
+def _schedule(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    project = f.evidence.get("project") or f.object_id.split(":schedule:", 1)[0]
+    sid = _tail(f.object_id)
+    return (3, "take ownership of the pipeline schedule (it runs as its owner), or delete it",
+            f"{GL} -X POST \"$GITLAB_URL/api/v4/projects/{enc(project)}/pipeline_schedules/{sid}/take_ownership\"",
+            "run it with a bot's token, not a person's")
+
+
+def _gitlab_deactivated(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    acc = objs.accounts.get(f.subject)
+    uid = acc.attributes.get("user_id") if acc else None
+    return (4, "block the deactivated user (signing in would reactivate them)",
+            f"{GL} -X POST \"$GITLAB_URL/api/v4/users/{uid or 'USER_ID'}/block\"", "")
+
+
+def _binding(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    binding = str(f.evidence.get("binding") or f.object_id)
+    kind, _, ref = binding.partition(" ")
+    ns, _, name = ref.rpartition("/")
+    subject = str(f.evidence.get("subject") or "")
+    skind, _, sname = subject.partition(":")
+    res_kind = "clusterrolebinding" if kind == "ClusterRoleBinding" else "rolebinding"
+    nsflag = f"-n {q(ns)} " if ns and res_kind == "rolebinding" else ""
+    if f.evidence.get("membership", "").startswith("mapping") or skind == "Group":
+        note = (f"the leaver is in it through {f.evidence.get('membership') or subject}: remove that membership "
+                "(the mapping step) rather than the group, which others use")
+        cmd = f"# kubectl {nsflag}edit {res_kind} {q(name)}  # only if {sname} is the leaver's alone"
+        return (3, "remove the leaver's way into the bound group", cmd, note)
+    idx = "$(kubectl " + nsflag + f"get {res_kind} {q(name)} -o json | jq '.subjects | map(.name == {json.dumps(sname)}) | index(true)')"
+    return (3, "remove the subject from the binding",
+            f"kubectl {nsflag}patch {res_kind} {q(name)} --type=json -p \"[{{\\\"op\\\": \\\"remove\\\", \\\"path\\\": \\\"/subjects/{idx}\\\"}}]\"",
+            f"if {skind} {sname} is the only subject, delete the binding instead: kubectl {nsflag}delete {res_kind} {name}")
+
+
+def _mapping(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    where = f.evidence.get("where") or ""
+    principal = f.evidence.get("principal") or f.object_id
+    if where == "EKS access entry":
+        cluster = f.evidence.get("cluster") or "CLUSTER"
+        return (3, "delete the EKS access entry",
+                f"aws eks delete-access-entry --cluster-name {q(_arn_name(str(cluster)))} --principal-arn {q(principal)}", "")
+    ns, _, name = (where or "kube-system/aws-auth").partition("/")
+    return (3, "remove the IAM mapping from the aws-auth ConfigMap",
+            f"kubectl -n {q(ns)} edit configmap {q(name)}  # delete the mapUsers/mapRoles entry for {principal}",
+            "or: eksctl delete iamidentitymapping --cluster CLUSTER --arn " + principal)
+
+
+def _okta_assignment(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    user_id, _, app = f.object_id.partition("->")
+    app_id = app.split(":", 1)[-1]
+    if f.evidence.get("assignment_scope") == "GROUP":
+        return (3, "remove the user from the group that assigns the app",
+                f"{OKTA} \"$OKTA_URL/api/v1/apps/{app_id}/groups\"  # the groups assigning the app; then for each:\n"
+                f"{OKTA} -X DELETE \"$OKTA_URL/api/v1/groups/GROUP_ID/users/{user_id}\"",
+                "a group assignment cannot be removed per user")
+    return (3, "unassign the user from the app",
+            f"{OKTA} -X DELETE \"$OKTA_URL/api/v1/apps/{app_id}/users/{user_id}\"", "")
+
+
+def _reference(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    where = f"{f.location_path}:{f.location_line}" if f.location_line else (f.location_path or f.object_id)
+    ctx = f.evidence.get("context") or ""
+    if f.rule == "reference.recreates_leaver":
+        return (6, "remove the leaver from the code that would recreate their access",
+                f"# {where} ({ctx}): remove or replace {f.object_name}, then review `terraform plan` / the next apply",
+                "until this changes, the next apply grants the access again")
+    return (6, "replace the leaver in the file",
+            f"# {where} ({ctx}): replace {f.object_name} with a current owner", "")
+
+
+STEP_BUILDERS: dict[str, Builder] = {
+    "account.active_after_termination": _disable_account,
+    "account.active_while_suspended": _disable_account,
+    "account.unowned": _unowned,
+    "grant.trust_names_leaver": _trust,
+    "aws.secret_owner_left": _secret_store,
+    "aws.eks_access_entry_leaver": _eks_entry,
+    "aws.identity_center_assignment_leaver": _sso_assignment,
+    "codehost.invitation_to_leaver": _invitation,
+    "codehost.ci_secret_not_rotated": _ci_secret,
+    "codehost.deploy_key_write_by_leaver": _deploy_key,
+    "credential.live_of_leaver": _revoke,
+    "credential.used_after_termination": _revoke,
+    "credential.orphaned": _revoke,
+    "nhi.owner_terminated": _nhi_owner,
+    "credential.unused": _revoke,
+    "credential.unrotated": _rotate_credential,
+    "credential.no_expiry": _no_expiry,
+    "exposure.live_credential": _exposure,
+    "exposure.secret": _exposure,
+    "exposure.tfstate": _exposure,
+    "exposure.history_live": _exposure,
+    "exposure.history_unverified": _exposure,
+    "gitlab.pipeline_schedule_of_leaver": _schedule,
+    "gitlab.membership_of_leaver": _gitlab_membership,
+    "gitlab.impersonation_token_of_leaver": _revoke,
+    "gitlab.token_created_by_leaver": _revoke,
+    "gitlab.deactivated_account_of_leaver": _gitlab_deactivated,
+    "kubernetes.binding_names_leaver": _binding,
+    "kubernetes.client_cert_of_leaver": _revoke,
+    "kubernetes.legacy_token_unused": _revoke,
+    "kubernetes.sa_token_owner_left": _revoke,
+    "kubernetes.mapping_names_leaver": _mapping,
+    "kubernetes.secret_holds_live_credential": _k8s_secret_live,
+    "okta.app_assignment_of_leaver": _okta_assignment,
+    "okta.api_token_of_leaver": _revoke,
+    "reference.recreates_leaver": _reference,
+    "reference.leaver": _reference,
+}
+
+
+def _fallback(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    """A rule this module does not know yet: by what the finding is about."""
+    if f.subject in objs.credentials:
+        return _revoke(f, objs)
+    if f.subject in objs.accounts:
+        return _disable_account(f, objs)
+    if f.layer == "iac":
+        return _reference(f, objs)
+    return (3, f"remove {f.object_kind or 'the access'} in {f.system}",
+            f"# {f.title}: {f.object_name or f.object_id} ({f.remediation})", "no exact step is known for this rule yet")
+
+
+def step_for(f: Finding, objs: Objects) -> Step:
+    """The revocation step for one finding."""
+    phase, action, command, note = STEP_BUILDERS.get(f.rule, _fallback)(f, objs)
+    return Step(phase, f.system, action, command, f.fingerprint, f.rule, f.severity, note)
+
+
+def load_objects(inv: Inventory, scan_id: str, findings: list[Finding]) -> Objects:
+    """The credentials, accounts and resources the findings' steps refer to."""
+    subjects = {f.subject for f in findings}
+    wanted_creds = subjects | {f"credential:{f.evidence.get('credential')}" for f in findings
+                               if f.evidence.get("credential")}
+    objs = Objects()
+    for c in inv.iter(Credential, scan_id):
+        if c.node in wanted_creds:
+            objs.add(c)
+    holders = {c.holder for c in objs.credentials.values() if c.holder}
+    logins = {str(f.evidence.get("account")) for f in findings if f.evidence.get("account")}
+    for a in inv.iter(Account, scan_id):
+        if a.uid in holders or a.node in subjects or a.login in logins:
+            objs.add(a)
+    parents = {f.object_id.partition("->")[2] for f in findings if "->" in f.object_id}
+    for r in inv.iter(Resource, scan_id):
+        if r.node in subjects or r.uid in parents:
+            objs.add(r)
+    return objs
 
 
 def build_plan(inv: Inventory, scan_id: str, identity: str) -> list[Step]:
     findings = [f for f in inv.load(Finding, scan_id, "identity = ?", [identity])
                 if f.status != "waived" and severity_rank(f.severity) >= severity_rank("low")]
-    subjects = {f.subject for f in findings}
-    creds = {c.node: c for c in inv.load(Credential, scan_id) if c.node in subjects}
-    holders = {c.holder for c in creds.values() if c.holder}
-    accounts = {a.uid: a for a in inv.load(Account, scan_id)
-                if a.uid in holders or a.node in subjects}
-    resources = {r.node: r for r in inv.load(Resource, scan_id) if r.node in subjects}
-    steps = []
+    objs = load_objects(inv, scan_id, findings)
+    steps: list[Step] = []
+    seen: set[str] = set()
     for f in findings:
-        cred = creds.get(f.subject)
-        acc = accounts.get(cred.holder) if cred and cred.holder else \
-            next((a for a in accounts.values() if a.node == f.subject), None)
-        steps.append(step_for(f, cred, acc, resources.get(f.subject)))
+        st = step_for(f, objs)
+        if st.command in seen:  # two rules on one object (live, and used after): one step
+            continue
+        seen.add(st.command)
+        steps.append(st)
     steps.sort(key=lambda s: (s.phase, -severity_rank(s.severity), s.system, s.command))
-    steps.append(Step(7, "residual", "re-verify", f"residual verify {q(identity)}", "", "", "info",
+    steps.append(Step(7, "residual", "re-verify", f"residual verify --live {q(identity)}", "", "", "info",
                       "exit 0 means every configured layer is clean"))
     return steps
 

@@ -215,12 +215,19 @@ class _Prefilter:
         # plugin* only, so the per-line pipeline runs one or two plugins, not all 27.
         self.patterns: list[tuple[int, re.Pattern[str]]] = []
         self.anchors: list[tuple[int, bool, list[list[str]]]] = []
+        self.exact: dict[int, list[re.Pattern[str]]] = {}  # plugin -> its own line regexes
+        self.cheap: list[tuple[int, re.Pattern[str]]] = []  # necessary-condition regexes
         self.hex_index = -1
         for i, plugin in enumerate(get_plugins()):
             name = type(plugin).__name__
             if name in ANCHORS:
                 case_sensitive, groups = ANCHORS[name]
                 self.anchors.append((i, case_sensitive, groups))
+                if isinstance(plugin, RegexBasedDetector):
+                    self.exact[i] = list(plugin.denylist)
+            elif name in ANCHOR_REGEXES and isinstance(plugin, RegexBasedDetector):
+                self.cheap.append((i, re.compile(ANCHOR_REGEXES[name])))
+                self.exact[i] = list(plugin.denylist)
             elif isinstance(plugin, RegexBasedDetector):
                 for rx in plugin.denylist:
                     self.patterns.append((i, re.compile(rx.pattern, rx.flags | re.MULTILINE)))
@@ -230,7 +237,10 @@ class _Prefilter:
                 self.hex_index = i
                 self.patterns.append((i, re.compile(r"""["'][0-9a-fA-F]{8,}["']""")))
             elif isinstance(plugin, Base64HighEntropyString):
-                self.patterns.append((i, re.compile(r"""["'][A-Za-z0-9+/=\\_-]{23,}["']""")))
+                # a run of hex digits only (22 symbols) has entropy <= log2(22) < 4.5:
+                # it needs one base64 character that is not a hex digit
+                self.patterns.append((i, re.compile(
+                    r"""["'](?=[A-Za-z0-9+/=\\_-]{23,}["'])[0-9a-fA-F]*[g-zG-Z+/=\\_-]""")))
             else:  # an unknown plugin: every line is a candidate for it
                 self.patterns.append((i, re.compile(r"(?m)^")))
 
@@ -251,6 +261,7 @@ class _Prefilter:
                 pos = starts[first] if first < len(starts) else n  # next line's start
         lower = text.lower()
         lower_starts = starts if len(lower) == len(text) else line_starts(lower)
+        found_by: list[tuple[int, set[int] | None]] = []
         for idx, case_sensitive, groups in self.anchors:
             hay, hs = (text, starts) if case_sensitive else (lower, lower_starts)
             lines: set[int] | None = None
@@ -259,7 +270,16 @@ class _Prefilter:
                 lines = found if lines is None else lines & found
                 if not lines:
                     break
+            found_by.append((idx, lines))
+        for idx, rx in self.cheap:  # a match never spans lines: finditer is exact enough
+            found_by.append((idx, {bisect.bisect_right(starts, m.start()) for m in rx.finditer(text)}))
+        for idx, lines in found_by:
+            exact = self.exact.get(idx)
             for ln in lines or ():
+                if exact is not None:  # the plugin's own regexes, on that line only
+                    line = text[starts[ln - 1]:starts[ln] - 1 if ln < len(starts) else n]
+                    if not any(rx.search(line) for rx in exact):
+                        continue
                 out.setdefault(ln, set()).add(idx)
         return out
 
@@ -277,6 +297,13 @@ def _lines_with(hay: str, needles: list[str], starts: list[int]) -> set[int]:
             i = hay.find(needle, starts[ln]) if ln < len(starts) else -1
     return out
 
+
+# Necessary-condition regexes with a literal start, for plugins with no useful literal:
+# an IPv4 address holds ".d." (".1." in 10.1.2.3); a Telegram token ":" and 35 characters.
+ANCHOR_REGEXES = {
+    "IPPublicDetector": r"\.\d{1,3}\.",
+    "TelegramBotTokenDetector": r":[0-9A-Za-z_-]{35}",
+}
 
 _KW = ["key", "pwd", "pw", "pass", "token"]
 # Per plugin: (case sensitive?, groups of literals; a line must hold one literal of every
@@ -437,15 +464,17 @@ class SecretScanner:
         hits: list[SecretHit] = []
         seen = {(h.line, h.fingerprint) for h in known}
         busy = {h.line for h in known}
-        for lineno, key, value in pairs:
-            if not isinstance(value, str) or not value or len(value) > MAX_LINE_CHARS:
-                continue
-            synthetic = f'{key}: "{value}"'
+        pairs = [(ln, k, v) for ln, k, v in pairs
+                 if isinstance(v, str) and v and len(v) <= MAX_LINE_CHARS and "\n" not in v]
+        synthetic_lines = [f'{key}: "{value}"' for _ln, key, value in pairs]
+        joined = "\n".join(synthetic_lines)
+        cands = engine.prefilter.lines(joined, line_starts(joined)) if joined else {}
+        for i, (lineno, key, value) in enumerate(pairs, start=1):
+            synthetic = synthetic_lines[i - 1]
             found = False
-            cands = engine.prefilter.lines(synthetic, [0])
-            if cands:
+            if i in cands:
                 for detector, raw in engine.scan_line(lines, max(1, lineno), synthetic,
-                                                      path or "text", cands.get(1)):
+                                                      path or "text", cands[i]):
                     found |= self._add(hits, seen, detector, raw, lineno, synthetic, key)
             if not found and lineno not in busy and self.is_assigned_secret(key, value):
                 found = self._add(hits, seen, "Secret Keyword", value, lineno, synthetic, key)

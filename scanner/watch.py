@@ -1,40 +1,57 @@
 """`residual watch`: react to identity status changes with a targeted verify.
 
-Event sources (each a small class with ``poll() -> list[Event]`` and a cursor):
-- ``RosterFileSource``: the roster CSV changed; an identity whose status became
-  terminated or suspended is an event (cursor: the file's content digest and the
-  statuses last seen);
-- ``OktaLogSource``: the Okta System Log (``user.lifecycle.deactivate`` / ``suspend``),
-  paged by its ``after`` cursor (cursor: the last event's uuid and published time).
+A nightly scan is not deprovisioning: when someone is deactivated, the question "what can
+they still do right now?" wants an answer in seconds. Each event source turns a status
+change into an ``Event``; each event triggers ``targeted_verify`` (``verify --live`` for
+that one identity) and the verdict goes to the sinks.
 
-Exactly-once: the state file (beside the inventory) records each source's cursor and the
-ids of events already handled; it is written atomically after every event, so a restart
-neither reprocesses an event nor skips one (an event is marked handled only after its
-verdict reached every sink).
+Event sources (each a small class with ``poll(state) -> list[Event]`` and ``commit(state)``):
+- ``RosterFileSource``: the roster CSV changed; an identity whose status became
+  terminated or suspended is an event (cursor: the file's digest and the statuses seen);
+- ``OktaLogSource``: the Okta System Log (``user.lifecycle.deactivate`` / ``suspend``),
+  a polling query (``since`` once, then the opaque ``after`` of Okta's ``rel="next"``
+  link, which Okta always returns to a polling client);
+- ``ScimActiveSource``: a SCIM app's ``active`` flag turning false (or the user
+  disappearing); cursor: a digest of the userName -> active snapshot, and the snapshot.
+
+Exactly-once: the state file records each source's cursor and the ids of events already
+handled. An event is marked handled (and the state written atomically) only after its
+verdict reached every sink; a source's cursor moves only after every event of its poll
+was handled. So a restart, whenever it happens, neither reprocesses an event (its id is
+in ``handled``) nor skips one (the cursor did not move past it). An event whose verify
+or sink fails stays unhandled and is retried at the next poll.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 import os
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs, urlparse
 
-from scanner.roster import identities_from_csv
+from scanner.config import Option
+from scanner.model import Identity
+from scanner.roster import RosterContext, identities_from_csv, parse_time, roster_source
+
+log = logging.getLogger("residual.watch")
+
+HANDLED_KEPT = 10_000  # event ids remembered; far more than one poll can return
 
 
 @dataclass
 class Event:
-    id: str  # unique per source
+    id: str  # unique per source, stable across polls
     source: str
-    identity: str  # e-mail or roster id
-    change: str  # terminated, suspended, deactivated...
-    at: str
+    identity: str  # e-mail, login or roster id, as the source names the person
+    change: str  # terminated or suspended
+    at: str  # when the change happened (the source's own timestamp), ISO 8601
 
 
 @dataclass
@@ -50,9 +67,12 @@ class WatchState:
         return cls()
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"cursors": self.cursors, "handled": self.handled[-10000:]}))
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps({"cursors": self.cursors, "handled": self.handled[-HANDLED_KEPT:]}))
         os.replace(tmp, path)  # atomic: a crash leaves the old state or the new, never half
+
+
+# --- sources ------------------------------------------------------------------------------
 
 
 class RosterFileSource:
@@ -60,6 +80,7 @@ class RosterFileSource:
 
     def __init__(self, path: Path):
         self.path = path
+        self.pending_cursor: dict[str, Any] | None = None
 
     def poll(self, state: WatchState) -> list[Event]:
         text = self.path.read_text(encoding="utf-8-sig")
@@ -83,110 +104,331 @@ class RosterFileSource:
         return events
 
     def commit(self, state: WatchState) -> None:
-        if getattr(self, "pending_cursor", None):
+        if self.pending_cursor:
             state.cursors[self.name] = self.pending_cursor
+
+
+OKTA_CHANGES = {"user.lifecycle.deactivate": "terminated", "user.lifecycle.suspend": "suspended"}
+
+
+def okta_log_event(payload: Any) -> Event | None:
+    """A LogEvent -> Event (pure). None for a payload that is not a user lifecycle event
+    we act on, or that names no user (skipped with a warning by the caller)."""
+    if not isinstance(payload, dict) or not payload.get("uuid"):
+        return None
+    change = OKTA_CHANGES.get(str(payload.get("eventType")))
+    if change is None or (payload.get("outcome") or {}).get("result", "SUCCESS") != "SUCCESS":
+        return None
+    target = next((t for t in payload.get("target") or []
+                   if isinstance(t, dict) and t.get("type") == "User"), None)
+    who = (target or {}).get("alternateId") or (target or {}).get("id")
+    if not who:
+        return None
+    return Event(f"okta:{payload['uuid']}", OktaLogSource.name, str(who), change,
+                 str(payload.get("published") or ""))
 
 
 class OktaLogSource:
+    """The Okta System Log as a change feed (``GET /api/v1/logs``, read-only)."""
+
     name = "okta-log"
-    EVENT_TYPES = ("user.lifecycle.deactivate", "user.lifecycle.suspend")
+    EVENT_TYPES = tuple(OKTA_CHANGES)
 
-    def __init__(self, base_url: str, token: str, since: str | None = None):
-        self.base_url = base_url.rstrip("/")
-        self.token = token
+    def __init__(self, base_url: str, token: str, since: str | None = None,
+                 token_type: str = "SSWS", page_size: int = 100,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        from collectors.okta import OktaClient
+
+        self.client = OktaClient(base_url, token, token_type=token_type, on_call=self._count)
         self.since = since
+        self.page_size = page_size
+        self.now = now
         self.calls = 0
+        self.skipped = 0
+        self.pending_cursor: dict[str, Any] | None = None
 
-    def _get(self, url: str) -> tuple[list[dict], str | None]:
-        req = urllib.request.Request(url, headers={"Authorization": f"SSWS {self.token}",
-                                                   "Accept": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - configured URL
-            self.calls += 1
-            body = json.loads(resp.read() or b"[]")
-            nxt = None
-            for part in (resp.headers.get_all("Link") or []):
-                for link in part.split(","):
-                    if 'rel="next"' in link:
-                        nxt = link.split(";")[0].strip().strip("<>")
-        return body, nxt
+    def _count(self) -> None:
+        self.calls += 1
 
     def poll(self, state: WatchState) -> list[Event]:
         cur = state.cursors.get(self.name) or {}
-        filt = " or ".join(f'eventType eq "{t}"' for t in self.EVENT_TYPES)
-        from urllib.parse import urlencode
-        params = {"filter": filt, "sortOrder": "ASCENDING", "limit": "100"}
+        params: dict[str, Any] = {"filter": " or ".join(f'eventType eq "{t}"' for t in self.EVENT_TYPES),
+                                  "sortOrder": "ASCENDING", "limit": self.page_size}
         if cur.get("after"):
             params["after"] = cur["after"]
-        elif self.since:
-            params["since"] = self.since
-        url = f"{self.base_url}/api/v1/logs?{urlencode(params)}"
-        events = []
-        last = cur.get("after")
-        while url:
-            body, url = self._get(url)
-            if not body:
+        else:  # first run: from --since, or from now (history is what `scan` is for)
+            params["since"] = self.since or self.now().strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        url: str | None = "/api/v1/logs"
+        after = cur.get("after")
+        events: list[Event] = []
+        for _ in range(10_000):  # a feed that never ends a poll is cut, not followed forever
+            resp = self.client.get(url, params)
+            params = None
+            body = resp.json()
+            if not isinstance(body, list):
+                raise ValueError("Okta /api/v1/logs: expected a JSON list")
+            nxt = (resp.links.get("next") or {}).get("url")
+            if nxt:
+                after = (parse_qs(urlparse(nxt).query).get("after") or [after])[0]
+            for payload in body:
+                ev = okta_log_event(payload)
+                if ev is None:
+                    self.skipped += 1
+                    log.warning("okta log: an event that names no user (or is malformed) was skipped")
+                    continue
+                events.append(ev)
+            if not body or not nxt:
                 break
-            for e in body:
-                target = next((t for t in e.get("target") or [] if t.get("type") == "User"), {})
-                who = target.get("alternateId") or target.get("id") or ""
-                change = "terminated" if e.get("eventType", "").endswith("deactivate") else "suspended"
-                events.append(Event(f"okta:{e['uuid']}", self.name, who, change, e.get("published", "")))
-                last = e["uuid"]
-        self.pending_cursor = {"after": last}
+            url = nxt
+        self.pending_cursor = {"after": after} if after else None
         return events
 
     def commit(self, state: WatchState) -> None:
-        if getattr(self, "pending_cursor", None) and self.pending_cursor.get("after"):
+        if self.pending_cursor:
             state.cursors[self.name] = self.pending_cursor
 
 
+class ScimActiveSource:
+    """A SCIM app (or HR system) whose users' ``active`` flag is the status. Read-only:
+    ``GET /Users`` pages. An event: a user's ``active`` turned false, or the user is gone
+    (deleted = deprovisioned). The first poll is the baseline."""
+
+    def __init__(self, name: str, url: str, token: str | None, page_size: int = 100):
+        from collectors.scim import ScimClient
+
+        self.name = f"scim:{name}"
+        self.client = ScimClient(url, token, on_call=self._count)
+        self.page_size = page_size
+        self.calls = 0
+        self.pending_cursor: dict[str, Any] | None = None
+
+    def _count(self) -> None:
+        self.calls += 1
+
+    def snapshot(self) -> tuple[dict[str, bool], dict[str, str]]:
+        """userName -> active, and userName -> primary e-mail (the person's id)."""
+        from collectors.scim import _emails
+
+        active: dict[str, bool] = {}
+        emails: dict[str, str] = {}
+        for u in self.client.list("Users", self.page_size):
+            if not isinstance(u, dict) or not u.get("userName"):
+                continue
+            name = str(u["userName"])
+            active[name] = u.get("active") is not False
+            primary, _ = _emails(u)
+            emails[name] = primary or name
+        return active, emails
+
+    def poll(self, state: WatchState) -> list[Event]:
+        active, emails = self.snapshot()
+        digest = hashlib.sha256(json.dumps(active, sort_keys=True).encode()).hexdigest()
+        cur = state.cursors.get(self.name) or {}
+        self.pending_cursor = {"digest": digest, "active": active, "emails": emails}
+        if not cur:  # baseline
+            state.cursors[self.name] = self.pending_cursor
+            return []
+        if cur.get("digest") == digest:
+            return []
+        before: dict[str, bool] = cur.get("active", {})
+        # the id names the state we moved from, so it is the same at every poll until
+        # the cursor moves, and different if the same user flips again later
+        frm = cur["digest"][:16]
+        now = datetime.now(UTC).isoformat()
+        events = []
+        for user, was in sorted(before.items()):
+            if not was:
+                continue
+            if user not in active:
+                who = cur.get("emails", {}).get(user, user)
+                events.append(Event(f"{self.name}:{user}:deleted:{frm}", self.name, who,
+                                    "terminated", now))
+            elif active[user] is False:
+                events.append(Event(f"{self.name}:{user}:inactive:{frm}", self.name,
+                                    emails.get(user, user), "terminated", now))
+        return events
+
+    def commit(self, state: WatchState) -> None:
+        if self.pending_cursor:
+            state.cursors[self.name] = self.pending_cursor
+
+
+# --- sinks ------------------------------------------------------------------------------
+
+
 class Sinks:
-    """Where each verdict goes: stdout JSON lines, a file (JSON lines), a webhook."""
+    """Where each verdict goes: stdout JSON lines, a file (JSON lines), a webhook (POST,
+    bounded retries on 429/5xx). A sink that fails raises: the event stays unhandled."""
 
     def __init__(self, stdout: bool = True, file: Path | None = None, webhook: str | None = None,
-                 echo: Callable[[str], None] = print):
+                 echo: Callable[[str], None] = print, retries: int = 3):
         self.stdout, self.file, self.webhook, self.echo = stdout, file, webhook, echo
+        self.retries = retries
 
     def send(self, message: dict[str, Any]) -> None:
         line = json.dumps(message, default=str, sort_keys=True)
+        if self.webhook:  # first: the one that can fail, before anything is written locally
+            self.post(line)
         if self.stdout:
             self.echo(line)
         if self.file:
             with open(self.file, "a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
-        if self.webhook:
-            req = urllib.request.Request(self.webhook, data=line.encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(req, timeout=30):  # noqa: S310 - configured URL
-                pass
+
+    def post(self, line: str) -> None:
+        import requests
+
+        import collectors.base as base
+        delays = base.backoff_delays(self.retries)
+        while True:
+            try:
+                resp = requests.post(self.webhook, data=line.encode(), timeout=30,
+                                     headers={"Content-Type": "application/json"})
+            except requests.RequestException as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    raise SinkError(f"webhook: {exc.__class__.__name__}") from None
+                base.sleep(delay)
+                continue
+            if resp.status_code == 429 or resp.status_code >= 500:
+                delay = next(delays, None)
+                if delay is not None:
+                    base.sleep(delay)
+                    continue
+            if resp.status_code >= 300:
+                raise SinkError(f"webhook: HTTP {resp.status_code}")
+            return
+
+
+class SinkError(Exception):
+    pass
+
+
+# --- the loop ----------------------------------------------------------------------------
+
+
+@dataclass
+class WatchStats:
+    handled: int = 0
+    failed: int = 0
 
 
 def watch_loop(sources: Iterable[Any], state_path: Path, verify: Callable[[Event], dict[str, Any]],
                sinks: Sinks, interval: float = 30.0, once: bool = False,
-               max_cycles: int | None = None) -> int:
-    """Poll every source, verify each new event's identity, send the verdict, persist."""
+               max_cycles: int | None = None, stats: WatchStats | None = None,
+               sleep: Callable[[float], None] = time.sleep) -> int:
+    """Poll every source, verify each new event's identity, send the verdict, persist.
+    Returns the number of events handled."""
+    stats = stats or WatchStats()
     state = WatchState.load(state_path)
     handled = set(state.handled)
     cycles = 0
-    n = 0
     while True:
         for src in sources:
-            for ev in src.poll(state):
+            try:
+                events = src.poll(state)
+            except Exception as exc:  # noqa: BLE001 - a source outage: try again next poll
+                from collectors.base import safe_error
+                log.warning("%s: poll failed: %s", src.name, safe_error(exc))
+                stats.failed += 1
+                continue
+            ok = True
+            for ev in events:
                 if ev.id in handled:
                     continue
-                t0 = time.monotonic()
-                result = verify(ev)
-                result.update({"event": asdict(ev),
-                               "time_to_verdict_s": round(time.monotonic() - t0, 3),
-                               "verified_at": datetime.now(UTC).isoformat()})
-                sinks.send(result)
+                try:
+                    t0 = time.monotonic()
+                    result = verify(ev)
+                    result.update({"event": asdict(ev),
+                                   "time_to_verdict_s": round(time.monotonic() - t0, 3),
+                                   "verified_at": datetime.now(UTC).isoformat()})
+                    detect = detect_latency(ev.at, result["verified_at"])
+                    if detect is not None:
+                        result["time_to_detect_s"] = detect
+                    sinks.send(result)
+                except Exception as exc:  # noqa: BLE001 - retried at the next poll
+                    from collectors.base import safe_error
+                    log.warning("%s: event %s not handled: %s", src.name, ev.id, safe_error(exc))
+                    stats.failed += 1
+                    ok = False
+                    break  # later events wait too: the cursor must not pass this one
                 handled.add(ev.id)
                 state.handled.append(ev.id)
                 state.save(state_path)
-                n += 1
-            src.commit(state)
+                stats.handled += 1
+            if ok:
+                src.commit(state)
             state.save(state_path)
         cycles += 1
         if once or (max_cycles is not None and cycles >= max_cycles):
-            return n
-        time.sleep(interval)
+            return stats.handled
+        sleep(interval)
+
+
+def detect_latency(event_at: str, verified_at: str) -> float | None:
+    """Seconds from the status change (the source's timestamp) to the verdict."""
+    try:
+        a, b = parse_time(event_at), parse_time(verified_at)
+    except ValueError:
+        return None
+    if a is None or b is None:
+        return None
+    return round((b - a).total_seconds(), 3)
+
+
+# --- the targeted verify an event triggers --------------------------------------------------
+
+
+@roster_source("watch-event", options={"events": Option(list)})
+def _events_roster(block: dict[str, Any], ctx: RosterContext) -> list[Identity]:
+    """The event itself as a roster source: the directory just said this person is
+    deactivated, even if the HR file has not caught up yet. It merges with the other
+    sources (the most final status wins), so the verify treats them as the leaver they
+    now are; ``roster_status`` keeps what each source said."""
+    return [Identity(**e) for e in block.get("events") or []]
+
+
+def event_identity(ev: Event, roster: list[Identity]) -> dict[str, Any]:
+    """The identity an event is about, as the watch-event roster source gives it."""
+    from scanner.resolve import Resolver
+
+    known = Resolver(roster).find(ev.identity)
+    at = parse_time(ev.at) if ev.at else None
+    system = "okta" if ev.source == OktaLogSource.name else ev.source
+    if known is not None:
+        ident_id, emails, name = known.id, list(known.emails), known.name
+    else:
+        ident_id = ev.identity.lower()
+        emails = [ident_id] if "@" in ident_id else []
+        name = ""
+    return {"id": ident_id, "name": name, "status": ev.change, "terminated_at": at,
+            "emails": emails, "aliases": [f"{system}:{ev.identity}"] if system != "roster-file" else [],
+            "sources": [f"watch:{ev.source}"]}
+
+
+def targeted_verify(config: Any, ev: Event, inv: Any = None) -> dict[str, Any]:
+    """``verify --live`` for the identity of one event, written to the inventory; the
+    message for the sinks (verdict per layer and the residue found)."""
+    from scanner.engine import overall
+    from scanner.inventory import Inventory
+    from scanner.pipeline import load_roster, run_scan
+
+    roster = load_roster(config)
+    ident = event_identity(ev, roster)
+    cfg = dataclasses.replace(config, roster=[*config.roster,
+                                              {"kind": "watch-event", "events": [ident]}])
+    own = inv is None
+    inv = inv or Inventory(config.inventory)
+    try:
+        result = run_scan(cfg, inv, command="verify-live", verify={ident["id"]})
+    finally:
+        if own:
+            inv.close()
+    layers = result.verdicts.get(ident["id"], {})
+    mine = [f for f in result.findings if f.identity == ident["id"] and f.status != "waived"]
+    return {"identity": ident["id"], "verdict": overall(layers), "layers": layers,
+            "scan_id": result.scan_id, "findings": len(mine),
+            "residue": [{"rule": f.rule, "severity": f.severity, "system": f.system,
+                         "object_kind": f.object_kind, "object": f.object_name or f.object_id}
+                        for f in mine[:50]],
+            "api_calls": sum(c.api_calls for c in result.coverage)}

@@ -8,7 +8,7 @@ List/Get/Describe/Generate, and fails the test at teardown if there was one.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -629,3 +629,119 @@ def test_never_reads_secret_values(tmp_path, moto_env, read_only):
     finally:
         BUILTIN_HANDLERS.remove(entry)
     assert "ListSecrets" in ops and "GetSecretValue" not in ops and "DescribeSecret" not in ops
+
+
+def test_paged_authorization_details_are_all_read(tmp_path, moto_env):
+    """moto answers in one page: drive the paging through Stubber with the real
+    Marker/IsTruncated and NextToken shapes."""
+    c = collector(tmp_path, regions=["us-east-1", "eu-west-1"])
+    iam = boto3.client("iam", region_name="us-east-1")
+    stub = Stubber(iam)
+    page = lambda users, **more: {"UserDetailList": users, "GroupDetailList": [],  # noqa: E731
+                                  "RoleDetailList": [], "Policies": [], **more}
+    u = lambda n: {"UserName": n, "Arn": f"arn:aws:iam::{ACCT}:user/{n}", "UserId": "AIDA" + n.upper().ljust(16, "X"),  # noqa: E731
+                   "Path": "/", "CreateDate": datetime(2025, 1, 1, tzinfo=UTC)}
+    common = {"MaxItems": 1000, "Filter": ["User", "Group", "Role"]}
+    stub.add_response("get_account_authorization_details",
+                      page([u("a1")], IsTruncated=True, Marker="m1"), common)
+    stub.add_response("get_account_authorization_details",
+                      page([u("a2")], IsTruncated=True, Marker="m2"), {**common, "Marker": "m1"})
+    stub.add_response("get_account_authorization_details",
+                      page([u("a3")], IsTruncated=False), {**common, "Marker": "m2"})
+    stub.activate()
+    c._client = lambda session, service, region=None: iam
+    from collectors.aws import AwsTarget
+    run, t = Run(), AwsTarget(ACCT, None, SRC)
+    with c.target(run.sink, ACCT):
+        c._authorization_details(run.sink, iam, t, {})
+    stub.assert_no_pending_responses()
+    assert sorted(t.users) == ["a1", "a2", "a3"]
+    assert sorted(a.login for a in run.load(Account)) == ["a1", "a2", "a3"]
+
+
+def test_secrets_are_read_in_every_configured_region(tmp_path, moto_env, read_only):
+    for region in ("us-east-1", "eu-west-1"):
+        boto3.client("secretsmanager", region_name=region).create_secret(
+            Name=f"app-{region}", SecretString="fake-not-a-secret")
+    run, c = Run(), collector(tmp_path, regions=["us-east-1", "eu-west-1"])
+    c.collect(run.sink)
+    got = sorted((r.name, r.attributes["region"]) for r in run.load(Resource) if r.kind == "secret_store")
+    assert got == [("app-eu-west-1", "eu-west-1"), ("app-us-east-1", "us-east-1")]
+    main = [r for r in run.coverage() if r.target == ACCT][0]
+    assert main.api_calls == 7 + 2  # one more ListSecrets and ListClusters for eu-west-1
+
+
+def test_persistent_server_errors_are_retried_a_bounded_number_of_times(tmp_path, moto_env,
+                                                                      monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(aws.base, "sleep", waits.append)
+    from botocore.awsrequest import AWSResponse
+
+    class Raw:
+        def stream(self, **_):
+            yield b""
+
+    def unavailable(request=None, **_):
+        resp = AWSResponse(request.url, 503, {}, Raw())
+        resp._content = b"<ErrorResponse><Error><Code>ServiceUnavailable</Code></Error></ErrorResponse>"
+        return resp
+    entry = ("before-send.sts", unavailable)
+    BUILTIN_HANDLERS.insert(0, entry)
+    try:
+        run, c = Run(), collector(tmp_path)
+        c.collect(run.sink)
+    finally:
+        BUILTIN_HANDLERS.remove(entry)
+    cov = run.coverage()
+    assert [r.status for r in cov] == ["failed"]
+    retries = c.ctx.max_retries
+    assert cov[0].api_calls == retries + 1 and waits == list(aws.backoff_delays(retries))
+
+
+def test_credential_report_in_progress_is_polled_with_bounded_waits(tmp_path, moto_env, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(aws.base, "sleep", waits.append)
+    c = collector(tmp_path)
+    iam = boto3.client("iam", region_name="us-east-1")
+    stub = Stubber(iam)
+    stub.add_response("generate_credential_report", {"State": "STARTED"})
+    stub.add_client_error("get_credential_report", "ReportInProgress", http_status_code=404)
+    content = (HEADER + "\n" + ",".join(row().values()) + "\n").encode()
+    stub.add_response("get_credential_report", {"Content": content, "ReportFormat": "text/csv"})
+    stub.activate()
+    run = Run()
+    with c.target(run.sink, ACCT) as r:
+        rows = c._credential_report(iam, r)
+    stub.assert_no_pending_responses()
+    assert list(rows) == ["alice"] and len(waits) == 1
+
+    # never ready: gives up after a bounded number of polls, the account is partial
+    iam = boto3.client("iam", region_name="us-east-1")
+    stub = Stubber(iam)
+    stub.add_response("generate_credential_report", {"State": "STARTED"})
+    for _ in range(c.ctx.max_retries + 3):
+        stub.add_client_error("get_credential_report", "ReportInProgress", http_status_code=404)
+    stub.activate()
+    with c.target(run.sink, ACCT) as r:
+        assert c._credential_report(iam, r) is None
+    stub.assert_no_pending_responses()
+    assert [x.status for x in run.coverage()] == ["ok", "partial"]
+
+
+def test_a_listing_that_never_ends_fails_the_target_at_max_pages(tmp_path, moto_env):
+    c = collector(tmp_path)
+    c.ctx.max_pages = 3
+    iam = boto3.client("iam", region_name="us-east-1")
+    stub = Stubber(iam)
+    for i in range(3):  # every page says "more", with a new marker each time
+        stub.add_response("get_account_authorization_details",
+                          {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [],
+                           "Policies": [], "IsTruncated": True, "Marker": f"m{i + 1}"})
+    stub.activate()
+    from collectors.aws import AwsTarget
+    run = Run()
+    with c.target(run.sink, ACCT):
+        c._authorization_details(run.sink, iam, AwsTarget(ACCT, None, SRC), {})
+    stub.assert_no_pending_responses()  # exactly max_pages requests, no fourth
+    row_ = run.coverage()[0]
+    assert row_.status == "failed" and "more than 3 pages" in row_.error

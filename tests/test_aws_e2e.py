@@ -9,7 +9,6 @@ AWS, and the coverage's api_calls equal what the server saw.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 from pathlib import Path
 

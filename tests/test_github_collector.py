@@ -351,3 +351,57 @@ def test_api_counts_calls_and_not_modified(demo, tmp_path):
     assert stats.rest + stats.graphql == run.collector.calls == len(demo.requests)
     assert isinstance(run.collector.api, GitHubApi)
     assert run.coverage()["acme"].attributes["calls"]["graphql"] == 4
+
+
+def test_hidden_collaborators_make_the_org_partial(demo, tmp_path):
+    original = demo.gql_OrgRepos
+
+    def hide(v):
+        out = original(v)
+        out["data"]["organization"]["repositories"]["nodes"][0]["collaborators"] = None
+        out["errors"] = [{"type": "FORBIDDEN", "path": ["organization", "repositories", "nodes", 0,
+                                                        "collaborators"],
+                          "message": "Must have push access to view repository collaborators."}]
+        return out
+    demo.gql_OrgRepos = hide  # type: ignore[method-assign]
+    run = Run(demo, tmp_path)
+    cov = run.coverage()["acme"]
+    assert cov.status == "partial" and "collaborators not visible on 1 repositories" in cov.error
+    assert "acme/website" in run.by_id(Resource)  # the rest is there
+
+
+def test_deploy_keys_without_rest_access_fall_back_to_graphql(demo, tmp_path):
+    demo.fault(r"^/repos/acme/[^/]+/keys$", status=404, body={"message": "Not Found",
+                                                              "documentation_url": "https://docs.github.com"})
+    run = Run(demo, tmp_path)
+    keys = [c for c in run.all(Credential) if c.kind == "deploy_key"]
+    assert len(keys) == 3 and all(k.attributes.get("added_by_unknown") for k in keys)
+    assert {k.attributes["read_only"] for k in keys} == {True, False}
+    row = run.coverage()["acme/deploy-key-details"]
+    assert row.status == "skipped" and "3 repositories" in row.error
+    # the same key has the same id whichever API described it
+    demo.clear_faults()
+    rest = Run(demo, tmp_path / "b")
+    assert {k.native_id for k in keys} == {k.native_id for k in rest.all(Credential) if k.kind == "deploy_key"}
+
+
+def test_a_listing_that_never_ends_is_cut_and_fails(demo, tmp_path):
+    demo.fault(r"^/orgs/acme/invitations$", endless_pages=True, times=50)
+    inv = Inventory(":memory:")
+    scan = inv.begin_scan("test")
+    sink = Sink(inv, scan)
+    ctx = CollectorContext(fingerprinter=FP, cache_dir=tmp_path, now=NOW, max_pages=5)
+    GitHubCollector({"org": "acme", "token": DEMO_TOKEN, "base_url": demo.url, "secrets": "scoped"},
+                    ctx).collect(sink)
+    sink.flush()
+    row = {c.target: c for c in inv.load(Coverage, scan)}["acme"]
+    assert row.status == "failed" and "more than 5 pages" in row.error
+    assert demo.count("/orgs/acme/invitations") == 5
+
+
+def test_http_403_on_graphql_fails_at_once(demo, tmp_path):
+    demo.fault(r"^/graphql$", status=403)
+    run = Run(demo, tmp_path)
+    assert run.coverage()["acme"].status == "failed"
+    assert "acme/saml-identities" not in run.coverage()
+    assert demo.count("/graphql") == 1

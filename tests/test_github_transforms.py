@@ -77,7 +77,8 @@ def test_deploy_keys_from_rest():
     first, second, _ = keys
     assert first.fingerprint is None and first.native_id == "octo-org/Hello-World/keys/1"  # "AAA..."
     assert second.fingerprint.startswith("SHA256:") and second.native_id.endswith(second.fingerprint)
-    assert second.holder is None  # added by the org itself, not a user
+    own = transform_deploy_key(Org("hub4j-test-org"), "github-api-test", sample("repos_OWNER_REPO_keys.json")[1], NOW)
+    assert own.holder is None  # added by the org itself, not a user
     assert first.holder == "github:octo-org|octocat" and first.attributes["read_only"] is True
     assert first.last_used_at == datetime(2022, 1, 10, 15, 53, 42, tzinfo=UTC)
 
@@ -143,7 +144,8 @@ def test_fake_rest_payloads_have_the_sample_fields(fake, sample_name, path, inde
     if envelope:
         assert set(got) == set(want)
         want, got = want[envelope], got[envelope]
-    assert set(got[0]) == set(want[index]), sample_name
+    live = {"user_view_type"}  # on live simple-users since 2024 (SOURCES.md); docs examples omit it
+    assert set(got[0]) - live == set(want[index]) - live, sample_name
 
 
 @needs_samples

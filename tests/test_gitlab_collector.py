@@ -428,3 +428,97 @@ def test_transforms_fail_only_in_the_ways_the_collector_catches(payload):
             # what passes the check, the inventory stores
             inv, scan = _FUZZ_INV()
             inv.insert(scan, [rec])
+
+
+def test_deep_pass_refusal_is_reported(demo, tmp_path):
+    demo.fault(r"^/api/v4/users/2/keys$", status=404, body={"message": "404 User Not Found"})
+    r = Run(demo, tmp_path, scope=alice_scope(demo))
+    deep = next(c for c in r.load(Coverage) if c.target.endswith("/users-in-scope"))
+    assert deep.status == "partial" and "SSH keys of aarcher: 404" in deep.error
+    rows = [c for c in r.load(Coverage) if c.target.endswith(":SSH keys")]
+    assert len(rows) == 1 and rows[0].status == "skipped"
+    assert not any(c.kind == "ssh_key" for c in r.load(Credential))
+
+
+def test_ci_layer_is_failed_not_empty_when_projects_cannot_be_listed(demo, tmp_path):
+    demo.fault(r"^/api/v4/projects$", status=500)
+    r = Run(demo, tmp_path)
+    assert r.main().status == "failed" and r.ci().status == "failed"
+    assert not any(x.kind == "ci_variable" for x in r.load(Resource))
+
+
+def test_inherited_membership_recognised_whatever_the_listing_order(tmp_path):
+    data = GitLabData()
+    root = data.add_user("root", is_admin=True, token=ADMIN_TOKEN)
+    u = data.add_user("someone")
+    parent = data.add_group("zeta")
+    child = data.add_group("alpha", parent=parent)
+    data.groups.reverse()  # the child is listed before its parent
+    data.add_member(parent, u, "maintainer")
+    data.add_member(child, root, "owner")
+    with FakeGitLab(data) as s:
+        r = Run(s, tmp_path)
+    via = {(g.principal.split("|")[1], g.resource.split("|")[1]): g.via for g in r.load(Grant)}
+    assert via[("someone", "group:zeta")] == "direct"
+    assert via[("someone", "group:zeta/alpha")] == "inherited"
+    assert via[("root", "group:zeta/alpha")] == "direct"
+
+
+@pytest.mark.parametrize("state,status", [("banned", "blocked"), ("ldap_blocked", "blocked"),
+                                          ("blocked_pending_approval", "pending"),
+                                          ("deactivated", "disabled"), ("some_new_state", "active")])
+def test_user_states_map_to_account_statuses(state, status):
+    u = dict(sample("users.json")[0], state=state)
+    acc = transform_user(u, SRC)
+    assert acc.status == status and acc.attributes["state"] == state
+
+
+def test_unlicensed_audit_events_and_old_instance_are_skipped_not_partial(tmp_path):
+    data = demo_instance()
+    data.audit_events = None  # Free tier: 404
+    data.service_accounts = False  # before 16.1: 404
+    data.add_user("service_account_ci")
+    with FakeGitLab(data) as s:
+        r = Run(s, tmp_path)
+    assert r.main().status == "ok"
+    skipped = {c.target.rsplit(":", 1)[1] for c in r.load(Coverage) if c.status == "skipped"}
+    assert {"audit events", "service accounts"} <= skipped
+    res = {x.name: x for x in r.load(Resource) if x.kind == "ci_variable"}
+    assert res["PROD_DB_PASSWORD"].updated_at is None and res["PROD_DB_PASSWORD"].attributes["rotation"] == "unknown"
+    creds = r.load(Credential)
+    assert all(not c.attributes.get("added_by") for c in creds)
+    assert {a.login: a.kind for a in r.load(Account)}["service_account_ci"] == "service_account"
+
+
+def test_service_accounts_listing_marks_them(tmp_path):
+    data = demo_instance()
+    data.add_user("ci-robot")  # a service account whose name says nothing
+    data.users[-1]["username"] = "ci-robot"
+    with FakeGitLab(data) as s:
+        s.fault(r"^/api/v4/service_accounts$", body=[{"id": data.users[-1]["id"], "username": "ci-robot",
+                                                      "name": "ci-robot"}])
+        r = Run(s, tmp_path)
+    assert {a.login: a.kind for a in r.load(Account)}["ci-robot"] == "service_account"
+
+
+def test_projects_listed_with_keyset_pagination(tmp_path):
+    data = GitLabData()
+    data.add_user("root", is_admin=True, token=ADMIN_TOKEN)
+    g = data.add_group("big")
+    for i in range(230):
+        data.add_project(f"p{i:03d}", g)
+    with FakeGitLab(data) as s:
+        r = Run(s, tmp_path)
+        listing = [q for q in s.requests if q.path == "/api/v4/projects"]
+    assert len([x for x in r.load(Resource) if x.kind == "project"]) == 230
+    assert len(listing) == 3 and all(q.arg("pagination") == "keyset" for q in listing)
+    assert [q.arg("id_after") for q in listing][1:] and listing[0].arg("id_after") is None
+
+
+def test_next_link_to_another_host_is_not_followed(demo, tmp_path):
+    demo.fault(r"^/api/v4/projects/10/members/all$", body=[],
+               headers={"Link": '<http://evil.example/api/v4/x?page=2>; rel="next"'})
+    # httpfake sends fault headers only with a status: answer 200 with the bad link
+    demo.faults[-1].status = 200
+    r = Run(demo, tmp_path)
+    assert r.main().status == "partial" and "another host" in r.main().error

@@ -205,3 +205,17 @@ def test_a_crashing_rule_is_reported_not_fatal(broken):
     out, errors = run_rules(ctx, rules)
     assert errors == ["zz.boom: RuntimeError"]
     assert any(f.rule == "account.active_after_termination" for f in out)
+
+
+def test_credential_of_a_blocked_holder_is_not_live():
+    blocked = Account("gitlab", "gitlab:g", "aarcher", "aarcher", None, "user", "blocked")
+    pat = Credential("gitlab", "gitlab:g", "pat-9", "pat", holder=blocked.uid, status="active",
+                     created_at=NOW - timedelta(days=5))
+    alice_gl = Identity("alice@example.com", status="terminated", terminated_at=LEFT,
+                        emails=["alice@example.com"], aliases=["gitlab:aarcher"])
+    ctx = context_from_records([alice_gl, blocked, pat], NOW)
+    out, _ = run_rules(ctx)
+    assert by_rule(out, "credential.live_of_leaver") == []
+    blocked.status = "active"
+    out, _ = run_rules(context_from_records([alice_gl, blocked, pat], NOW))
+    assert len(by_rule(out, "credential.live_of_leaver")) == 1

@@ -97,13 +97,36 @@ def test_scan_pairs_recall_for_unquoted_yaml_and_assigned_secrets(scanner):
     assert 3 not in got  # a reference, not a literal
 
 
+def _plugin_samples(rnd: random.Random) -> list[str]:
+    """One fake value per detect-secrets plugin (random parts, so never a real secret)."""
+    def r(n, chars=string.ascii_letters + string.digits):
+        return "".join(rnd.choices(chars, k=n))
+    low, hexd = string.ascii_lowercase + string.digits, "0123456789abcdef"
+    return [
+        f"artifactory: AKC{r(30)}", f"art = AP6{r(20)}", f"x AccountKey={r(86)}== y",
+        f'cloudant_password = "{r(64, hexd)}"', f"{rnd.choice('MNO')}{r(23)}.{r(6)}.{r(27)}",
+        f"glpat-{r(20)}", f'ibm_cloud_iam_key = "{r(44)}"',
+        f'ibm_cos_hmac_secret_access_key = "{r(48, hexd)}"', "server at 34.12.5.77 ok",
+        f"eyJ{r(20)}.eyJ{r(20)}.{r(20)}", f"{r(32, low)}-us12",
+        f"//registry.npmjs.org/:_authToken=npm_{r(36)}", f"sk-{r(20)}T3BlbkFJ{r(20)}",
+        "-----BEGIN RSA PRIVATE KEY-----", f"pypi-AgEIcHlwaS5vcmc{r(70)}",
+        f"SG.{r(22)}.{r(43)}", f"xoxb-{r(10, string.digits)}-{r(12, low)}",
+        f"https://hooks.slack.com/services/T{r(8)}/B{r(8)}/{r(24)}",
+        f'softlayer_api_key = "{r(64, low)}"', f"sq0csp-{r(43)}", f"sk_live_{r(24)}",
+        f"{r(9, string.digits)}:{r(35)}", f"AC{r(32, low)}", f"SK{r(32, low)}",
+        f"aws_secret = '{r(40)}'", f"AKIA{r(16, string.ascii_uppercase)}",
+    ]
+
+
 def _corpus(seed: int) -> str:
     rnd = random.Random(seed)
     alpha = string.ascii_letters + string.digits
     out = []
     for i in range(400):
         r = rnd.random()
-        if r < 0.05:
+        if r < 0.1:
+            out.append(rnd.choice(_plugin_samples(rnd)))
+        elif r < 0.15:
             out.append(f'secret_key = "{"".join(rnd.choices(alpha, k=40))}"')
         elif r < 0.08:
             out.append(f"url = https://user:{''.join(rnd.choices(alpha, k=12))}@db.internal/x")
@@ -117,7 +140,7 @@ def _corpus(seed: int) -> str:
     return "\n".join(out) + "\n"
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_prefilter_loses_nothing_detect_secrets_finds(scanner, tmp_path, seed):
     """Same findings as detect-secrets' own scan_file on a plain text file (by line: where
     two plugins report one value, residual keeps one hit per value and line)."""

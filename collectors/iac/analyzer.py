@@ -28,7 +28,7 @@ from scanner.secrets import Fingerprinter, SecretScanner
 
 ANALYZER_VERSION = "iac-1"
 PARALLEL_MIN_BYTES = 512 * 1024  # below this, one process is faster than starting two
-BATCH_BYTES = 512 * 1024
+BATCH_BYTES = 128 * 1024  # small enough to keep both workers busy to the end
 
 
 @dataclass
@@ -75,6 +75,7 @@ _WORKER: SecretScanner | None = None
 def _init_worker(key: bytes) -> None:
     global _WORKER
     _WORKER = SecretScanner(Fingerprinter(key))
+    _WORKER.scan_text("warm up", "x")  # detect-secrets settings and prefilter, once
 
 
 def _run_batch(batch: list[tuple[str, bytes]]) -> list[FileFacts]:

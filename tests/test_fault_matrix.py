@@ -1,0 +1,552 @@
+"""The fault matrix: every collector with a fake x every fault a real API can throw at it.
+
+Each case drives the real collector (its real client library: PyGithub, python-gitlab,
+kubernetes, requests, boto3) against its fake on 127.0.0.1 with one fault injected
+(fixtures/httpfake.py ``server.fault``), and checks the four promises of issue 7:
+
+- the scan completes in bounded time: asserted on the fake's request counts (never on
+  wall time): retries are bounded by ``max_retries``, pagination by ``max_pages``;
+- it retries where retrying is right (429, 5xx, dropped connections, timeouts), with the
+  backoff asked of ``collectors.base.sleep`` (recorded here, not slept), honouring
+  Retry-After; and not where it is wrong (401, 403, 404, a malformed answer);
+- the coverage row says what happened (status and an error naming the fault);
+- a verdict that depended on it is ``incomplete`` (exit 3 through the real CLI), never
+  clean: see the CLI tests at the end.
+
+AWS goes through a FakeServer proxy in front of moto's server (``AwsProxy``): AWS speaks
+POST with ``Action=`` (or X-Amz-Target), so the proxy names each request by its
+operation, which lets the same fault mechanism target one operation.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import requests
+
+import collectors.base as base
+from collectors.base import CollectorContext
+from fixtures import fake_github, fake_gitlab, fake_kubernetes, fake_okta, fake_scim
+from fixtures.aws_estate import FAKE_ENV, READ_PREFIXES, AwsServer, plant_demo
+from fixtures.httpfake import FakeServer, Request, Response
+from scanner.config import check_block
+from scanner.inventory import Inventory, Sink
+from scanner.model import Coverage
+from scanner.secrets import Fingerprinter
+from tests.conftest import ROOT, run_cli, write_config
+
+NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
+RETRIES = 2          # max_retries for the matrix: a persistent fault costs 1 + 2 requests
+MAX_PAGES = 5        # max_pages for the matrix
+LIE = 40             # an "endless" listing stops lying after this many pages (no test can hang)
+TIMEOUT = 1.0        # the configured client timeout (whole seconds: PyGithub takes an int)
+SLOW = 1.3           # the fault's delay, past the timeout
+
+
+# --- the AWS proxy ---------------------------------------------------------------------------
+
+
+def aws_operation(req: Request) -> str:
+    """The AWS operation of a request: X-Amz-Target (JSON protocol), Action= (query
+    protocol, in the form body or the query string) or the EKS REST path."""
+    target = req.headers.get("x-amz-target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    params = dict(req.query)
+    if req.body and "x-www-form-urlencoded" in req.headers.get("content-type", ""):
+        params.update(urllib.parse.parse_qs(req.body.decode("utf-8", "replace")))
+    if "Action" in params:
+        return params["Action"][0]
+    path = req.path.rstrip("/")
+    if path == "/clusters":
+        return "ListClusters"
+    if path.endswith("/access-entries"):
+        return "ListAccessEntries"
+    if "/access-entries/" in path:
+        return "DescribeAccessEntry"
+    if path.startswith("/clusters/"):
+        return "DescribeCluster"
+    return ""
+
+
+class AwsProxy(FakeServer):
+    """Forwards every request to moto's server; faults match on ``/<Operation>``.
+    Operations that are not List/Get/Describe/Generate are recorded in ``writes``."""
+
+    allowed_posts = (r"/.*",)
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__()
+        self.upstream = upstream
+        self.truncate_marker = 0  # > 0: GetAccountAuthorizationDetails lies "IsTruncated"
+
+    def _respond(self, req: Request, h: Any) -> Response | None:
+        req.real_path = req.path  # type: ignore[attr-defined]
+        op = aws_operation(req)
+        req.path = f"/{op}"
+        if op and not op.startswith(READ_PREFIXES):
+            with self._lock:
+                self.writes.append(req)
+            return Response(403, b"<ErrorResponse><Error><Code>AccessDenied</Code>"
+                            b"<Message>read-only proxy</Message></Error></ErrorResponse>",
+                            {"Content-Type": "text/xml"})
+        return super()._respond(req, h)
+
+    def _dispatch(self, req: Request) -> Response:
+        query = urllib.parse.urlencode(req.query, doseq=True)
+        headers = {k: v for k, v in req.headers.items() if k not in ("host", "content-length")}
+        r = requests.request(req.method, f"{self.upstream}{req.real_path}"  # type: ignore[attr-defined]
+                             + (f"?{query}" if query else ""), headers=headers, data=req.body,
+                             timeout=30)
+        body = r.content
+        if self.truncate_marker and req.path == "/GetAccountAuthorizationDetails":
+            self.truncate_marker -= 1
+            n = int((req.query.get("Marker") or [""])[0].lstrip("m") or 0) + 1
+            if b"<Marker>" not in body:  # an endless listing: every page says "more"
+                body = body.replace(b"<IsTruncated>false</IsTruncated>",
+                                    f"<IsTruncated>true</IsTruncated><Marker>m{n}</Marker>".encode())
+        return Response(r.status_code, body, {"Content-Type": r.headers.get("Content-Type", "text/xml")})
+
+
+def aws_error(code: str, status: int = 400) -> dict[str, Any]:
+    body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>fault {code}"
+            f"</Message></Error><RequestId>0</RequestId></ErrorResponse>").encode()
+    return {"status": status, "body": body, "headers": {"Content-Type": "text/xml"}}
+
+
+# --- one spec per collector ------------------------------------------------------------------
+
+
+@dataclass
+class Spec:
+    name: str
+    start: Callable[[Path], tuple[Any, dict[str, Any]]]  # -> (server, config block)
+    cls: Callable[[], type]
+    core: str        # a path every run needs: a fault there fails (or cuts) the target
+    optional: str    # an endpoint whose absence is a "skipped" sub-row
+    optional_fault: dict[str, Any]
+    listing: str     # a paginated listing, for the endless-pagination fault
+    main: Callable[[Coverage], bool]  # the target's own coverage row
+    ok_unauth: dict[str, Any] | None = None
+    env: dict[str, str] | None = None
+
+
+def _gh(tmp: Path):
+    s = fake_github.start_demo()
+    return s, {"org": "acme", "token": fake_github.DEMO_TOKEN, "base_url": s.url}
+
+
+def _gl(tmp: Path):
+    s = fake_gitlab.start_demo()
+    return s, {"url": s.url, "token": fake_gitlab.ADMIN_TOKEN}
+
+
+def _k8s(tmp: Path):
+    s = fake_kubernetes.start_demo()
+    kc = fake_kubernetes.write_kubeconfig(tmp / "kubeconfig", s, context="prod")
+    return s, {"kubeconfig": str(kc), "context": "prod"}
+
+
+def _okta(tmp: Path):
+    s = fake_okta.start_demo()
+    return s, {"domain": "acme.okta.com", "base_url": s.url, "token": fake_okta.DEMO_TOKEN}
+
+
+def _scim(tmp: Path):
+    s = fake_scim.start_demo()
+    return s, {"name": "slack", "url": s.url, "token": fake_scim.DEMO_TOKEN}
+
+
+_AWS: dict[str, Any] = {}
+
+
+def _aws(tmp: Path):
+    if "server" not in _AWS:  # moto's server is process-global: one per worker, planted
+        _AWS["server"] = AwsServer().start()  # once (a scan only reads it)
+        plant_demo(_AWS["server"].url)
+    s = AwsProxy(_AWS["server"].url).start()
+    return s, {"endpoint_url": s.url, "regions": ["us-east-1"]}
+
+
+def _cls(module: str, name: str) -> Callable[[], type]:
+    def get() -> type:
+        import importlib
+        return getattr(importlib.import_module(module), name)
+    return get
+
+
+NOT_FOUND = {"status": 404}
+SPECS = {
+    "github": Spec("github", _gh, _cls("collectors.github", "GitHubCollector"),
+                   core=r"^/graphql$", optional=r"^/orgs/acme/hooks$", optional_fault=NOT_FOUND,
+                   listing=r"^/orgs/acme/outside_collaborators$",
+                   main=lambda c: c.target == "acme"),
+    "gitlab": Spec("gitlab", _gl, _cls("collectors.gitlab", "GitLabCollector"),
+                   core=r"^/api/v4/users$", optional=r"^/api/v4/audit_events$",
+                   optional_fault=NOT_FOUND, listing=r"^/api/v4/users$",
+                   main=lambda c: c.layer == "code-hosting" and c.target.count(":") == 1),
+    "kubernetes": Spec("kubernetes", _k8s, _cls("collectors.kubernetes", "KubernetesCollector"),
+                       core=r"^/api/v1/serviceaccounts$", optional=r"certificatesigningrequests$",
+                       optional_fault=NOT_FOUND, listing=r"^/api/v1/serviceaccounts$",
+                       main=lambda c: c.target == "prod"),
+    "okta": Spec("okta", _okta, _cls("collectors.okta", "OktaCollector"),
+                 core=r"^/api/v1/users$", optional=r"^/api/v1/api-tokens$",
+                 optional_fault=NOT_FOUND, listing=r"^/api/v1/users$",
+                 main=lambda c: c.target == "acme.okta.com"),
+    "scim": Spec("scim", _scim, _cls("collectors.scim", "ScimCollector"),
+                 core=r"^/Users$", optional=r"^/Groups$", optional_fault=NOT_FOUND,
+                 listing=r"^/Users$", main=lambda c: c.target == "slack"),
+    "aws": Spec("aws", _aws, _cls("collectors.aws", "AwsCollector"),
+                core=r"^/GetAccountAuthorizationDetails$",
+                optional=r"^/ListServiceSpecificCredentials$",
+                optional_fault=aws_error("AccessDenied", 403),
+                listing=r"^/GetAccountAuthorizationDetails$",
+                main=lambda c: c.target == "123456789012", env=FAKE_ENV),
+}
+
+
+# --- running one case --------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    coverage: list[Coverage]
+    paths: Counter
+    sleeps: list[float]
+    calls: int
+    writes: list[Any]
+
+    def main(self, spec: Spec) -> Coverage:
+        rows = [c for c in self.coverage if spec.main(c)]
+        assert len(rows) == 1, [(c.target, c.status) for c in self.coverage]
+        return rows[0]
+
+    def hits(self, pattern: str) -> int:
+        return sum(n for p, n in self.paths.items() if re.search(pattern, p))
+
+
+def dead_url() -> str:
+    """A loopback port nobody listens on (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def endless(spec: Spec, server: Any) -> None:
+    """Make ``spec.listing`` a listing whose every page points to a new next page (new
+    cursors each time: loop detection cannot save the client, only a page bound can).
+    The fake stops lying after LIE pages, so a client without a bound ends the test
+    with LIE+ requests instead of hanging it."""
+    if spec.name in ("github", "gitlab"):  # Link / X-Next-Page with page=N+1
+        server.fault(spec.listing, endless_pages=True, times=LIE)
+        return
+    if spec.name == "aws":
+        server.truncate_marker = LIE
+        return
+    orig = server._dispatch
+    left = {"n": LIE}
+
+    def lying(req: Request) -> Response:
+        resp = orig(req)
+        if not re.search(spec.listing, req.path) or left["n"] <= 0:
+            return resp
+        left["n"] -= 1
+        n = LIE - left["n"]
+        if spec.name == "okta":
+            resp.headers["Link"] = (f'<{server.url}{req.path}?limit=200&after=cursor{n}>; '
+                                    'rel="next"')
+        elif spec.name == "kubernetes":
+            resp.body = {**resp.body, "metadata": {**resp.body.get("metadata", {}),
+                                                   "continue": f"cursor{n}"}}
+        elif spec.name == "scim":
+            resp.body = {**resp.body, "totalResults": 10 ** 9}
+        return resp
+
+    server._dispatch = lying
+
+
+def run_case(spec: Spec, tmp: Path, monkeypatch, faults: list[tuple[str, dict[str, Any]]] = (),
+             prepare: Callable[[Any, dict[str, Any]], None] | None = None,
+             retries: int = RETRIES) -> Outcome:
+    for k, v in (spec.env or {}).items():
+        monkeypatch.setenv(k, v)
+    sleeps: list[float] = []
+    monkeypatch.setattr(base, "sleep", sleeps.append)
+    tmp.mkdir(parents=True, exist_ok=True)
+    server, cfg = spec.start(tmp)
+    try:
+        for pattern, kw in faults:
+            server.fault(pattern, **kw)
+        if prepare:
+            prepare(server, cfg)
+        cls = spec.cls()
+        block = check_block(cfg, cls.options, f"collectors.{spec.name}[0]", tmp / "t.yaml")
+        inv = Inventory(":memory:")
+        scan = inv.begin_scan("fault")
+        sink = Sink(inv, scan)
+        ctx = CollectorContext(fingerprinter=Fingerprinter(b"k" * 32), cache_dir=tmp / "cache",
+                               now=NOW, base_dir=tmp, timeout_s=TIMEOUT, max_retries=retries,
+                               max_pages=MAX_PAGES)
+        collector = cls(block, ctx)
+        if hasattr(collector, "max_pages"):  # gitlab's own bound, for the same budget
+            collector.max_pages = MAX_PAGES
+        collector.collect(sink, None)  # must not raise: the target guards it
+        sink.flush()
+        return Outcome(inv.load(Coverage, scan), Counter(r.path for r in server.requests),
+                       list(sleeps), collector.calls, list(server.writes))
+    finally:
+        server.stop()
+
+
+_BASELINE: dict[str, Outcome] = {}
+
+
+def baseline(spec: Spec, tmp: Path, monkeypatch) -> Outcome:
+    """The fault-free run of a collector (once per worker): what a fault is compared to."""
+    if spec.name not in _BASELINE:
+        _BASELINE[spec.name] = run_case(spec, tmp, monkeypatch)
+    return _BASELINE[spec.name]
+
+
+def not_ok(row: Coverage) -> bool:
+    return row.status in ("failed", "partial")
+
+
+# --- the matrix ----------------------------------------------------------------------------------
+
+ALL = list(SPECS)
+
+
+def xfail(cases: dict[str, str], name: str):
+    """A known, collector-specific bug: strict, so that its fix is noticed."""
+    if name in cases:
+        return [pytest.mark.xfail(strict=True, reason=cases[name])]
+    return []
+
+
+def params(known_bugs: dict[str, str] | None = None):
+    return [pytest.param(n, marks=xfail(known_bugs or {}, n)) for n in ALL]
+
+
+@pytest.mark.parametrize("name", params())
+def test_401_fails_without_retrying(name, tmp_path, monkeypatch):
+    spec = SPECS[name]
+    fault = aws_error("InvalidClientTokenId", 403) if name == "aws" else {"status": 401}
+    out = run_case(spec, tmp_path, monkeypatch, [(".", fault)])
+    failed = [c for c in out.coverage if c.status == "failed"]
+    assert failed, [(c.target, c.status) for c in out.coverage]
+    assert not [c for c in out.coverage if c.status == "ok"]
+    assert re.search(r"401|credential|InvalidClientTokenId|unauthori", failed[0].error or "", re.I)
+    assert sum(out.paths.values()) <= 2 and out.sleeps == []  # no retry on bad credentials
+    assert out.writes == []
+
+
+@pytest.mark.parametrize("name", params())
+def test_403_on_a_core_listing_is_not_clean_and_not_retried(name, tmp_path, monkeypatch):
+    spec = SPECS[name]
+    fault = aws_error("AccessDenied", 403) if name == "aws" else {"status": 403}
+    out = run_case(spec, tmp_path, monkeypatch, [(spec.core, fault)])
+    row = out.main(spec)
+    assert not_ok(row), row
+    assert re.search(r"403|forbidden|AccessDenied", row.error or "", re.I), row.error
+    assert out.sleeps == [] and out.hits(spec.core) <= 2  # github: two distinct queries
+
+
+@pytest.mark.parametrize("name", params())
+def test_404_on_an_optional_endpoint_is_a_skipped_row(name, tmp_path, monkeypatch):
+    spec = SPECS[name]
+    out = run_case(spec, tmp_path, monkeypatch, [(spec.optional, spec.optional_fault)])
+    assert out.main(spec).status == "ok"
+    skipped = [c for c in out.coverage if c.status == "skipped" and c.error]
+    assert skipped and any(re.search(r"404|not found|not served|AccessDenied|forbidden", c.error, re.I)
+                           for c in skipped), [(c.target, c.error) for c in skipped]
+    assert out.hits(spec.optional) == 1 and out.sleeps == []
+
+
+@pytest.mark.parametrize("name", params())
+def test_429_with_retry_after_is_waited_out(name, tmp_path, monkeypatch):
+    spec = SPECS[name]
+    fault = ({**aws_error("Throttling", 400), "retry_after": 7, "times": 1} if name == "aws"
+             else {"status": 429, "retry_after": 7, "times": 1})
+    out = run_case(spec, tmp_path, monkeypatch, [(spec.core, fault)])
+    assert out.main(spec).status == "ok", out.main(spec)
+    assert out.hits(spec.core) >= 2  # the refused call, then the same call again
+    if name == "okta":  # Okta's own rule: wait for X-Rate-Limit-Reset (bounded)
+        assert len(out.sleeps) == 1 and 0 < out.sleeps[0] <= 60
+    else:
+        assert out.sleeps == [7.0]
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+@pytest.mark.parametrize("name", params())
+def test_transient_5xx_recovers_after_one_retry(name, status, tmp_path, monkeypatch):
+    spec = SPECS[name]
+    fault = ({**aws_error("InternalFailure", status), "times": 1} if name == "aws"
+             else {"status": status, "times": 1})
+    clean = baseline(spec, tmp_path / "a", monkeypatch)
+    out = run_case(spec, tmp_path / "b", monkeypatch, [(spec.core, fault)])
+    assert out.main(spec).status == "ok"
+    assert out.hits(spec.core) == clean.hits(spec.core) + 1
+    assert out.sleeps == [0.5]  # the first backoff step
+    assert out.main(spec).api_calls == clean.main(spec).api_calls + 1  # the retry is counted
+
+
+@pytest.mark.parametrize("name", params())
+def test_persistent_5xx_fails_after_bounded_retries(name, tmp_path, monkeypatch):
+    spec = SPECS[name]
+    fault = aws_error("ServiceUnavailable", 503) if name == "aws" else {"status": 503}
+    out = run_case(spec, tmp_path, monkeypatch, [(spec.core, fault)])
+    row = out.main(spec)
+    assert not_ok(row) and re.search(r"503|ServiceUnavailable", row.error or ""), row
+    assert out.hits(spec.core) == 1 + RETRIES
+    assert out.sleeps == [0.5, 1.0]  # exponential backoff, bounded
+
+
+@pytest.mark.parametrize("name", params())
+def test_dropped_connection_is_retried_then_fails(name, tmp_path, monkeypatch):
+    spec = SPECS[name]
+    out = run_case(spec, tmp_path, monkeypatch, [(spec.core, {"close": True})])
+    row = out.main(spec)
+    assert not_ok(row), row
+    assert re.search(r"connect|closed|aborted|reach", row.error or "", re.I), row.error
+    assert 2 <= out.hits(spec.core) <= 1 + RETRIES
+
+
+def _refused(spec: Spec):
+    def prepare(server: Any, cfg: dict[str, Any]) -> None:
+        url = dead_url()
+        for key in ("base_url", "url", "endpoint_url"):
+            if key in cfg:
+                cfg[key] = url
+        if spec.name == "kubernetes":
+            fake_kubernetes.write_kubeconfig(Path(cfg["kubeconfig"]), _Dead(url), context="prod")
+    return prepare
+
+
+class _Dead:
+    def __init__(self, url: str):
+        self.url = url
+        self.token = fake_kubernetes.DEFAULT_TOKEN
+
+
+@pytest.mark.parametrize("name", params())
+def test_connection_refused_fails_the_target(name, tmp_path, monkeypatch):
+    spec = SPECS[name]
+    out = run_case(spec, tmp_path, monkeypatch, prepare=_refused(spec))
+    assert sum(out.paths.values()) == 0  # nothing reached the (real) fake
+    failed = [c for c in out.coverage if c.status == "failed"]
+    assert failed and not [c for c in out.coverage if c.status == "ok"]
+    assert re.search(r"connect|refused|reach", failed[0].error or "", re.I), failed[0].error
+    assert out.calls <= 1 + RETRIES and len(out.sleeps) <= RETRIES
+
+
+@pytest.mark.parametrize("name", params({
+    "kubernetes": "kubernetes: a read timeout is reported as 'cannot reach the API server: "
+                  "MaxRetryError' (urllib3's wrapper), not as a timeout",
+}))
+def test_read_timeout_is_retried_then_fails(name, tmp_path, monkeypatch):
+    spec = SPECS[name]
+    out = run_case(spec, tmp_path, monkeypatch, [(spec.core, {"delay": SLOW})], retries=1)
+    row = out.main(spec)
+    assert not_ok(row), row
+    assert re.search(r"time ?out|timed out", row.error or "", re.I), row.error
+    assert out.hits(spec.core) == 2  # one try, one retry (max_retries=1), then it gives up
+
+
+@pytest.mark.parametrize("name", params())
+def test_truncated_json_is_not_retried_and_not_clean(name, tmp_path, monkeypatch):
+    spec = SPECS[name]
+    fault = ({"status": 200, "body": b"<GetAccountAuthorizationDetailsResponse><GetAccountAu",
+              "headers": {"Content-Type": "text/xml"}} if name == "aws" else {"truncate": True})
+    out = run_case(spec, tmp_path, monkeypatch, [(spec.core, fault)])
+    row = out.main(spec)
+    assert not_ok(row), row
+    assert re.search(r"malformed|not JSON|not valid|parse|unexpected|expected", row.error or "", re.I), row.error
+    assert out.hits(spec.core) == 1
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if n != "aws"])
+def test_json_of_the_wrong_shape_is_not_clean(name, tmp_path, monkeypatch):
+    spec = SPECS[name]
+    out = run_case(spec, tmp_path, monkeypatch, [(spec.core, {"body": '"just a string"'})])
+    row = out.main(spec)
+    assert not_ok(row), row
+    assert out.hits(spec.core) == 1
+
+
+@pytest.mark.parametrize("name", params({
+    "github": "github: GitHubApi.get_all follows Link rel=next without a page bound",
+    "kubernetes": "kubernetes: _pages follows metadata.continue without a page bound "
+                  "(only a repeated token is caught)",
+    "okta": "okta: MAX_PAGES is 100000 per listing, not the configured max_pages",
+    "scim": "scim: MAX_PAGES is 100000 per listing, not the configured max_pages",
+    "aws": "aws: _pages follows Marker/NextToken without a page bound",
+}))
+def test_pagination_that_never_ends_is_cut_and_not_clean(name, tmp_path, monkeypatch):
+    spec = SPECS[name]
+    out = run_case(spec, tmp_path, monkeypatch, prepare=lambda s, c: endless(spec, s))
+    row = out.main(spec)
+    assert out.hits(spec.listing) <= MAX_PAGES + 2, out.hits(spec.listing)  # bounded, not LIE
+    assert not_ok(row), row
+    assert re.search(r"page|listing", row.error or "", re.I), row.error
+
+
+# --- through the CLI: a failed layer makes the verdict incomplete (exit 3), never clean --------
+
+ROSTER = (ROOT / "fixtures" / "demo" / "roster.csv").read_text().splitlines()[1:]
+
+
+@pytest.fixture(scope="module")
+def estate(tmp_path_factory):
+    """Every collector's fake, running, and one config naming all of them."""
+    tmp = tmp_path_factory.mktemp("estate")
+    servers, blocks = {}, {}
+    for name, spec in SPECS.items():
+        servers[name], blocks[name] = spec.start(tmp)
+    yield tmp, servers, blocks
+    for s in servers.values():
+        s.stop()
+
+
+def _verify_carol(tmp: Path, blocks: dict[str, Any], sub: str) -> Any:
+    d = tmp / sub
+    d.mkdir()
+    cfg = write_config(d, {"collectors": {n: [b] for n, b in blocks.items()}}, ROSTER)
+    return run_cli("verify", "-c", str(cfg), "--format", "json", "carol@example.com", env=FAKE_ENV)
+
+
+def test_cli_baseline_carol_is_clean_everywhere(estate):
+    """The near miss: with every source answering, carol (cleanly offboarded) is clean."""
+    tmp, servers, blocks = estate
+    for s in servers.values():
+        s.clear_faults()
+    r = _verify_carol(tmp, blocks, "baseline")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert '"verdict": "clean"' in r.stdout
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_cli_one_failed_source_makes_the_verdict_incomplete(estate, name):
+    """The same run with one source refusing the credential: exit 3, the layer that
+    source covers is incomplete, never clean."""
+    tmp, servers, blocks = estate
+    for s in servers.values():
+        s.clear_faults()
+    fault = aws_error("InvalidClientTokenId", 403) if name == "aws" else {"status": 401}
+    servers[name].fault(".", **fault)
+    try:
+        r = _verify_carol(tmp, blocks, f"fault-{name}")
+    finally:
+        servers[name].clear_faults()
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert '"verdict": "incomplete"' in r.stdout and '"verdict": "clean"' not in r.stdout
+    assert all(s.writes == [] for s in servers.values())
