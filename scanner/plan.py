@@ -345,11 +345,11 @@ def _unowned(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
 
 
 def _nhi_owner(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    """Where the ownership was read from is where it is fixed: a tag or annotation on the
+    NHI, or the roster's owner column."""
     acc = objs.accounts.get(f.subject)
-    action, cmd, note = owner_step(acc if f.evidence.get("link", "").startswith("tag") else None, f)
-    if acc is not None and acc.system == "aws" and not f.evidence.get("link"):
-        action, cmd, note = owner_step(acc, f)
-    return (5, action, cmd, note)
+    from_tag = str(f.evidence.get("link") or "").startswith("tag")
+    return (5, *owner_step(acc if from_tag else None, f))
 
 
 def _ci_secret(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
@@ -435,7 +435,7 @@ def _sso_assignment(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     user_native, _, ps_uid = f.object_id.partition("->")
     ps = objs.resources.get(ps_uid)
     instance = (ps.attributes.get("instance") if ps else None) or "INSTANCE_ARN"
-    account_id = f.system == "aws" and ps_uid.split("|", 1)[0].split(":", 1)[-1] or "ACCOUNT_ID"
+    account_id = ps_uid.split("|", 1)[0].split(":", 1)[-1] if "|" in ps_uid else "ACCOUNT_ID"
     return (3, "delete the Identity Center account assignment",
             f"aws sso-admin delete-account-assignment --instance-arn {q(instance)} --target-id {q(account_id)} "
             f"--target-type AWS_ACCOUNT --permission-set-arn {q(f.evidence.get('permission_set') or _after_pipe(ps_uid))} "
@@ -492,10 +492,10 @@ def _binding(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
                 "(the mapping step) rather than the group, which others use")
         cmd = f"# kubectl {nsflag}edit {res_kind} {q(name)}  # only if {sname} is the leaver's alone"
         return (3, "remove the leaver's way into the bound group", cmd, note)
-    idx = "$(kubectl " + nsflag + f"get {res_kind} {q(name)} -o json | jq '.subjects | map(.name == {json.dumps(sname)}) | index(true)')"
+    who = f"{skind} {sname}" if sname else "the leaver's subject"
     return (3, "remove the subject from the binding",
-            f"kubectl {nsflag}patch {res_kind} {q(name)} --type=json -p \"[{{\\\"op\\\": \\\"remove\\\", \\\"path\\\": \\\"/subjects/{idx}\\\"}}]\"",
-            f"if {skind} {sname} is the only subject, delete the binding instead: kubectl {nsflag}delete {res_kind} {name}")
+            f"kubectl {nsflag}edit {res_kind} {q(name)}  # delete the subjects[] entry for {who}",
+            f"if it is the only subject, delete the binding instead: kubectl {nsflag}delete {res_kind} {name}")
 
 
 def _mapping(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
@@ -620,7 +620,7 @@ def build_plan(inv: Inventory, scan_id: str, identity: str) -> list[Step]:
     objs = load_objects(inv, scan_id, findings)
     steps: list[Step] = []
     seen: set[str] = set()
-    for f in findings:
+    for f in sorted(findings, key=lambda f: (-severity_rank(f.severity), f.rule)):
         st = step_for(f, objs)
         if st.command in seen:  # two rules on one object (live, and used after): one step
             continue
