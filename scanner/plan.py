@@ -336,12 +336,17 @@ def _disable_account(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
 
 
 def _unowned(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    """Nobody answers for it: record an owner where the system keeps one (a tag, an
+    annotation), else in the roster; removing it is the alternative, not the default
+    (an unowned account can be the admin everything runs on)."""
     acc = objs.accounts.get(f.subject)
-    action, cmd, note = owner_step(acc, f)
-    if acc is not None and acc.system.split(":", 1)[0] in ("github", "gitlab", "okta", "scim"):
-        action, cmd, note = account_step(acc)  # no owner field there: remove it or add it to the roster
-        note = "or add it to the roster with an owner if it is still needed"
-    return (5, action, cmd, note)
+    if acc is not None and acc.system.split(":", 1)[0] in ("aws", "kubernetes"):
+        action, cmd, _ = owner_step(acc, f)
+        note = "or remove it if nobody needs it: " + account_step(acc)[1].splitlines()[0]
+        return (5, action, cmd, note)
+    name = f.object_name or f.object_id
+    note = ("or remove it if nobody needs it: " + account_step(acc)[1].splitlines()[0]) if acc else ""
+    return (5, "record an owner in the roster", f"# roster: add a row for {name} ({f.system}) with its accountable owner", note)
 
 
 def _nhi_owner(f: Finding, objs: Objects) -> tuple[int, str, str, str]:

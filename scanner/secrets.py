@@ -47,6 +47,7 @@ KNOWN_PREFIXES = (
 )
 
 AWS_KEY_ID = re.compile(r"\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b")
+AWS_SECRET_SHAPE = re.compile(r"^[A-Za-z0-9/+]{40}$")
 AWS_KEY_ID_LOOSE = re.compile(r"(?<![A-Z0-9])((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})(?![A-Z0-9])")
 
 # Keys whose value is a secret whatever its shape (structure-aware recall).
@@ -134,6 +135,7 @@ class SecretHit:
     line: int
     identifier: str | None = None  # AWS key id, SSH public key fingerprint, last8 handle
     key: str | None = None  # the variable / attribute name it was assigned to, if known
+    verified: str | None = None  # valid / invalid after opt-in live verification
 
 
 def ssh_public_fingerprint(pem: str) -> str | None:
@@ -419,10 +421,32 @@ def line_starts(text: str) -> list[int]:
 class SecretScanner:
     """Text in, fingerprinted SecretHits out, through detect-secrets' plugins."""
 
-    def __init__(self, fingerprinter: Fingerprinter, noise_filters: bool = True):
+    def __init__(self, fingerprinter: Fingerprinter, noise_filters: bool = True,
+                 verifier=None):
         self.fp = fingerprinter
         self.noise_filters = noise_filters
         self.filtered: dict[str, int] = {}  # noise filter name -> hits dropped
+        # opt-in live verification (collectors/iac/verify.py): raw values of the current
+        # file are kept here, in this process only, until verify_pending() drops them
+        self.verifier = verifier
+        self._pending: list[tuple[str, SecretHit]] = []
+
+    def verify_pending(self) -> None:
+        """Ask the identity endpoints about this file's hits, then forget the values."""
+        pending, self._pending = self._pending, []
+        if self.verifier is None:
+            return
+        secrets = [(h.line, v) for v, h in pending if AWS_SECRET_SHAPE.match(v)]
+        for value, h in pending:
+            if h.verified:
+                continue
+            if h.identifier and AWS_KEY_ID.fullmatch(h.identifier) and value == h.identifier:
+                near = sorted((abs(line - h.line), v) for line, v in secrets if abs(line - h.line) <= 5)
+                if near:
+                    h.verified = self.verifier.aws_pair(h.identifier, near[0][1])
+            else:
+                h.verified = self.verifier.token(value.strip())
+        del pending, secrets
 
     # -- public API -------------------------------------------------------------------
     def scan_text(self, text: str, path: str = "") -> list[SecretHit]:
@@ -485,8 +509,11 @@ class SecretScanner:
     def scan_value(self, value: str, key: str = "", detector: str = "Assigned secret") -> SecretHit:
         """A value known to be a secret (a CI variable, a Secret's data field): fingerprint
         the whole value, whatever detect-secrets thinks of it."""
-        return SecretHit(detector, self.fp.fingerprint(value), hint(value), 0,
-                         identifier_for(detector, value, self.fp), key or None)
+        hit = SecretHit(detector, self.fp.fingerprint(value), hint(value), 0,
+                        identifier_for(detector, value, self.fp), key or None)
+        if self.verifier is not None:
+            self._pending.append((value, hit))
+        return hit
 
     @staticmethod
     def is_assigned_secret(key: str, value: str) -> bool:
@@ -510,8 +537,10 @@ class SecretScanner:
         if (lineno, fp) in seen:
             return False
         seen.add((lineno, fp))
-        hits.append(SecretHit(detector, fp, hint(value), lineno,
-                              identifier_for(detector, value, self.fp), key))
+        hit = SecretHit(detector, fp, hint(value), lineno, identifier_for(detector, value, self.fp), key)
+        hits.append(hit)
+        if self.verifier is not None:
+            self._pending.append((value, hit))
         return True
 
     @staticmethod

@@ -47,6 +47,8 @@ class IacCollector(Collector):
         "max_file_bytes": Option(int, default=2_000_000),
         "workers": Option(int, default=2),
         "verify_live": Option(bool, default=False),
+        # where verify_live asks (keys: github_api, gitlab_url, aws_endpoint, aws_region)
+        "verify_endpoints": Option(dict, default={}),
     }
 
     def describe(self) -> str:
@@ -55,7 +57,12 @@ class IacCollector(Collector):
     # -- the bulk pass ---------------------------------------------------------------
     def collect(self, sink: Sink, scope: Scope | None = None) -> None:
         cache = self.ctx.cache_dir / "iac-results.sqlite" if self.ctx.cache_dir else None
-        analyzer = Analyzer(self.ctx.fingerprinter, cache, workers=self.config.get("workers") or 2)
+        verify = None
+        if self.config.get("verify_live"):
+            allowed = {"github_api", "gitlab_url", "aws_endpoint", "aws_region"}
+            verify = {k: v for k, v in (self.config.get("verify_endpoints") or {}).items() if k in allowed}
+        analyzer = Analyzer(self.ctx.fingerprinter, cache, workers=self.config.get("workers") or 2,
+                            verify=verify)
         try:
             root = Path(self.config["path"]).expanduser()
             if not root.is_absolute():
@@ -68,7 +75,6 @@ class IacCollector(Collector):
                     self._scan_history(sink, run, analyzer, root, source, prefix="")
                 else:
                     self._scan_tree(sink, run, analyzer, root, source)
-                self._note_verify(run)
             for url in self.config.get("repos") or []:
                 safe = gitrepo.strip_credentials(url)
                 with self.target(sink, safe) as run:
@@ -139,18 +145,13 @@ class IacCollector(Collector):
         run.attributes["blobs"] = len(blobs)
         self._load(sink, run, analyzer, jobs, source, rules, prefix=prefix)
 
-    def _note_verify(self, run: TargetRun) -> None:
-        if self.config.get("verify_live"):
-            # Asking providers whether an exposed secret works needs the raw value at
-            # analysis time; not built yet: say so rather than imply it was checked.
-            run.attributes["verify_live"] = "not implemented: exposures stay unverified"
-
     # -- transform + load --------------------------------------------------------------
     def _load(self, sink: Sink, run: TargetRun, analyzer: Analyzer, jobs: list[Job],
               source: str, rules: Rules, prefix: str) -> None:
         parse_errors: list[dict[str, str]] = []
         n_errors = 0
         filtered: dict[str, int] = {}
+        verify_calls = 0
         for job, facts, _cached in analyzer.run(jobs):
             path, commit, head = job.tag  # type: ignore[misc]
             if facts.parse_error:
@@ -160,12 +161,16 @@ class IacCollector(Collector):
                     parse_errors.append({"path": f"{prefix}{path}", "reason": facts.parse_error})
             for k, v in facts.filtered.items():
                 filtered[k] = filtered.get(k, 0) + v
+            verify_calls += facts.verify_calls
             sink.emit_all(transform(facts, source, f"{prefix}{path}", commit, head))
         run.attributes.update({
             "files": analyzer.stats["files"], "bytes": analyzer.stats["bytes"],
             "cached": analyzer.stats["cached"], "analysed": analyzer.stats["analysed"],
             "skipped": dict(rules.skipped), "parse_errors": n_errors,
             "parse_error_files": parse_errors, "noise_filtered": filtered})
+        if analyzer.verify is not None:
+            run.attributes["verify_calls"] = verify_calls
+            self.count_call(verify_calls)
         for k in ("files", "bytes", "cached", "analysed"):
             analyzer.stats[k] = 0
 
@@ -191,4 +196,4 @@ def transform(facts: FileFacts, source: str, location: str, commit: str | None,
             system="iac", source=source, detector=h.detector, fingerprint=h.fingerprint,
             hint=h.hint, location=location, line=h.line, commit=commit, in_head=in_head,
             identifier=h.identifier, context=f"{facts.kind}{' ' + h.key if h.key else ''}",
-            attributes=attrs)
+            verified=h.verified or "unverified", attributes=attrs)

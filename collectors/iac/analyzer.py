@@ -72,9 +72,17 @@ class ResultCache:
 _WORKER: SecretScanner | None = None
 
 
-def _init_worker(key: bytes) -> None:
+def _make_scanner(fp: Fingerprinter, verify: dict | None) -> SecretScanner:
+    verifier = None
+    if verify is not None:
+        from collectors.iac.verify import LiveVerifier
+        verifier = LiveVerifier(**verify)
+    return SecretScanner(fp, verifier=verifier)
+
+
+def _init_worker(key: bytes, verify: dict | None = None) -> None:
     global _WORKER
-    _WORKER = SecretScanner(Fingerprinter(key))
+    _WORKER = _make_scanner(Fingerprinter(key), verify)
     _WORKER.scan_text("warm up", "x")  # detect-secrets settings and prefilter, once
 
 
@@ -88,9 +96,13 @@ def _decode(data: bytes) -> str:
 
 
 class Analyzer:
-    def __init__(self, fingerprinter: Fingerprinter, cache_path: Path | None, workers: int = 2):
+    def __init__(self, fingerprinter: Fingerprinter, cache_path: Path | None, workers: int = 2,
+                 verify: dict | None = None):
+        """``verify``: LiveVerifier settings to check exposed credentials (opt-in); the
+        cache is off then, since validity changes while content does not."""
         self.fp = fingerprinter
-        self.cache = ResultCache(cache_path)
+        self.verify = verify
+        self.cache = ResultCache(None if verify is not None else cache_path)
         self.workers = max(1, workers)
         self.stats = {"files": 0, "bytes": 0, "cached": 0, "analysed": 0}
 
@@ -127,7 +139,7 @@ class Analyzer:
     def _analyse(self, jobs: list[Job]) -> Iterator[FileFacts]:
         total = sum(len(j.data) for j in jobs)
         if self.workers == 1 or total < PARALLEL_MIN_BYTES or len(jobs) < 2:
-            scanner = SecretScanner(self.fp)
+            scanner = _make_scanner(self.fp, self.verify)
             for j in jobs:
                 yield analyze(j.rel, _decode(j.data), scanner)
             return
@@ -142,7 +154,7 @@ class Analyzer:
         ctx = multiprocessing.get_context("fork")
         key = self.fp._key  # the key reaches the workers in memory, never on disk
         with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                 initializer=_init_worker, initargs=(key,)) as pool:
+                                 initializer=_init_worker, initargs=(key, self.verify)) as pool:
             for results in pool.map(_run_batch, batches):
                 yield from results
 

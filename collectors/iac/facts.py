@@ -34,6 +34,7 @@ class FileFacts:
     hits: list[SecretHit] = field(default_factory=list)
     parse_error: str | None = None
     filtered: dict[str, int] = field(default_factory=dict)  # noise filter -> hits dropped
+    verify_calls: int = 0  # identity-endpoint calls made (verify_live only)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,4 +43,4 @@ class FileFacts:
     def from_json(cls, d: dict[str, Any]) -> "FileFacts":
         return cls(kind=d["kind"], refs=[RefFact(**r) for r in d["refs"]],
                    hits=[SecretHit(**h) for h in d["hits"]], parse_error=d.get("parse_error"),
-                   filtered=d.get("filtered") or {})
+                   filtered=d.get("filtered") or {}, verify_calls=d.get("verify_calls", 0))

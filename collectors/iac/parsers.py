@@ -116,6 +116,7 @@ def analyze(path: str, text: str, scanner: SecretScanner) -> FileFacts:
     kind = file_kind(path, text)
     facts = FileFacts(kind=kind)
     scanner.filtered = {}
+    scanner._pending = []
     facts.hits = scanner.scan_text(text, path)
     facts.refs = list(generic_refs(text))
     parser = PARSERS.get(kind)
@@ -150,6 +151,10 @@ def analyze(path: str, text: str, scanner: SecretScanner) -> FileFacts:
                     h.identifier = h.identifier or hit.identifier
     facts.refs = _dedupe_refs(facts.refs)
     facts.filtered = dict(scanner.filtered)
+    if scanner.verifier is not None:
+        before = scanner.verifier.calls
+        scanner.verify_pending()
+        facts.verify_calls = scanner.verifier.calls - before
     return facts
 
 
