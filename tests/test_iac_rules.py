@@ -95,3 +95,9 @@ def test_secrets_in_tfstate():
     assert ("exposure.tfstate", "high", None, "prod.tfstate", 12) in got
     assert ("exposure.secret", "high", None, "prod.tf", 3) in got
     assert not any(r == "exposure.tfstate" and p == "prod.tf" for r, _s, _i, p, _l in got)
+
+
+def test_history_only_secret_verified_valid_by_live_check():
+    e = exposure(None, "old.env", 1, in_head=False)
+    e.verified = "valid"
+    assert findings([e]) == {("exposure.history_live", "high", None, "old.env", 1)}

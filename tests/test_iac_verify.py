@@ -17,7 +17,7 @@ GOOD_GH = "ghp_" + "G" * 32 + "good"  # fake
 BAD_GH = "ghp_" + "B" * 32 + "badd"  # fake
 GOOD_GL = "glpat-" + "L" * 16 + "good"  # fake
 KEY_ID = "AKIAQYLPMN5HHHFPZAM2"  # fake
-SECRET = "Fake/Secret+Value0123456789abcdefABCDEFG"[:40]  # fake, 40 chars
+SECRET = "Zq8vN3xT7pL2wK9m/R4sT6uV8wX0yZ2aB+c1d3e5"  # fake, 40 chars
 
 
 class IdentityEndpoints(FakeServer):

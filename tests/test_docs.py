@@ -1,0 +1,32 @@
+"""Docs that describe the code stay in sync with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rules.base import all_rules
+from scanner.cli import rules_markdown
+from scanner.inventory import TABLES
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_rule_catalog_doc_is_current():
+    catalog = sorted(all_rules().values(), key=lambda r: r.meta.id)
+    assert (DOCS / "rules.md").read_text() == rules_markdown(catalog), \
+        "regenerate: residual rules list --format md > docs/rules.md"
+
+
+def test_schema_doc_names_every_table_and_column():
+    text = (DOCS / "schema.md").read_text()
+    for table in TABLES.values():
+        assert f"## {table.name}" in text
+        for name, _ in table.columns:
+            assert f"| {name} |" in text, f"{table.name}.{name} missing from docs/schema.md"
+
+
+def test_every_collector_documents_its_permissions():
+    from collectors.registry import collector_classes
+    perms = DOCS / "permissions"
+    for name in collector_classes():
+        assert any(p.stem == name for p in perms.iterdir()), f"docs/permissions/{name}.* missing"
