@@ -76,22 +76,30 @@ def stage_resolve(workdir: Path, scan_id: str) -> dict:
 
 
 def stage_graph(workdir: Path, scan_id: str) -> dict:
-    from scanner.engine import load_context
+    """The graph a question needs: every leaver's neighbourhood (load_neighbourhood
+    filters in DuckDB; graph_for builds each leaver's subgraph), never a whole-estate
+    graph."""
+    from scanner.engine import load_neighbourhood
     from scanner.inventory import Inventory
+    from scanner.model import Identity
 
     config = _config(workdir)
     now = datetime.fromisoformat(NOW)
     with Inventory(workdir / "residual.duckdb", read_only=True) as inv:
-        ctx = load_context(inv, scan_id, config.policy, now)
+        leavers = [i.id for i in inv.iter(Identity, scan_id, "status IN ('terminated', 'suspended')")]
+        t = time.perf_counter()
+        ctx = load_neighbourhood(inv, scan_id, leavers, config.policy, now)
+        load_s = time.perf_counter() - t
         t = time.perf_counter()
         nodes = edges = biggest = 0
-        for ident in ctx.leavers:
+        for ident in leavers:
             g = ctx.graph_for(ident)
             nodes += g.number_of_nodes()
             edges += g.number_of_edges()
             biggest = max(biggest, g.number_of_nodes())
-        return {"leavers": len(ctx.leavers), "nodes": nodes, "edges": edges,
-                "largest_subgraph_nodes": biggest, "graphs_s": round(time.perf_counter() - t, 2)}
+        return {"leavers": len(leavers), "nodes": nodes, "edges": edges,
+                "largest_subgraph_nodes": biggest, "records_loaded": ctx.size(),
+                "load_s": round(load_s, 2), "graphs_s": round(time.perf_counter() - t, 2)}
 
 
 def stage_rules(workdir: Path, scan_id: str) -> dict:

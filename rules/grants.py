@@ -25,10 +25,25 @@ def principal_identity(ctx: RuleContext, principal: str) -> tuple[Identity | Non
         return ident, acc.node
     if principal.startswith("arn:") and ":user/" in principal:
         name = principal.rsplit("/", 1)[-1].casefold()
-        for ident in ctx.leavers.values():
-            if any(a.casefold() == f"aws:{name}" for a in ident.aliases):
-                return ident, None
+        ident = _leavers_by_aws_alias(ctx).get(f"aws:{name}")
+        if ident:
+            return ident, None
     return None, None
+
+
+def _leavers_by_aws_alias(ctx: RuleContext) -> dict[str, Identity]:
+    """Leavers by their case-folded ``aws:`` aliases (the first leaver wins, as a scan
+    of ``ctx.leavers`` would), built once per context: at estate scale a loop over every
+    leaver for every trust grant cost seconds."""
+    index = ctx.__dict__.get("_leavers_by_aws_alias")
+    if index is None:
+        index = {}
+        for ident in ctx.leavers.values():
+            for a in ident.aliases:
+                if a.casefold().startswith("aws:"):
+                    index.setdefault(a.casefold(), ident)
+        ctx.__dict__["_leavers_by_aws_alias"] = index
+    return index
 
 
 @rule(id="grant.trust_names_leaver",

@@ -49,6 +49,10 @@ def register(main: click.Group) -> None:
     @click.option("--okta-token", envvar="OKTA_TOKEN", default=None, show_envvar=True)
     @click.option("--okta-since", default=None,
                   help="first run only: read the System Log from this time (default: now)")
+    @click.option("--okta-hook", "okta_hook", default=None, metavar="HOST:PORT",
+                  help="receive Okta Event Hooks here (put it behind TLS); spooled beside the state")
+    @click.option("--okta-hook-secret", envvar="OKTA_HOOK_SECRET", default=None, show_envvar=True,
+                  help="the Authorization header value configured on the Okta event hook")
     @click.option("--scim-url", default=None, help="poll this SCIM app's users' active flag")
     @click.option("--scim-name", default="scim", show_default=True)
     @click.option("--scim-token", envvar="SCIM_TOKEN", default=None, show_envvar=True)
@@ -60,7 +64,8 @@ def register(main: click.Group) -> None:
     @click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
                   help="where the cursor is kept (default: beside the inventory)")
     def watch(config_path: str, roster_file: Path | None, okta_url: str | None,
-              okta_token: str | None, okta_since: str | None, scim_url: str | None,
+              okta_token: str | None, okta_since: str | None, okta_hook: str | None,
+              okta_hook_secret: str | None, scim_url: str | None,
               scim_name: str, scim_token: str | None, jsonl: Path | None, webhook: str | None,
               interval: float, once: bool, state_path: Path | None) -> None:
         """React to identity status changes with a targeted verify of that identity.
@@ -68,8 +73,8 @@ def register(main: click.Group) -> None:
         Exit 0 when every event was handled, 3 with --once when one could not be (it is
         retried at the next run; the state file keeps the place)."""
         from scanner.watch import (
-            OktaLogSource, RosterFileSource, ScimActiveSource, Sinks, WatchStats,
-            targeted_verify, watch_loop,
+            OktaEventHookSource, OktaLogSource, RosterFileSource, ScimActiveSource, Sinks,
+            WatchStats, targeted_verify, watch_loop,
         )
 
         config = _config(config_path)
@@ -87,9 +92,18 @@ def register(main: click.Group) -> None:
             sources.append(OktaLogSource(okta_url, okta_token, since=okta_since))
         if scim_url:
             sources.append(ScimActiveSource(scim_name, scim_url, scim_token))
-        if not sources:
-            raise UsageFailure("nothing to watch: give --roster-file, --okta-url or --scim-url")
         state = state_path or config.inventory.with_name(config.inventory.name + ".watch.json")
+        hook = None
+        if okta_hook:
+            host, _, port = okta_hook.rpartition(":")
+            if not okta_hook_secret or not port.isdigit():
+                raise UsageFailure("--okta-hook HOST:PORT needs --okta-hook-secret (or OKTA_HOOK_SECRET)")
+            hook = OktaEventHookSource(state.with_name(state.name + ".okta-hook.jsonl"), okta_hook_secret)
+            sources.append(hook)
+        if not sources:
+            raise UsageFailure("nothing to watch: give --roster-file, --okta-url, --okta-hook or --scim-url")
+        if hook is not None and not once:  # --once only drains what was received
+            click.echo(f"receiving Okta event hooks on {hook.serve(host or '127.0.0.1', int(port))}", err=True)
 
         sinks = Sinks(stdout=True, file=jsonl, webhook=webhook, echo=click.echo)
         stats = WatchStats()
@@ -98,6 +112,9 @@ def register(main: click.Group) -> None:
                            interval=interval, once=once, stats=stats)
         except KeyboardInterrupt:
             sys.exit(0)
+        finally:
+            if hook is not None:
+                hook.stop()
         click.echo(f"handled {n} event(s)" + (f", {stats.failed} failed (retried next time)"
                                                if stats.failed else ""), err=True)
         sys.exit(3 if stats.failed else 0)

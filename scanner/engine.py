@@ -241,6 +241,63 @@ def load_context(inv: Inventory, scan_id: str, policy: Policy, now: datetime) ->
     )
 
 
+def load_neighbourhood(inv: Inventory, scan_id: str, identity_ids: Iterable[str],
+                       policy: Policy, now: datetime) -> RuleContext:
+    """A RuleContext holding only what is tied to these identities: them and the NHIs
+    they own (transitively), their linked accounts, those accounts' credentials and
+    grants, the resources granted, exposures of the credentials, references naming any
+    of them, and every coverage row. The filtering runs in DuckDB, so the cost follows
+    the identities' share of the estate, not its size: what ``verify`` of one person,
+    or the evidence graphs of every leaver, need (``ctx.graph`` of it is their
+    neighbourhood graph). Rules about the estate as a whole (unowned accounts) do not
+    belong on it."""
+    wanted = set(identity_ids)
+    identities = {i.id: i for i in inv.iter(Identity, scan_id)}
+    owned: dict[str, list[str]] = defaultdict(list)
+    for i in identities.values():
+        if i.owner:
+            owned[i.owner].append(i.id)
+    todo, keep = list(wanted), set()
+    while todo:
+        i = todo.pop()
+        if i not in keep and i in identities:
+            keep.add(i)
+            todo.extend(owned.get(i, []))
+
+    def among(values: Iterable[str]) -> list[Any]:
+        return [sorted(set(values))]
+
+    inside = "IN (SELECT unnest(?::VARCHAR[]))"
+    uid = "source || '|' || native_id"
+    links = inv.load(Link, scan_id, f"identity {inside}", among(keep))
+    account_uids = among(l.account for l in links)
+    accounts = _refined(inv.iter(Account, scan_id, f"{uid} {inside}", account_uids))
+    credentials = list(_refined(inv.iter(Credential, scan_id, f"holder {inside}", account_uids)).values())
+    # trust policies may name a deleted IAM user by ARN: match its name to aws: aliases
+    aws_names = among(a.split(":", 1)[1].casefold() for i in keep for a in identities[i].aliases
+                      if a.casefold().startswith("aws:"))
+    grants = inv.load(Grant, scan_id,
+                      f"principal {inside} OR (principal LIKE 'arn:%:user/%' AND "
+                      f"lower(string_split(principal, '/')[-1]) {inside})",
+                      among([*accounts, *(a.native_id for a in accounts.values())]) + aws_names)
+    resources = {r.uid: r for r in inv.iter(Resource, scan_id, f"{uid} {inside}",
+                                           among(g.resource for g in grants))}
+    cred_keys = among([*(c.uid for c in credentials), *(c.native_id for c in credentials)])
+    exposures = inv.load(Exposure, scan_id, f"matched_credential {inside}", cred_keys)
+    references = inv.load(
+        Reference, scan_id,
+        f"(target_kind = 'identity' AND target {inside}) OR "
+        f"(target_kind = 'account' AND target {inside}) OR "
+        f"(target_kind = 'credential' AND target {inside})",
+        among(keep) + account_uids + cred_keys)
+    return RuleContext(
+        scan_id=scan_id, now=now, policy=policy,
+        identities={i: identities[i] for i in keep}, accounts=accounts, credentials=credentials,
+        grants=grants, resources=resources, links={l.account: l for l in links},
+        exposures=exposures, references=references, coverage=inv.load(Coverage, scan_id),
+        inventory=inv)
+
+
 def finding_fingerprint(rule_id: str, identity: str | None, subject: str) -> str:
     return hashlib.sha256(f"{rule_id}\x1f{identity or ''}\x1f{subject}".encode()).hexdigest()[:32]
 

@@ -20,6 +20,7 @@ import socket
 import types
 import typing
 from collections import defaultdict
+from operator import attrgetter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Iterator, TypeVar
@@ -119,6 +120,32 @@ def _cell_out(kind: str, value: Any) -> Any:
     if kind == "list":
         return [str(v) for v in value]
     return value
+
+
+_AS_IS = frozenset(("str", "int", "float", "bool"))
+
+
+def _valid_text(value: Any) -> Any:
+    """``value`` with lone surrogates (which UTF-8 cannot encode) replaced by U+FFFD, in
+    strings and in lists of strings: an API payload may carry them as JSON escapes."""
+    if isinstance(value, str):
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    return value
+
+
+def _column_out(kind: str, values: list[Any]) -> list[Any]:
+    """``_cell_out`` over a column, with the common cases (empty attributes, UTC
+    timestamps) short-cut: writing a million records should not cost a million
+    json.dumps of ``{}``."""
+    if kind == "json":
+        return [None if v is None else "{}" if v == {} and type(v) is dict else
+                json.dumps(v, default=str, sort_keys=True) for v in values]
+    if kind == "ts":
+        return [None if v is None else v if v.tzinfo is None else
+                v.replace(tzinfo=None) if v.tzinfo is UTC else _to_utc_naive(v) for v in values]
+    return [_cell_out(kind, v) for v in values]
 
 
 def _cell_in(kind: str, value: Any) -> Any:
@@ -284,8 +311,15 @@ class Inventory:
             return
         columns: dict[str, list[Any]] = {"scan_id": [scan_id] * len(recs)}
         for name, kind in table.columns:
-            columns[name] = [_cell_out(kind, getattr(r, name)) for r in recs]
-        batch = pa.table(columns, schema=table.arrow_schema)
+            values = list(map(attrgetter(name), recs))
+            columns[name] = values if kind in _AS_IS else _column_out(kind, values)
+        try:
+            batch = pa.table(columns, schema=table.arrow_schema)
+        except UnicodeEncodeError:  # a payload's lone surrogate ("\udcff"): keep the record
+            import logging
+            logging.getLogger("residual.inventory").warning(
+                "%s: text that is not valid Unicode stored with U+FFFD in its place", table.name)
+            batch = pa.table({k: _valid_text(v) for k, v in columns.items()}, schema=table.arrow_schema)
         self.con.register("_batch", batch)
         try:
             self.con.execute(f'INSERT INTO "{table.name}" SELECT * FROM _batch')

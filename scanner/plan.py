@@ -62,6 +62,7 @@ class Step:
 class Objects:
     """The records a finding's step needs, from the same scan."""
 
+    leavers: set[str] = field(default_factory=set)  # identity ids terminated or suspended
     credentials: dict[str, Credential] = field(default_factory=dict)  # by node and by uid
     accounts: dict[str, Account] = field(default_factory=dict)  # by node and by uid
     resources: dict[str, Resource] = field(default_factory=dict)  # by node and by uid
@@ -110,9 +111,16 @@ def credential_step(c: Credential, acc: Account | None, objs: Objects) -> tuple[
                         f"aws iam update-access-key --user-name {q(user)} --access-key-id {q(kid)} --status Inactive\n"
                         f"aws iam delete-access-key --user-name {q(user)} --access-key-id {q(kid)}",
                         "deactivating first lets you re-enable it if something breaks")
-            return ("delete the user's access keys (the key id was not read: run verify --live to read it)",
-                    f"for k in $(aws iam list-access-keys --user-name {q(user)} --query 'AccessKeyMetadata[].AccessKeyId' --output text); "
-                    f"do aws iam delete-access-key --user-name {q(user)} --access-key-id \"$k\"; done", "")
+            # the credential report names keys by slot, not id: find this one by its creation time
+            created = c.created_at or c.rotated_at
+            find = (f"kid=$(aws iam list-access-keys --user-name {q(user)} --query "
+                    f"\"AccessKeyMetadata[?starts_with(CreateDate, '{created:%Y-%m-%dT%H:%M}')].AccessKeyId\" --output text)"
+                    if created else
+                    f"aws iam list-access-keys --user-name {q(user)}  # then: kid=<the id of access key {a.get('slot', '')}>")
+            return ("deactivate, then delete the access key (found by its creation time: the report has no key id)",
+                    f"{find}\naws iam update-access-key --user-name {q(user)} --access-key-id \"$kid\" --status Inactive\n"
+                    f"aws iam delete-access-key --user-name {q(user)} --access-key-id \"$kid\"",
+                    "deactivating first lets you re-enable it if something breaks")
         if c.kind == "password":
             return ("delete the console password", f"aws iam delete-login-profile --user-name {q(user)}", "")
         if c.kind == "ssh_key":
@@ -287,7 +295,7 @@ def owner_step(acc: Account | None, f: Finding) -> tuple[str, str, str]:
 # --- per rule ---------------------------------------------------------------------------------
 
 
-Builder = Callable[[Finding, Objects], tuple[int, str, str, str]]  # (phase, action, command, note)
+Builder = Callable[[Finding, Objects], Any]  # (phase, action, command, note), or a list of them
 
 
 def _cred_of(f: Finding, objs: Objects) -> tuple[Credential | None, Account | None]:
@@ -305,13 +313,19 @@ def _revoke(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
 
 
 def _rotate_credential(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
-    """Unrotated: issue a new one, move its users over, then revoke the old one."""
+    """Unrotated: issue a new one, move its users over, then revoke the old one. A
+    leaver's own credential is not rotated (that would issue them a new one): revoked."""
     c, acc = _cred_of(f, objs)
+    if f.identity in objs.leavers:
+        return _revoke(f, objs)
     if c is not None and c.system == "aws" and c.kind == "access_key":
         user = acc.login if acc else _arn_name(c.native_id.split("#")[0])
         _, revoke, _ = credential_step(c, acc, objs)
+        find, _, revoke = revoke.partition("\n") if revoke.startswith(("kid=", "aws iam list-access-keys")) \
+            else ("", "", revoke)
         return (1, "rotate the access key: create a new one, deploy it, then delete the old one",
-                f"aws iam create-access-key --user-name {q(user)}\n# deploy the new key where the old one is used, then:\n{revoke}", "")
+                (f"{find}\n" if find else "") + f"aws iam create-access-key --user-name {q(user)}\n"
+                f"# deploy the new key where the old one is used, then:\n{revoke}", "")
     if c is not None and c.system.startswith("gitlab") and c.kind == "pat":
         return (1, "rotate the token (GitLab issues a new one and revokes this one)",
                 f"{GL} -X POST \"$GITLAB_URL/api/v4/personal_access_tokens/{_tail(c.native_id)}/rotate\"",
@@ -322,6 +336,8 @@ def _rotate_credential(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
 
 def _no_expiry(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     c, _ = _cred_of(f, objs)
+    if f.identity in objs.leavers:
+        return _revoke(f, objs)
     if c is not None and c.system.startswith("gitlab") and c.kind == "pat":
         return (1, "rotate the token with an expiry date",
                 f"{GL} -X POST \"$GITLAB_URL/api/v4/personal_access_tokens/{_tail(c.native_id)}/rotate?expires_at=YYYY-MM-DD\"", "")
@@ -389,26 +405,27 @@ def _secret_store(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     return (1, "rotate the secret the leaver owned and give it a new owner", cmd, "")
 
 
-def _k8s_secret_live(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+def _k8s_secret_live(f: Finding, objs: Objects) -> list[tuple[int, str, str, str]]:
+    """Workloads read this Secret: give them a credential not tied to the leaver first
+    (phase 1), then revoke the old one (phase 2), so nothing breaks in between."""
     loc = f.location_path or f.evidence.get("location") or ""
     # "secrets/<ns>/<name>#KEY" or "configmaps/<ns>/<name>#KEY"
     m = re.match(r"^(secrets|configmaps)/([^/]+)/([^#]+)(?:#(.*))?$", loc)
-    c, acc = _cred_of(f, objs)
-    revoke = credential_step(c, acc, objs)[1] if c else f"# revoke {f.object_id} at its issuer"
     if m:
         kind = "secret" if m.group(1) == "secrets" else "configmap"
-        edit = f"kubectl -n {q(m.group(2))} edit {kind} {q(m.group(3))}  # replace {m.group(4) or 'the value'}"
+        edit = f"kubectl -n {q(m.group(2))} edit {kind} {q(m.group(3))}  # put a new credential in {m.group(4) or 'the value'}"
     else:
-        edit = f"# replace the value at {loc}"
-    return (1, "replace the credential in the Secret with one not tied to the leaver, then revoke it",
-            f"{edit}\n{revoke}", "workloads that read it must restart to pick up the new value")
+        edit = f"# put a new credential at {loc}"
+    return [(1, "replace the credential in the Secret with one not tied to the leaver", edit,
+             "workloads that read it must restart to pick up the new value"), _revoke(f, objs)]
 
 
-def _exposure(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+def _exposure(f: Finding, objs: Objects) -> list[tuple[int, str, str, str]]:
+    """A secret in a file: whoever read the file has it. With the credential known, roll
+    out a replacement and clean the file (phase 1), then revoke it (phase 2); without,
+    rotate it at its issuer."""
     where = f"{f.location_path}:{f.location_line}" if f.location_line else (f.location_path or f.object_id)
-    c, acc = _cred_of(f, objs)
-    revoke = credential_step(c, acc, objs)[1] if c else \
-        f"# rotate the {f.evidence.get('detector') or 'secret'} {f.evidence.get('hint') or f.object_name} at its issuer"
+    c, _ = _cred_of(f, objs)
     if f.rule == "exposure.tfstate":
         tail = (f"# move the state to an encrypted remote backend with restricted access and delete {f.location_path}; "
                 "every secret in it must be rotated")
@@ -417,8 +434,13 @@ def _exposure(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
                 f"git filter-repo --replace-text <(echo 'SECRET==>REDACTED') and force-push")
     else:
         tail = f"# remove it from {where} (read it from a secret store instead)"
-    return (1, "rotate the exposed secret at its issuer, then remove it from the file",
-            f"{revoke}\n{tail}", "whoever read the file has the secret: revoke before cleaning up")
+    if c is None:
+        rotate = f"# rotate the {f.evidence.get('detector') or 'secret'} {f.evidence.get('hint') or f.object_name} at its issuer"
+        return [(1, "rotate the exposed secret at its issuer, then remove it from the file",
+                 f"{rotate}\n{tail}", "whoever read the file has the secret")]
+    return [(1, "replace the exposed credential where it is used, and remove it from the file",
+             f"# issue a replacement for {c.name or c.native_id} ({c.system}) to whatever uses it\n{tail}",
+             "whoever read the file has the secret: it is revoked in phase 2"), _revoke(f, objs)]
 
 
 def _trust(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
@@ -592,10 +614,17 @@ def _fallback(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
             f"# {f.title}: {f.object_name or f.object_id} ({f.remediation})", "no exact step is known for this rule yet")
 
 
+def steps_for(f: Finding, objs: Objects) -> list[Step]:
+    """The revocation step(s) for one finding (two when a dependant must be served
+    before the revocation: a secret in use)."""
+    out = STEP_BUILDERS.get(f.rule, _fallback)(f, objs)
+    return [Step(phase, f.system, action, command, f.fingerprint, f.rule, f.severity, note)
+            for phase, action, command, note in (out if isinstance(out, list) else [out])]
+
+
 def step_for(f: Finding, objs: Objects) -> Step:
-    """The revocation step for one finding."""
-    phase, action, command, note = STEP_BUILDERS.get(f.rule, _fallback)(f, objs)
-    return Step(phase, f.system, action, command, f.fingerprint, f.rule, f.severity, note)
+    """The first (or only) step for one finding."""
+    return steps_for(f, objs)[0]
 
 
 def load_objects(inv: Inventory, scan_id: str, findings: list[Finding]) -> Objects:
@@ -620,21 +649,31 @@ def load_objects(inv: Inventory, scan_id: str, findings: list[Finding]) -> Objec
 
 
 def build_plan(inv: Inventory, scan_id: str, identity: str) -> list[Step]:
+    from scanner.model import Identity
+
     findings = [f for f in inv.load(Finding, scan_id, "identity = ?", [identity])
                 if f.status != "waived" and severity_rank(f.severity) >= severity_rank("low")]
     objs = load_objects(inv, scan_id, findings)
-    steps: list[Step] = []
-    seen: set[str] = set()
-    for f in sorted(findings, key=lambda f: (-severity_rank(f.severity), f.rule)):
-        st = step_for(f, objs)
-        if st.command in seen:  # two rules on one object (live, and used after): one step
+    objs.leavers = {i.id for i in inv.load(Identity, scan_id, "id = ?", [identity]) if i.is_leaver}
+    steps = sorted((st for f in findings for st in steps_for(f, objs)),
+                   key=lambda s: (s.phase, -severity_rank(s.severity), s.system, s.command))
+    return dedupe(steps) + [Step(7, "residual", "re-verify", f"residual verify --live {q(identity)}",
+                                 "", "", "info", "exit 0 means every configured layer is clean")]
+
+
+def dedupe(steps: list[Step]) -> list[Step]:
+    """Two findings on one object (live, and used after termination; a key in a Secret
+    that is revoked anyway) give one step: a step whose every command line is already
+    planned (or, for an instruction only, whose text is) is dropped."""
+    done: set[str] = set()
+    out = []
+    for st in steps:
+        runnable = [ln for ln in st.command.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        if (all(ln in done for ln in runnable) if runnable else st.command in done):
             continue
-        seen.add(st.command)
-        steps.append(st)
-    steps.sort(key=lambda s: (s.phase, -severity_rank(s.severity), s.system, s.command))
-    steps.append(Step(7, "residual", "re-verify", f"residual verify --live {q(identity)}", "", "", "info",
-                      "exit 0 means every configured layer is clean"))
-    return steps
+        done.update(runnable or [st.command])
+        out.append(st)
+    return out
 
 
 def render_plan(steps: list[Step], identity: str, fmt: str) -> str:
@@ -663,7 +702,8 @@ def render_plan(steps: list[Step], identity: str, fmt: str) -> str:
             lines += [f"## Phase {s.phase}: {PHASES[s.phase]}", ""]
         n += 1
         lines.append(f"{n}. **{s.action}** ({s.system}, {s.severity}{', ' + s.rule if s.rule else ''})")
-        lines.append(f"   ```\n   {s.command}\n   ```")
+        body = "\n".join(f"   {line}" for line in s.command.splitlines())
+        lines.append(f"   ```sh\n{body}\n   ```")
         if s.note:
             lines.append(f"   _{s.note}_")
     return "\n".join(lines) + "\n"

@@ -48,6 +48,8 @@ def _account_handles(acc: Account) -> set[str]:
 def _tags(acc: Account) -> dict[str, str]:
     tags = acc.attributes.get("tags") or {}
     labels = acc.attributes.get("annotations") or {}
+    if not tags and not labels:
+        return {}
     merged = {**{str(k).lower(): str(v) for k, v in labels.items()},
               **{str(k).lower(): str(v) for k, v in tags.items()}}
     return merged
@@ -96,16 +98,16 @@ class Resolver:
             ident = self.by_email.get(_norm(candidate))
             if ident:
                 return Link(uid, ident.id, "email", 0.95, _norm(candidate))
-        for e in acc.attributes.get("linked_emails") or []:
+        for e in (acc.attributes.get("linked_emails") or []) if acc.attributes else ():
             ident = self.by_email.get(_norm(e))
             if ident:
                 return Link(uid, ident.id, "external_email", 0.95, _norm(e))
-        tags = _tags(acc)
-        for key in EMAIL_KEYS:
+        tags = _tags(acc) if acc.attributes else {}
+        for key in EMAIL_KEYS if tags else ():
             ident = self.by_email.get(_norm(tags.get(key)))
             if ident:
                 return Link(uid, ident.id, f"tag:{key}", 0.9, _norm(tags.get(key)))
-        for key in OWNER_KEYS:
+        for key in OWNER_KEYS if tags else ():
             value = _norm(tags.get(key))
             ident = self.by_email.get(value) or self.by_id.get(value)
             if ident:

@@ -53,9 +53,10 @@ AWS_KEY_ID_LOOSE = re.compile(r"(?<![A-Z0-9])((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16
 # Keys whose value is a secret whatever its shape (structure-aware recall).
 SECRET_KEY_NAME = re.compile(
     r"(?i)(pass(word|wd|phrase)?|pwd|secret|token|api_?key|apikey|private_?key|access_?key|"
-    r"client_?secret|credential|auth_?key|signing_?key|bearer)(?!_?(id|arn|name|path|file|ref|"
-    r"length|type|version|ttl|expir\w*|policy|rotation\w*|count|enabled|url|uri|key_id))\b|"
-    r"(pass(word|wd)?|secret|token|api_?key|private_?key|access_?key)$")
+    r"client_?secret|credential|auth_?key|signing_?key|bearer)s?"
+    r"(?![-_]?(id|arn|name|path|file|ref|length|type|version|ttl|expir|policy|rotation|count|"
+    r"enabled|url|uri|key_?id|manager|store|endpoint|field|format|usage|hint|prompt|reset))"
+    r"(?![a-z])")
 # Values that are references, not literals: interpolations, templates, env lookups.
 NOT_LITERAL = re.compile(r"\$\{|\{\{|\$\(|^\$[A-Za-z_]|^<[^>]*>$|^(var|local|data|module)\.|"
                          r"^arn:|^(ref|valueFrom|secretKeyRef)\b|^!|^/|^\w+://[^:@]*$|^%\(",

@@ -67,9 +67,13 @@ class WatchState:
         return cls()
 
     def save(self, path: Path) -> None:
+        """Atomic (a crash leaves the old state or the new, never half) and private: the
+        SCIM cursor holds user names and e-mails."""
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps({"cursors": self.cursors, "handled": self.handled[-HANDLED_KEPT:]}))
-        os.replace(tmp, path)  # atomic: a crash leaves the old state or the new, never half
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps({"cursors": self.cursors, "handled": self.handled[-HANDLED_KEPT:]}))
+        os.replace(tmp, path)
 
 
 # --- sources ------------------------------------------------------------------------------
@@ -91,13 +95,15 @@ class RosterFileSource:
         seen: dict[str, str] = cur.get("statuses", {})
         events = []
         statuses = {}
+        # the change happened when the file changed (terminated_at is the business date)
+        changed = datetime.fromtimestamp(self.path.stat().st_mtime, UTC).isoformat()
         for ident in identities_from_csv(text, str(self.path)):
             statuses[ident.id] = ident.status
             before = seen.get(ident.id)
             if cur and ident.status in ("terminated", "suspended") and before != ident.status:
-                at = ident.terminated_at.isoformat() if ident.terminated_at else ""
-                events.append(Event(f"roster:{ident.id}:{ident.status}:{at}", self.name, ident.id,
-                                    ident.status, at))
+                day = ident.terminated_at.isoformat() if ident.terminated_at else ""
+                events.append(Event(f"roster:{ident.id}:{ident.status}:{day}", self.name, ident.id,
+                                    ident.status, changed))
         self.pending_cursor = {"digest": digest, "statuses": statuses}
         if not cur:  # first run: remember the baseline, do not replay history
             state.cursors[self.name] = self.pending_cursor
@@ -188,6 +194,113 @@ class OktaLogSource:
             state.cursors[self.name] = self.pending_cursor
 
 
+class OktaEventHookSource:
+    """Okta Event Hooks: Okta POSTs the same LogEvents to us as they happen (push, no
+    polling delay). A small receiver (``serve()``) answers Okta's one-time verification
+    GET (``X-Okta-Verification-Challenge``), checks the shared secret Okta sends in the
+    ``Authorization`` header, and appends each delivery to a spool file (flushed and
+    fsynced) *before* answering 200, so an acknowledged event is never lost; ``poll``
+    reads the spool from its cursor (a byte offset). Okta retries a delivery it did not
+    see acknowledged: the repeat has the same LogEvent uuid and is skipped as handled
+    (the ids are the System Log source's, so both can run side by side)."""
+
+    name = "okta-hook"
+
+    def __init__(self, spool: Path, secret: str):
+        self.spool = spool
+        self.secret = secret
+        self.pending_cursor: dict[str, Any] | None = None
+        self._server: Any = None
+
+    # -- receiving ---------------------------------------------------------------------
+    def accept(self, headers: dict[str, str], body: bytes) -> int:
+        """One delivery: 401 without the secret, 400 if not an event hook payload,
+        else spooled and 200."""
+        import hmac
+
+        given = headers.get("authorization") or ""
+        if not (self.secret and hmac.compare_digest(given.encode(), self.secret.encode())):
+            return 401
+        try:
+            payload = json.loads(body or b"null")
+            events = payload["data"]["events"]
+            if not isinstance(events, list):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return 400
+        with open(self.spool, "ab") as fh:
+            for e in events:
+                fh.write(json.dumps(e, separators=(",", ":")).encode() + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return 200
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Start the receiver in a thread; returns its URL (put it behind TLS)."""
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        source = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a: Any) -> None:
+                return
+
+            def _reply(self, status: int, body: dict[str, Any] | None = None) -> None:
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # Okta's one-time verification of the endpoint
+                challenge = self.headers.get("X-Okta-Verification-Challenge")
+                if challenge is None:
+                    return self._reply(404)
+                self._reply(200, {"verification": challenge})
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._reply(source.accept({k.lower(): v for k, v in self.headers.items()}, body))
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        h, p = self._server.server_address[:2]
+        return f"http://{h}:{p}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # -- the source --------------------------------------------------------------------
+    def poll(self, state: WatchState) -> list[Event]:
+        offset = int((state.cursors.get(self.name) or {}).get("offset", 0))
+        if not self.spool.exists():
+            return []
+        with open(self.spool, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+        complete = data[:data.rfind(b"\n") + 1]  # a line being written is read next time
+        events = []
+        for line in complete.splitlines():
+            try:
+                ev = okta_log_event(json.loads(line))
+            except ValueError:
+                ev = None
+            if ev is not None:
+                events.append(Event(ev.id, self.name, ev.identity, ev.change, ev.at))
+        self.pending_cursor = {"offset": offset + len(complete)}
+        return events
+
+    def commit(self, state: WatchState) -> None:
+        if self.pending_cursor:
+            state.cursors[self.name] = self.pending_cursor
+
+
 class ScimActiveSource:
     """A SCIM app (or HR system) whose users' ``active`` flag is the status. Read-only:
     ``GET /Users`` pages. An event: a user's ``active`` turned false, or the user is gone
@@ -205,12 +318,14 @@ class ScimActiveSource:
     def _count(self) -> None:
         self.calls += 1
 
-    def snapshot(self) -> tuple[dict[str, bool], dict[str, str]]:
-        """userName -> active, and userName -> primary e-mail (the person's id)."""
+    def snapshot(self) -> tuple[dict[str, bool], dict[str, str], dict[str, str]]:
+        """userName -> active, userName -> primary e-mail (the person's id), and
+        userName -> meta.lastModified (when the change happened, where the server says)."""
         from collectors.scim import _emails
 
         active: dict[str, bool] = {}
         emails: dict[str, str] = {}
+        modified: dict[str, str] = {}
         for u in self.client.list("Users", self.page_size):
             if not isinstance(u, dict) or not u.get("userName"):
                 continue
@@ -218,10 +333,13 @@ class ScimActiveSource:
             active[name] = u.get("active") is not False
             primary, _ = _emails(u)
             emails[name] = primary or name
-        return active, emails
+            meta = u.get("meta") if isinstance(u.get("meta"), dict) else {}
+            if meta.get("lastModified"):
+                modified[name] = str(meta["lastModified"])
+        return active, emails, modified
 
     def poll(self, state: WatchState) -> list[Event]:
-        active, emails = self.snapshot()
+        active, emails, modified = self.snapshot()
         digest = hashlib.sha256(json.dumps(active, sort_keys=True).encode()).hexdigest()
         cur = state.cursors.get(self.name) or {}
         self.pending_cursor = {"digest": digest, "active": active, "emails": emails}
@@ -245,7 +363,7 @@ class ScimActiveSource:
                                     "terminated", now))
             elif active[user] is False:
                 events.append(Event(f"{self.name}:{user}:inactive:{frm}", self.name,
-                                    emails.get(user, user), "terminated", now))
+                                    emails.get(user, user), "terminated", modified.get(user, now)))
         return events
 
     def commit(self, state: WatchState) -> None:
@@ -267,23 +385,39 @@ class Sinks:
 
     def send(self, message: dict[str, Any]) -> None:
         line = json.dumps(message, default=str, sort_keys=True)
+        key = str((message.get("event") or {}).get("id") or "")
         if self.webhook:  # first: the one that can fail, before anything is written locally
-            self.post(line)
+            self.post(line, key)
         if self.stdout:
             self.echo(line)
-        if self.file:
+        if self.file and not (key and self.already_written(key)):
             with open(self.file, "a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
 
-    def post(self, line: str) -> None:
+    def already_written(self, event_id: str) -> bool:
+        """A process killed after writing a verdict but before recording the event as
+        handled sends it again on restart: the file sink looks at its own tail and does
+        not write it twice (webhook receivers get ``Idempotency-Key: <event id>``)."""
+        if not self.file or not Path(self.file).exists():
+            return False
+        with open(self.file, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 65536))
+            tail = fh.read().decode("utf-8", "replace")
+        needle = json.dumps(event_id)
+        return any(f'"id": {needle}' in ln for ln in tail.splitlines()[-50:])
+
+    def post(self, line: str, key: str = "") -> None:
         import requests
 
         import collectors.base as base
         delays = base.backoff_delays(self.retries)
         while True:
             try:
-                resp = requests.post(self.webhook, data=line.encode(), timeout=30,
-                                     headers={"Content-Type": "application/json"})
+                headers = {"Content-Type": "application/json"}
+                if key:
+                    headers["Idempotency-Key"] = key
+                resp = requests.post(self.webhook, data=line.encode(), timeout=30, headers=headers)
             except requests.RequestException as exc:
                 delay = next(delays, None)
                 if delay is None:
@@ -394,7 +528,7 @@ def event_identity(ev: Event, roster: list[Identity]) -> dict[str, Any]:
 
     known = Resolver(roster).find(ev.identity)
     at = parse_time(ev.at) if ev.at else None
-    system = "okta" if ev.source == OktaLogSource.name else ev.source
+    system = "okta" if ev.source in (OktaLogSource.name, OktaEventHookSource.name) else ev.source
     if known is not None:
         ident_id, emails, name = known.id, list(known.emails), known.name
     else:

@@ -208,6 +208,12 @@ def test_plan_has_a_concrete_step_for_every_finding(estate):
         "gh secret set PROD_DB_PASSWORD --repo acme/payments",
     ):
         assert expected in cmds, expected
+    runnable = [ln for st in steps for ln in st["command"].splitlines() if ln and not ln.startswith("#")]
+    assert len(runnable) == len(set(runnable))  # one object, one command, however many rules
+    assert "create-access-key --user-name alice" not in cmds  # a leaver's key is revoked, not rotated
+    # the Secret that holds her key gets a new credential before any key of hers is revoked
+    edit = next(i for i, st in enumerate(steps) if "edit secret aws-creds" in st["command"])
+    assert all(i > edit for i, st in enumerate(steps) if "delete-access-key" in st["command"])
     # shared secrets first, people's credentials next, accounts after grants
     phase = {s["rule"]: s["phase"] for s in steps}
     assert phase["codehost.ci_secret_not_rotated"] == 1

@@ -143,3 +143,28 @@ def test_benchmark_summary_line(tmp_path):
     assert m, last
     assert int(m.group(1)) > 20 * 40
     assert "| 20 |" in p.stdout  # the table
+
+
+def test_neighbourhood_context_gives_the_same_answers(estate):
+    """load_neighbourhood (SQL-filtered, for verify and the leavers' graphs) holds the
+    leaver's subgraph and yields the same identity findings as the whole-estate context."""
+    from rules.base import all_rules
+    from scanner.engine import load_neighbourhood
+
+    inv, r, ctx, findings, _ = estate
+    generic = {rid: rl for rid, rl in all_rules().items()
+               if rl.meta.family in ("accounts", "credentials", "grants")}
+    trust_seen = False
+    for leaver in r.leavers:
+        nb = load_neighbourhood(inv, r.scan_id, [leaver], Policy(), NOW)
+        extra = set(nb.graph.nodes) - set(ctx.graph_for(leaver).nodes)
+        # plus only trust grants naming the leaver's IAM user by ARN (what that rule needs)
+        assert all(n.startswith(("principal:arn:", "resource:")) for n in extra), extra
+        assert set(ctx.graph_for(leaver).nodes) <= set(nb.graph.nodes)
+        assert nb.size() < ctx.size() / 5
+        whole = {f.fingerprint for f in findings if f.identity == leaver and f.rule in generic}
+        mine, errors = run_rules(nb, generic)
+        assert not errors
+        assert {f.fingerprint for f in mine if f.identity == leaver} == whole
+        trust_seen |= any(f.rule == "grant.trust_names_leaver" for f in mine)
+    assert trust_seen  # incl. trust policies naming a leaver's (deleted) IAM user by ARN

@@ -65,7 +65,7 @@ def test_plan_orders_revocations_and_ends_with_reverify(tmp_path):
     inv, sid = _plan_inventory(tmp_path)
     steps = build_plan(inv, sid, "alice@example.com")
     phases = [s.phase for s in steps]
-    assert phases == sorted(phases) and steps[-1].command == "residual verify alice@example.com"
+    assert phases == sorted(phases) and steps[-1].command == "residual verify --live alice@example.com"
     cmds = "\n".join(s.command for s in steps)
     assert "aws iam delete-access-key --user-name alice --access-key-id AKIAFAKEALICE0000001" in cmds
     assert "aws iam delete-login-profile --user-name alice" in cmds

@@ -74,6 +74,8 @@ class IacCollector(Collector):
                 if self.config.get("history") and gitrepo.is_repo(root):
                     self._scan_history(sink, run, analyzer, root, source, prefix="")
                 else:
+                    if self.config.get("history"):
+                        run.attributes["history"] = "not a git repository: files only"
                     self._scan_tree(sink, run, analyzer, root, source)
             for url in self.config.get("repos") or []:
                 safe = gitrepo.strip_credentials(url)

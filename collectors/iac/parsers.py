@@ -20,13 +20,13 @@ from typing import Any, Callable, Iterator
 import yaml
 
 from collectors.iac.facts import FileFacts, RefFact
-from scanner.secrets import AWS_KEY_ID_LOOSE, SecretHit, SecretScanner
+from scanner.secrets import AWS_KEY_ID_LOOSE, SECRET_KEY_NAME, SecretHit, SecretScanner
 
 EMAIL = re.compile(r"(?<![\w.%+-])([A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
 ARN = re.compile(r"\b(arn:aws[a-z-]*:(?:iam|sts)::\d{12}:(?:user|role|group|assumed-role|root)"
                  r"(?:/[A-Za-z0-9+=,.@_-]+)*)")
 NOT_PEOPLE = ("git@", "noreply", "no-reply", "donotreply", "@users.noreply.")
-HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+HANDLE = re.compile(r"^[^\s\"'`{}()$<>\\,;*]{1,100}$")  # logins may be non-ASCII (Okta, GitLab)
 
 # Terraform resources that create an account or grant access to a named person.
 # type -> (system, attributes that name the person)
@@ -306,10 +306,10 @@ def _leaves(obj: Any, key: str = "") -> Iterator[tuple[str, Any]]:
 def parse_terraform(text: str, lines: list[str], path: str) -> ParseResult:
     import hcl2
 
+    values: Values = _tf_variable_defaults(text) if "variable" in text else []
     doc = _parse_hcl(text, lines)
     refs: list[RefFact] = []
     pairs: Pairs = []
-    values: Values = []
     for block_type, blocks in doc.items():
         for block in blocks if isinstance(blocks, list) else [blocks]:
             if not isinstance(block, dict):
@@ -325,13 +325,7 @@ def parse_terraform(text: str, lines: list[str], path: str) -> ParseResult:
                             if isinstance(value, str) and value:
                                 pairs.append((_line_of(lines, value, header), key, value))
             elif block_type == "variable":
-                for vname, body in block.items():
-                    vname = _unq(vname)
-                    header = _header_line(lines, "variable", vname)
-                    default = _unq((body or {}).get("default"))
-                    if isinstance(default, str) and SecretScanner.is_assigned_secret(vname, default):
-                        line = _line_of(lines, "default", header)
-                        values.append((line, vname, default, "Terraform variable default", None))
+                continue  # _tf_variable_defaults
             else:  # provider, locals, module, terraform, tfvars top-level attributes
                 for key, value in _leaves(block, block_type):
                     if isinstance(value, str) and value:
@@ -340,8 +334,26 @@ def parse_terraform(text: str, lines: list[str], path: str) -> ParseResult:
 
 
 TF_INTERESTING = re.compile(
-    r'^\s*(?:(?:resource|data)\s+"(?:' + "|".join(TF_RECREATES) + r')"|variable\s+"[^"]*'
-    r'(?:pass|secret|token|key|pwd|credential)[^"]*"|provider\s|locals\s)', re.MULTILINE | re.IGNORECASE)
+    r'^\s*(?:resource|data)\s+"(?:' + "|".join(TF_RECREATES) + r')"', re.MULTILINE)
+TF_VARIABLE = re.compile(r'^\s*variable\s+"([^"]+)"\s*\{', re.MULTILINE)
+TF_DEFAULT = re.compile(r'^\s*default\s*=\s*"((?:[^"\\$]|\\.)*)"\s*(?:#.*|//.*)?$', re.MULTILINE)
+
+
+def _tf_variable_defaults(text: str) -> Values:
+    """``variable "db_password" { default = "literal" }``: name and value on different
+    lines, so no line scanner links them. Read without hcl2: a variable block is flat."""
+    values: Values = []
+    for m in TF_VARIABLE.finditer(text):
+        name = m.group(1)
+        if not SECRET_KEY_NAME.search(name):
+            continue
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = _block_end(text, start) or len(text)
+        d = TF_DEFAULT.search(text, m.end(), end)
+        if d and SecretScanner.is_assigned_secret(name, d.group(1)):
+            line = text.count("\n", 0, d.start()) + 1
+            values.append((line, name, d.group(1), "Terraform variable default", None))
+    return values
 
 
 def _parse_hcl(text: str, lines: list[str]) -> dict:
@@ -513,8 +525,20 @@ def _tag(loader: Any, suffix: str, node: yaml.Node) -> Any:
 _TagLoader.add_multi_constructor("!", _tag)
 
 
-def _yaml_pairs(text: str) -> tuple[list[Any], Pairs]:
-    """Documents, and every (line, key, scalar value) pair with its source line."""
+MANIFEST_KINDS = {"RoleBinding", "ClusterRoleBinding", "Secret", "ConfigMap"}
+
+
+def _top_kind(node: yaml.Node) -> str | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == "kind" and isinstance(v, yaml.ScalarNode):
+                return v.value
+    return None
+
+
+def _yaml_pairs(text: str, kinds: set[str] | None = None) -> tuple[list[Any], Pairs]:
+    """Documents (only those whose ``kind`` is in ``kinds``, when given: constructing
+    Python objects costs as much as parsing), and every (line, key, scalar value) pair."""
     pairs: Pairs = []
     docs: list[Any] = []
     loader = _TagLoader(text)
@@ -522,7 +546,8 @@ def _yaml_pairs(text: str) -> tuple[list[Any], Pairs]:
         while loader.check_node():
             node = loader.get_node()
             _walk_node(node, "", pairs)
-            docs.append(loader.construct_document(node))
+            if kinds is None or _top_kind(node) in kinds:
+                docs.append(loader.construct_document(node))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ParseError(f"not valid YAML (line {mark.line + 1})" if mark else "not valid YAML") from None
@@ -545,7 +570,7 @@ def _walk_node(node: yaml.Node, key: str, pairs: Pairs) -> None:
 
 def parse_yaml(text: str, lines: list[str], path: str) -> ParseResult:
     """Kubernetes manifests and Helm values: RBAC subjects, Secrets' data (base64 decoded)."""
-    docs, pairs = _yaml_pairs(text)
+    docs, pairs = _yaml_pairs(text, MANIFEST_KINDS)
     refs: list[RefFact] = []
     values: Values = []
     search_from = 1
@@ -595,7 +620,7 @@ def parse_yaml(text: str, lines: list[str], path: str) -> ParseResult:
 
 def parse_ci(text: str, lines: list[str], path: str) -> ParseResult:
     """GitHub Actions / GitLab CI: key/value pairs (env blocks with literal secrets)."""
-    _docs, pairs = _yaml_pairs(text)
+    _docs, pairs = _yaml_pairs(text, set())
     name = PurePosixPath(path).name
     refs = [RefFact(line, value, "handle", "github" if ".github" in path else "gitlab",
                     f"workflow {name}", False)

@@ -1,0 +1,96 @@
+"""Revocation steps for the rules the demo estate does not trigger (the demo-wide check is
+in tests/test_live_verify.py): each finding as its rule emits it, the exact command with
+the ids from the stored records, and no guessed placeholder."""
+
+from __future__ import annotations
+
+
+from scanner.model import Account, Credential, Finding, Resource
+from scanner.plan import Objects, step_for, steps_for
+
+SRC = "aws:123456789012"
+
+
+def finding(rule: str, **kw) -> Finding:
+    return Finding(rule=rule, severity=kw.pop("severity", "high"), title=rule,
+                   layer=kw.pop("layer", "cloud"), **kw)
+
+
+def test_eks_access_entry_and_identity_center_assignment():
+    f = finding("aws.eks_access_entry_leaver", system="aws", object_kind="eks_access_entry",
+                object_id="arn:aws:iam::123456789012:user/alice",
+                evidence={"principal": "arn:aws:iam::123456789012:user/alice",
+                          "cluster": "arn:aws:eks:us-east-1:123456789012:cluster/prod"})
+    st = step_for(f, Objects())
+    assert st.phase == 3 and st.command == ("aws eks delete-access-entry --cluster-name prod "
+                                            "--principal-arn arn:aws:iam::123456789012:user/alice")
+    ps = Resource("aws", SRC, "arn:aws:sso:::permissionSet/ssoins-1/ps-abc", "role", "Admin",
+                  attributes={"permission_set": True, "instance": "arn:aws:sso:::instance/ssoins-1"})
+    objs = Objects()
+    objs.add(ps)
+    f = finding("aws.identity_center_assignment_leaver", system="aws", object_kind="account_assignment",
+                object_id=f"identitystore:d-1:user/9067-u1->{ps.uid}",
+                evidence={"permission_set": ps.native_id, "target": "123456789012"})
+    cmd = step_for(f, objs).command
+    assert cmd == ("aws sso-admin delete-account-assignment --instance-arn arn:aws:sso:::instance/ssoins-1 "
+                   "--target-id 123456789012 --target-type AWS_ACCOUNT --permission-set-arn "
+                   "arn:aws:sso:::permissionSet/ssoins-1/ps-abc --principal-type USER --principal-id 9067-u1")
+
+
+def test_exposures_rotate_at_the_issuer_first():
+    key = Credential("aws", SRC, "arn:aws:iam::123456789012:user/alice#access_key_1", "access_key",
+                     holder=f"{SRC}|arn:aws:iam::123456789012:user/alice", name="AKIAFAKEFAKEFAKE0001",
+                     attributes={"access_key_id": "AKIAFAKEFAKEFAKE0001"})
+    acc = Account("aws", SRC, "arn:aws:iam::123456789012:user/alice", "alice")
+    objs = Objects()
+    objs.add(key)
+    objs.add(acc)
+    hist = finding("exposure.history_live", system="iac:infra", layer="iac", object_kind="secret",
+                   object_id="app.env:3", location_path="app.env", location_line=3,
+                   evidence={"credential": key.uid, "commit": "abc123", "hint": "AKIA…0001"})
+    serve, revoke = steps_for(hist, objs)  # dependants get a replacement before the revocation
+    assert serve.phase == 1 and "git filter-repo" in serve.command and "delete-access-key" not in serve.command
+    assert revoke.phase == 2
+    assert "aws iam delete-access-key --user-name alice --access-key-id AKIAFAKEFAKEFAKE0001" in revoke.command
+    tf = finding("exposure.tfstate", system="iac:infra", layer="iac", object_kind="secret",
+                 object_id="terraform.tfstate:0", location_path="terraform.tfstate",
+                 evidence={"detector": "Terraform state", "hint": "…abcd"})
+    assert "encrypted remote backend" in step_for(tf, Objects()).command
+    unknown = finding("exposure.history_unverified", system="iac:infra", layer="iac", object_kind="secret",
+                      object_id="x.py:1", location_path="x.py", location_line=1,
+                      evidence={"detector": "Slack Token", "hint": "…wxyz", "commit": "def456"})
+    assert step_for(unknown, Objects()).command.startswith("# rotate the Slack Token …wxyz at its issuer")
+
+
+def test_gitlab_deactivated_account_is_blocked_by_numeric_id():
+    acc = Account("gitlab", "gitlab:gl.example.com", "aarcher", "aarcher", status="disabled",
+                  attributes={"user_id": 2, "state": "deactivated"})
+    objs = Objects()
+    objs.add(acc)
+    f = finding("gitlab.deactivated_account_of_leaver", system="gitlab", layer="code-hosting",
+                object_kind="user", object_id="aarcher", subject=acc.node, severity="medium")
+    st = step_for(f, objs)
+    assert st.phase == 4 and st.command.endswith('-X POST "$GITLAB_URL/api/v4/users/2/block"')
+
+
+def test_kubernetes_binding_and_eks_mapping():
+    f = finding("kubernetes.binding_names_leaver", system="kubernetes", layer="kubernetes",
+                object_kind="role_binding", object_id="RoleBinding apps/alice-edit",
+                evidence={"binding": "RoleBinding apps/alice-edit", "subject": "User:alice@example.com"})
+    st = step_for(f, Objects())
+    assert st.command.startswith("kubectl -n apps edit rolebinding alice-edit")
+    assert "User alice@example.com" in st.command and "kubectl -n apps delete rolebinding alice-edit" in st.note
+    f = finding("kubernetes.mapping_names_leaver", system="kubernetes", layer="kubernetes",
+                object_kind="iam_mapping", object_id="arn:aws:iam::1:user/alice",
+                evidence={"principal": "arn:aws:iam::1:user/alice", "where": "EKS access entry",
+                          "cluster": "prod"})
+    assert step_for(f, Objects()).command == ("aws eks delete-access-entry --cluster-name prod "
+                                              "--principal-arn arn:aws:iam::1:user/alice")
+
+
+def test_an_unknown_rule_gets_an_honest_manual_step():
+    f = finding("vendor.something_new", system="aws", object_kind="widget", object_id="w-1",
+                remediation="Remove the widget.")
+    st = step_for(f, Objects())
+    assert st.command.startswith("#") and "Remove the widget." in st.command
+    assert "no exact step" in st.note
