@@ -396,7 +396,7 @@ class ScimCollector(Collector):
                     run.attributes["filter_ignored"] = "the server does not filter: listed every user"
                     keys = {v.lower() for _, v in wanted}
                     for payload in client.list("Users", caps.max_results or 100):
-                        primary, mails = _emails(payload) if isinstance(payload, dict) else (None, [])
+                        _, mails = _emails(payload) if isinstance(payload, dict) else (None, [])
                         if isinstance(payload, dict) and ({str(payload.get("userName") or "").lower(), *mails} & keys):
                             keep(payload)
                 else:

@@ -80,8 +80,12 @@ class NameIndex:
 
 def _leaver_refs(ctx: RuleContext) -> Iterator[tuple[Reference, Identity, str]]:
     idx = NameIndex.build(ctx)
+    # a key id that is part of an exposed secret is reported once, as the exposure
+    exposed = {(e.source, e.location, e.line, e.identifier) for e in ctx.exposures if e.identifier}
     for ref in ctx.references:
         if ref.system != "iac" or ref.in_head is False:
+            continue
+        if (ref.source, ref.location, ref.line, ref.matched) in exposed:
             continue
         ident, how = idx.resolve(ref, ctx)
         if ident is not None and ident.is_leaver:

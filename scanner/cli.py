@@ -258,9 +258,18 @@ def _stored_verdicts(inv: Inventory, scan_id: str, names: tuple[str, ...]):
     from scanner.resolve import Resolver
 
     if scan_id == "latest":
-        scan_id = inv.latest_scan_id() or ""
+        # the newest finished scan, targeted (verify --live, watch) or not, that gave a
+        # verdict for the first identity named
+        latest_any = inv.latest_scan_id(estate_only=False) or ""
+        resolver = Resolver(inv.load(Identity, latest_any)) if latest_any else None
+        first = resolver.find(names[0]) if resolver else None
+        row = inv.query(
+            "SELECT v.scan_id FROM verdicts v JOIN scans s USING (scan_id) WHERE v.identity = ? "
+            "AND s.status IN ('complete', 'incomplete') ORDER BY s.seq DESC LIMIT 1",
+            [first.id]) if first else []
+        scan_id = row[0][0] if row else latest_any
     if not inv.scan(scan_id):
-        raise UsageFailure(f"--scan {scan_id}: no such scan")
+        raise UsageFailure(f"--scan {scan_id or 'latest'}: no such scan")
     resolver = Resolver(inv.load(Identity, scan_id))
     stored = inv.verdicts(scan_id)
     ids, verdicts = [], {}

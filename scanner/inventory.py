@@ -135,6 +135,33 @@ def _valid_text(value: Any) -> Any:
     return value
 
 
+def _coerce(kind: str, value: Any) -> Any:
+    """One value made storable in a column of ``kind`` (the slow path for malformed
+    records): text for text, numbers for numbers, None when there is no sensible value."""
+    if value is None:
+        return None
+    try:
+        if kind == "str":
+            return _valid_text(value if isinstance(value, str) else str(value))
+        if kind == "list":
+            items = value if isinstance(value, (list, tuple, set)) else [value]
+            return [_valid_text(v if isinstance(v, str) else str(v)) for v in items]
+        if kind == "json":
+            return json.dumps(value, default=str, sort_keys=True)
+        if kind == "ts":
+            return _to_utc_naive(value) if isinstance(value, datetime) else None
+        if kind == "bool":
+            return value if isinstance(value, bool) else None
+        if kind in ("int", "float"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return None
+            return int(value) if kind == "int" and -2**63 <= value < 2**63 else \
+                float(value) if kind == "float" else None
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return None
+    return None
+
+
 def _column_out(kind: str, values: list[Any]) -> list[Any]:
     """``_cell_out`` over a column, with the common cases (empty attributes, UTC
     timestamps) short-cut: writing a million records should not cost a million
@@ -281,17 +308,26 @@ class Inventory:
     def scan(self, scan_id: str) -> dict[str, Any] | None:
         return next((s for s in self.scans() if s["id"] == scan_id), None)
 
-    def latest_scan_id(self, finished_only: bool = True) -> str | None:
-        sql = "SELECT scan_id FROM scans"
+    # Targeted runs (verify --live, watch) look at one identity: they are kept, but they
+    # are not "the latest scan of the estate" for reports, diff or new/persisting status.
+    TARGETED = ("verify-live",)
+
+    def latest_scan_id(self, finished_only: bool = True, estate_only: bool = True) -> str | None:
+        sql = "SELECT scan_id FROM scans WHERE true"
         if finished_only:
-            sql += " WHERE status IN ('complete', 'incomplete')"
-        row = self.con.execute(sql + " ORDER BY seq DESC LIMIT 1").fetchone()
+            sql += " AND status IN ('complete', 'incomplete')"
+        if estate_only:
+            sql += " AND command NOT IN (SELECT unnest(?::VARCHAR[]))"
+        row = self.con.execute(sql + " ORDER BY seq DESC LIMIT 1",
+                               [list(self.TARGETED)] if estate_only else []).fetchone()
         return row[0] if row else None
 
     def previous_scan_id(self, scan_id: str) -> str | None:
+        """The estate scan before this one (targeted runs skipped)."""
         row = self.con.execute(
             "SELECT scan_id FROM scans WHERE seq < (SELECT seq FROM scans WHERE scan_id = ?) "
-            "AND status IN ('complete', 'incomplete') ORDER BY seq DESC LIMIT 1", [scan_id]).fetchone()
+            "AND status IN ('complete', 'incomplete') AND command NOT IN (SELECT unnest(?::VARCHAR[])) "
+            "ORDER BY seq DESC LIMIT 1", [scan_id, list(self.TARGETED)]).fetchone()
         return row[0] if row else None
 
     # writes
@@ -310,16 +346,23 @@ class Inventory:
         if not recs:
             return
         columns: dict[str, list[Any]] = {"scan_id": [scan_id] * len(recs)}
-        for name, kind in table.columns:
-            values = list(map(attrgetter(name), recs))
-            columns[name] = values if kind in _AS_IS else _column_out(kind, values)
         try:
+            for name, kind in table.columns:
+                values = list(map(attrgetter(name), recs))
+                columns[name] = values if kind in _AS_IS else _column_out(kind, values)
             batch = pa.table(columns, schema=table.arrow_schema)
-        except UnicodeEncodeError:  # a payload's lone surrogate ("\udcff"): keep the record
+        except (UnicodeEncodeError, TypeError, ValueError, pa.ArrowException):
+            # A field of the wrong type or text UTF-8 cannot encode (a lone surrogate from
+            # a payload's "\udcff"): a malformed payload a transform let through. Keep the
+            # batch, coercing each value to its column's type, rather than lose the batch
+            # and the target's coverage row with it.
             import logging
             logging.getLogger("residual.inventory").warning(
-                "%s: text that is not valid Unicode stored with U+FFFD in its place", table.name)
-            batch = pa.table({k: _valid_text(v) for k, v in columns.items()}, schema=table.arrow_schema)
+                "%s: values of the wrong type or invalid Unicode coerced", table.name)
+            columns = {"scan_id": [scan_id] * len(recs)}
+            for name, kind in table.columns:
+                columns[name] = [_coerce(kind, getattr(r, name)) for r in recs]
+            batch = pa.table(columns, schema=table.arrow_schema)
         self.con.register("_batch", batch)
         try:
             self.con.execute(f'INSERT INTO "{table.name}" SELECT * FROM _batch')

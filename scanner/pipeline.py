@@ -186,15 +186,18 @@ def targeted_scope(inv: Inventory, identities: list[Identity], wanted: set[str])
     collector can ask only about them."""
     from scanner.model import Account
     scope = Scope()
-    previous = inv.latest_scan_id()
-    if previous:
+    # the last scan, and the last scan of the whole estate (a verify --live run holds
+    # only the accounts of the identity it verified: after a watch verified someone
+    # else, it knows nothing of these)
+    latest_any, latest_estate = inv.latest_scan_id(estate_only=False), inv.latest_scan_id()
+    for previous in dict.fromkeys(s for s in (latest_any, latest_estate) if s):
         rows = inv.query("SELECT account FROM links WHERE scan_id = ? AND identity IN "
                          "(SELECT unnest(?::VARCHAR[]))", [previous, sorted(wanted)])
-        uids = {r[0] for r in rows}
-        for acc in inv.iter(Account, previous):
-            if acc.uid in uids:
-                scope.accounts.add(acc.uid)
-                scope.logins.setdefault(acc.system, set()).add(acc.login or acc.native_id)
+        uids = sorted({r[0] for r in rows})
+        for acc in inv.iter(Account, previous, "source || '|' || native_id IN (SELECT unnest(?::VARCHAR[]))",
+                            [uids]) if uids else ():
+            scope.accounts.add(acc.uid)
+            scope.logins.setdefault(acc.system, set()).add(acc.login or acc.native_id)
     for ident in identities:
         if ident.id in wanted:
             scope.identities.add(ident.id)

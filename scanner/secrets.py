@@ -11,10 +11,11 @@ A raw secret value must never leave the process that read it. What we keep is:
 out) but only on the lines that could possibly hold a finding. Why: detect-secrets runs
 every plugin and every filter on every line (its ``is_indirect_reference`` line filter
 and the keyword regex dominate), while in real files fewer than one line in twenty can
-match anything. A *prefilter* built from the plugins' own regexes, run once over the
-whole text in C, finds the candidate lines; the per-line pipeline of
+match anything. A *prefilter* (each plugin's literal anchors and own regexes, run over
+the whole text) finds the candidate lines of each plugin; the per-line pipeline of
 ``detect_secrets.core.scan`` (line filters, plugins, secret filters, context filters)
-then runs on those lines exactly as ``detect-secrets scan`` would. The prefilter is a
+then runs on those lines, with only the plugins that can match there, as
+``detect-secrets scan`` would (file mode, not its eager ad-hoc mode). The prefilter is a
 superset by construction (see ``_Prefilter``), so recall is unchanged.
 
 On top of that, IaC-specific *noise filters* (``noise_reason``) and *structure-aware
@@ -196,15 +197,18 @@ def noise_reason(detector: str, value: str, line: str) -> str | None:
 
 
 class _Prefilter:
-    """Finds every line on which some detect-secrets plugin could report something.
+    """Finds, per plugin, every line on which that detect-secrets plugin could report.
 
-    Superset by construction: each regex-based plugin's own denylist patterns (compiled
-    with MULTILINE so ``^``/``$`` keep their per-line meaning) are searched over the whole
-    text, restarting at the next line after each match so that a match spanning lines
-    cannot hide one on the following line; the keyword plugin needs one of its denylist
-    words; the high-entropy plugins need a quoted run of their charset long enough to
-    pass their entropy limit (Shannon entropy <= log2(length): base64 > 4.5 needs >= 23
-    characters, hex > 3.0 needs >= 9).
+    Superset by construction (tests/test_secrets.py checks it against ``scan_file``):
+    - regex plugins: literal *anchors* that every match must contain (``ANCHORS``, found
+      with ``str.find``) or a cheap necessary regex (``ANCHOR_REGEXES``), then the
+      plugin's own regexes on those lines only; plugins not listed there: their own
+      regexes over the whole text (MULTILINE, so ``^``/``$`` keep their per-line meaning,
+      restarting at the next line after each match so no match can hide another);
+    - the keyword plugin: one of its denylist words;
+    - the high-entropy plugins: a quoted run of their charset long enough to pass their
+      entropy limit (Shannon entropy <= log2(distinct symbols): base64 > 4.5 needs >= 23
+      characters and one that is not a hex digit, hex > 3.0 needs >= 9).
     """
 
     def __init__(self) -> None:

@@ -228,7 +228,8 @@ class OktaEventHookSource:
                 raise TypeError
         except (ValueError, KeyError, TypeError):
             return 400
-        with open(self.spool, "ab") as fh:
+        fd = os.open(self.spool, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)  # names people
+        with os.fdopen(fd, "ab") as fh:
             for e in events:
                 fh.write(json.dumps(e, separators=(",", ":")).encode() + b"\n")
             fh.flush()
@@ -391,7 +392,8 @@ class Sinks:
         if self.stdout:
             self.echo(line)
         if self.file and not (key and self.already_written(key)):
-            with open(self.file, "a", encoding="utf-8") as fh:
+            fd = os.open(self.file, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)  # like reports
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
 
     def already_written(self, event_id: str) -> bool:

@@ -301,6 +301,7 @@ def run_case(spec: Spec, tmp: Path, monkeypatch, faults: list[tuple[str, dict[st
             collector.max_pages = MAX_PAGES
         collector.collect(sink, None)  # must not raise: the target guards it
         sink.flush()
+        assert server.writes == [], server.writes  # read-only, under every fault too
         return Outcome(inv.load(Coverage, scan), Counter(r.path for r in server.requests),
                        list(sleeps), collector.calls, list(server.writes))
     finally:

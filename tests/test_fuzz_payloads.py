@@ -181,15 +181,18 @@ def paths_of(item: Any, prefix: tuple = ()) -> list[tuple]:
     return out
 
 
-def mutate(item: dict, edits: list[tuple[int, str, Any]]) -> Any:
+def mutate(item: dict, edits: list[tuple[int, str, Any]], avoid: set[tuple] = frozenset()) -> Any:
     """A copy of ``item`` with some fields dropped or replaced by arbitrary values (or,
-    for edit index -1, the item itself replaced: a string, a list, null)."""
+    for edit index -1, the item itself replaced: a string, a list, null). ``avoid``:
+    fields with a known bug (tested on their own below), left alone."""
     out = copy.deepcopy(item)
     paths = paths_of(out)
     for i, how, v in edits:
         if i < 0:
             return v
         path = paths[i % len(paths)]
+        if path in avoid:
+            continue
         parent = out
         for k in path[:-1]:
             parent = parent.get(k) if isinstance(parent, dict) else None
@@ -289,6 +292,7 @@ class Harness:
         self.block = check_block(cfg, self.cls.options, f"collectors.{spec.name}[0]", tmp / "t.yaml")
         self.orig = self.server._dispatch
         self.sample = None
+        self.runs = 0
         clean = self.run(None)
         assert self.sample is not None, f"{spec.name}: the listing was not read"
         self.baseline = clean
@@ -319,10 +323,12 @@ class Harness:
             inv = Inventory(":memory:")
             scan = inv.begin_scan("fuzz")
             sink = Sink(inv, scan)
-            ctx = CollectorContext(fingerprinter=FP, cache_dir=self.tmp / "cache", now=NOW,
+            self.runs += 1  # a fresh cache each run: no ETag hit may hide the injected item
+            ctx = CollectorContext(fingerprinter=FP, cache_dir=self.tmp / f"cache{self.runs}", now=NOW,
                                    base_dir=self.tmp, max_retries=1)
             self.cls(self.block, ctx).collect(sink)  # must not raise
             sink.flush()
+            self.logins = {a.login for a in inv.load(Account, scan)}
             rows = [c for c in inv.load(Coverage, scan) if c.status != "skipped"]
             main = next(c for c in rows if "/" not in c.target.replace(self.tmp.as_posix(), "")
                         and not c.target.endswith(":actions")) if rows else None
@@ -353,10 +359,10 @@ def test_one_bad_item_is_skipped_not_fatal(name, harnesses):
     main0, accounts0, _ = h.baseline
     assert main0.status == "ok"
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
     @given(e=edits)
     def check(e):
-        bad = mutate(h.spec.fresh(h.sample), e)
+        bad = mutate(h.spec.fresh(h.sample), e, KNOWN_FIELDS.get(name, set()))
         main, accounts, logs = h.run(bad)
         assert main is not None and main.status in ("ok", "partial"), (bad if len(repr(bad)) < 500 else "...", main)
         assert accounts0 <= accounts, sorted(accounts0 - accounts)  # every good item still loaded
@@ -364,6 +370,60 @@ def test_one_bad_item_is_skipped_not_fatal(name, harnesses):
             assert any(r.levelno >= logging.WARNING for r in logs)  # said, not silent
 
     check()
+
+
+OKTA_NAME = ("okta transform_user: display_name joins profile.firstName/lastName without checking "
+             "they are strings: one user whose name is a list or a number fails the whole org")
+SCIM_EMAILS = ("scim _emails: iterates a user's `emails` without checking it is a list: one user "
+               "with a scalar `emails` fails the whole app")
+GITLAB_KEYS = ("gitlab _add_user: uses a user's `id`/`username` as dict keys unchecked: one user "
+               "whose id is a list or an object fails the whole instance")
+KNOWN_PAYLOAD_BUGS = [
+    ("okta", ("profile", "firstName"), ["Ann"], OKTA_NAME),
+    ("okta", ("profile", "lastName"), 5, OKTA_NAME),
+    ("scim", ("emails",), 5, SCIM_EMAILS),
+    ("gitlab", ("id",), {"x": 1}, GITLAB_KEYS),
+    ("gitlab", ("username",), ["fuzz"], GITLAB_KEYS),
+]
+KNOWN_FIELDS: dict[str, set[tuple]] = {}
+for _n, _path, _v, _r in KNOWN_PAYLOAD_BUGS:
+    KNOWN_FIELDS.setdefault(_n, set()).add(_path)
+
+
+@pytest.mark.parametrize("name,path,value", [
+    pytest.param(n, p, v, marks=pytest.mark.xfail(strict=True, reason=r), id=f"{n}-{'.'.join(p)}")
+    for n, p, v, r in KNOWN_PAYLOAD_BUGS])
+def test_known_payload_bugs(name, path, value, harnesses):
+    h = harnesses(name)
+    _main0, accounts0, _ = h.baseline
+    bad = h.spec.fresh(h.sample)
+    parent = bad
+    for k in path[:-1]:
+        parent = parent[k]
+    parent[path[-1]] = value
+    main, accounts, _ = h.run(bad)
+    assert main is not None and main.status in ("ok", "partial"), main
+    assert accounts0 <= accounts
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_a_lone_surrogate_in_a_payload_is_stored_not_fatal(name, harnesses):
+    """JSON may carry "\\udcff", which UTF-8 cannot encode: the inventory stores U+FFFD
+    instead of failing the batch (and with it the target's coverage row)."""
+    h = harnesses(name)
+    _main0, accounts0, _ = h.baseline
+    bad = h.spec.fresh(h.sample)
+    for key in ("login", "userName", "username", "name"):
+        if isinstance(bad.get(key), str):
+            bad[key] += "\udcff"
+    if name == "okta":
+        bad["profile"]["login"] += "\udcff"
+    if name == "kubernetes":
+        bad["metadata"]["name"] += "\udcff"
+    main, accounts, _ = h.run(bad)
+    assert main is not None and main.status in ("ok", "partial"), main
+    assert accounts0 <= accounts and len(accounts) == len(accounts0) + 1
+    assert any("\ufffd" in (login or "") for login in h.logins), h.logins
 
 
 # --- AWS transforms ----------------------------------------------------------------------------
@@ -375,7 +435,8 @@ aws_date = st.one_of(st.datetimes(timezones=st.just(UTC)), st.none())
 policy_doc = st.one_of(value, st.just("%7B%22Statement%22%3A%5B%5D%7D"), st.just("{not json"),
                        st.fixed_dictionaries({"Statement": value}))
 aws_user = st.fixed_dictionaries(
-    {"UserName": st.text(min_size=1, max_size=20), "Arn": st.text(min_size=1, max_size=40)},
+    {"UserName": st.text(min_size=1, max_size=20),
+     "Arn": st.text(max_size=20).map(lambda n: f"arn:aws:iam::123456789012:user/{n}")},
     optional={"UserId": aws_text, "Path": aws_text, "CreateDate": aws_date,
               "Tags": st.lists(st.fixed_dictionaries({"Key": aws_text, "Value": aws_text}), max_size=3),
               "GroupList": st.lists(aws_text, max_size=3),
@@ -384,7 +445,8 @@ aws_user = st.fixed_dictionaries(
               "UserPolicyList": st.lists(st.fixed_dictionaries(
                   {"PolicyName": aws_text, "PolicyDocument": policy_doc}), max_size=2)})
 aws_role = st.fixed_dictionaries(
-    {"RoleName": st.text(min_size=1, max_size=20), "Arn": st.text(min_size=1, max_size=40)},
+    {"RoleName": st.text(min_size=1, max_size=20),
+     "Arn": st.text(max_size=20).map(lambda n: f"arn:aws:iam::123456789012:role/{n}")},
     optional={"AssumeRolePolicyDocument": policy_doc, "CreateDate": aws_date,
               "Tags": st.lists(st.fixed_dictionaries({"Key": aws_text, "Value": aws_text}), max_size=3),
               "RoleLastUsed": st.fixed_dictionaries({}, optional={"LastUsedDate": aws_date})})
@@ -409,11 +471,27 @@ def test_aws_transform_role_raises_only_what_the_collector_counts(role):
         pass
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "aws parse_credential_report: csv.Error (a bare CR inside a field) is not a "
+    "ValueError, so the collector fails the whole account instead of marking it partial"))
+@pytest.mark.parametrize("content", [b"user,arn\r\x00", b"user,arn\nalice,a\rrn\n"])
+def test_aws_credential_report_with_a_bare_cr(content):
+    try:
+        aws_mod.parse_credential_report(content)
+    except ValueError:
+        pass
+
+
+no_csv_breakers = st.binary(max_size=300).map(lambda b: b.replace(b"\x00", b"").replace(b"\r", b""))
+
+
 @FUZZ
-@given(content=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode),
+@given(content=st.one_of(no_csv_breakers, st.text(max_size=300).map(
+                             lambda t: t.replace("\x00", "").replace("\r", "").encode("utf-8", "replace")),
                          st.lists(st.lists(aws_text, max_size=25), max_size=4).map(
                              lambda rows: "\n".join([",".join(aws_mod.REPORT_COLUMNS)] +
-                                                    [",".join(r) for r in rows]).encode("utf-8", "replace"))))
+                                                    [",".join(r) for r in rows]).replace("\r", "")
+                             .encode("utf-8", "replace"))))
 def test_aws_credential_report_parse_is_total(content):
     """Any bytes: rows and a count of the bad ones, or ValueError (the target goes partial)."""
     try:

@@ -161,3 +161,41 @@ def test_remote_repo_cloned_then_fetched_incrementally_read_only(tmp_path):
     assert any(e.location == "remote:later.env" for e in exposures)
     assert git(bare, "for-each-ref") == before  # the remote was only read
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_history_includes_blobs_made_in_a_merge(tmp_path):
+    repo, _ = make_repo(tmp_path)
+    git(repo, "checkout", "-q", "-b", "side")
+    (repo / "x.env").write_text("A=1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "side")
+    git(repo, "checkout", "-q", "main")
+    (repo / "x.env").write_text("A=2\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "main")
+    with pytest.raises(subprocess.CalledProcessError):
+        git(repo, "merge", "-q", "side")  # add/add conflict, resolved below
+    (repo / "x.env").write_text("DB_PASSWORD=Mq8vN3xT7pL2wK9merge\n")  # fake, only in the merge
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "merge")
+    merge = git(repo, "rev-parse", "HEAD").strip()
+    assert len(git(repo, "log", "-1", "--format=%P").split()) == 2  # a real merge commit
+    (repo / "x.env").write_text("A=3\n")  # the merge's blob leaves HEAD
+    git(repo, "commit", "-q", "-am", "after")
+    exposures, _r, _c = run(tmp_path, {"path": str(repo), "history": True})
+    assert any(e.location == "x.env" and e.commit == merge and e.in_head is False for e in exposures)
+
+
+def test_history_of_a_subdirectory_only(tmp_path):
+    repo, _ = make_repo(tmp_path)
+    (repo / "infra").mkdir()
+    (repo / "infra" / "old.env").write_text("API_TOKEN=Zq8vN3xT7pL2wK9mSUB\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "infra")
+    (repo / "infra" / "old.env").unlink()
+    (repo / "infra" / "keep.tf").write_text('resource "aws_iam_user" "b" {\n  name = "bob"\n}\n')
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "infra 2")
+    exposures, refs, _c = run(tmp_path, {"path": str(repo / "infra"), "history": True})
+    assert {(e.location, e.in_head) for e in exposures} == {("old.env", False)}
+    assert {r.location for r in refs} == {"keep.tf"}

@@ -216,3 +216,13 @@ def test_file_kinds():
     assert file_kind(".gitlab-ci.yml", "") == "ci"
     assert file_kind("x/values.yaml", "replicas: 1") == "yaml"
     assert file_kind("README.md", "") == "text"
+
+
+def test_terraform_kubernetes_role_binding_subjects(scanner):
+    tf = ('resource "kubernetes_role_binding" "admins" {\n  metadata {\n    name      = "admins"\n'
+          '    namespace = "dev"\n  }\n  role_ref {\n    api_group = "rbac.authorization.k8s.io"\n'
+          '    kind      = "Role"\n    name      = "admin"\n  }\n  subject {\n    kind      = "User"\n'
+          '    name      = "alice@example.com"\n    api_group = "rbac.authorization.k8s.io"\n  }\n}\n')
+    f = analyze("rbac.tf", tf, scanner)
+    assert f.parse_error is None
+    assert {(r.line, r.matched, r.recreates) for r in f.refs} == {(13, "alice@example.com", True)}

@@ -101,3 +101,13 @@ def test_history_only_secret_verified_valid_by_live_check():
     e = exposure(None, "old.env", 1, in_head=False)
     e.verified = "valid"
     assert findings([e]) == {("exposure.history_live", "high", None, "old.env", 1)}
+
+
+def test_key_id_of_an_exposed_secret_is_reported_once_as_the_exposure():
+    same = Reference("iac", "iac:infra", "provider.tf", KEY_ID, "unknown", "", line=2, in_head=True,
+                     attributes={"kind": "aws_key_id", "system": "aws", "recreates": False})
+    elsewhere = Reference("iac", "iac:infra", "notes.md", KEY_ID, "unknown", "", line=9, in_head=True,
+                          attributes={"kind": "aws_key_id", "system": "aws", "recreates": False})
+    got = findings([ALICE_ACC, key("active"), exposure(KEY_ID), same, elsewhere])
+    assert {(r, p) for r, _s, _i, p, _l in got} == {("exposure.live_credential", "provider.tf"),
+                                                    ("reference.leaver", "notes.md")}

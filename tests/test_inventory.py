@@ -54,3 +54,16 @@ def test_second_writer_fails_clearly(tmp_path):
                f"try:\n Inventory({str(path)!r})\nexcept InventoryError as e:\n print('LOCKED', e)\n"
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "LOCKED cannot open inventory" in r.stdout
+
+
+def test_targeted_runs_are_not_the_latest_estate_scan(tmp_path):
+    with Inventory(tmp_path / "i.duckdb") as inv:
+        full = inv.begin_scan("scan")
+        inv.finish_scan(full)
+        live = inv.begin_scan("verify-live")
+        inv.finish_scan(live)
+        assert inv.latest_scan_id() == full
+        assert inv.latest_scan_id(estate_only=False) == live
+        nxt = inv.begin_scan("scan")
+        inv.finish_scan(nxt)
+        assert inv.previous_scan_id(nxt) == full

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 import yaml
@@ -105,6 +104,11 @@ def estate(tmp_path_factory):
             aws_writes = aws.writes()
             full_findings = inv.load(Finding, full.scan_id)
             live_findings = inv.load(Finding, live.scan_id)
+            # a second targeted verify (as a watch does for the next event): the last scan
+            # holds only alice's accounts, the scope still comes from the whole estate's
+            fakes["okta"].reset_counts()
+            erin = run_scan(cfg, inv, command="verify-live", verify={"erin@example.com"})
+            erin_okta = [(r.path, r.arg("filter")) for r in fakes["okta"].requests]
         cli = run_cli("verify", "-c", str(cfg_path), "--live", ALICE, "--format", "json",
                       env=FAKE_ENV)
         plan = run_cli("plan", "-c", str(cfg_path), ALICE, "--format", "json")
@@ -112,7 +116,8 @@ def estate(tmp_path_factory):
                "live_counts": live_counts, "full_aws": full_aws, "live_aws": live_aws,
                "full_aws_requests": full_aws_requests, "live_aws_requests": live_aws_requests,
                "writes": writes, "aws_writes": aws_writes, "full_findings": full_findings,
-               "live_findings": live_findings, "cli": cli, "plan": plan}
+               "live_findings": live_findings, "cli": cli, "plan": plan, "erin": erin,
+               "erin_okta": erin_okta}
     BUILTIN_HANDLERS.remove(("before-parameter-build", aws_calls))
     mp.undo()
 
@@ -167,6 +172,12 @@ def test_per_user_deep_calls_of_the_code_hosts_only_for_her(estate):
     gl = [r.path for r in estate["live_counts"]["gitlab"]]
     per_user = {p.split("/")[4] for p in gl if re.fullmatch(r"/api/v4/users/\d+/(keys|impersonation_tokens)", p)}
     assert len(per_user) <= 1
+
+
+def test_the_next_targeted_verify_still_knows_her_accounts(estate):
+    assert ("/api/v1/users/00uerin0000000000e05", None) in estate["erin_okta"]
+    assert not any(f for p, f in estate["erin_okta"] if p == "/api/v1/users")  # not by e-mail
+    assert estate["erin"].verdicts["erin@example.com"] == estate["full"].verdicts["erin@example.com"]
 
 
 def test_read_only(estate):

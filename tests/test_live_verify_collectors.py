@@ -57,6 +57,7 @@ def test_okta_known_account_asks_only_about_her(okta, tmp_path):
     assert paths.count(f"/api/v1/users/{ALICE}") == 1 and "/api/v1/users" not in paths  # login not asked again
     (cov,) = [c for c in inv.load(Coverage, scan) if c.target == "acme.okta.com"]
     assert cov.status == "ok" and cov.api_calls == okta.count() and cov.attributes["scoped"]
+    assert okta.count() == 5  # budget: her user, her apps, 2 assignments, the API-token list
     assert okta.writes == []
 
 
@@ -96,6 +97,7 @@ def test_scim_by_id_then_by_email(slack, tmp_path):
     assert (f"/Users/{SCIM_ALICE}", None) in reqs
     assert ("/Users", 'emails eq "erin@example.com"') in reqs
     assert not any(p == "/Users" and f is None for p, f in reqs) and ("/Groups", None) not in reqs
+    assert len(reqs) == 3  # budget: alice by id, ServiceProviderConfig, erin by e-mail
 
 
 def test_scim_server_without_filters_is_listed_but_kept_narrow(slack, tmp_path):

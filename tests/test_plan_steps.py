@@ -94,3 +94,42 @@ def test_an_unknown_rule_gets_an_honest_manual_step():
     st = step_for(f, Objects())
     assert st.command.startswith("#") and "Remove the widget." in st.command
     assert "no exact step" in st.note
+
+
+def test_aws_keys_known_only_by_slot_are_found_by_creation_time():
+    from datetime import UTC, datetime
+
+    from scanner.plan import dedupe
+
+    acc = Account("aws", SRC, "arn:aws:iam::123456789012:user/bob", "bob")
+    objs = Objects()
+    objs.add(acc)
+    steps = []
+    for slot, day in ((1, 3), (2, 9)):
+        key = Credential("aws", SRC, f"{acc.native_id}#access_key_{slot}", "access_key", holder=acc.uid,
+                         name=f"bob access key {slot}", created_at=datetime(2026, 5, day, 9, 30, tzinfo=UTC),
+                         attributes={"slot": slot})
+        objs.add(key)
+        steps += steps_for(finding("credential.unused", system="aws", object_kind="access_key",
+                                   object_id=key.native_id, subject=key.node, severity="medium"), objs)
+    kept = dedupe(steps)
+    assert len(kept) == 2  # same delete line, different keys: both kept
+    first = kept[0].command.splitlines()
+    assert first[0] == ("kid=$(aws iam list-access-keys --user-name bob --query "
+                        "\"AccessKeyMetadata[?starts_with(CreateDate, '2026-05-03T09:30')].AccessKeyId\" --output text)")
+    assert first[-1] == 'aws iam delete-access-key --user-name bob --access-key-id "$kid"'
+    # rotation of an active holder's key: the old key is found before the new one is created
+    rot = step_for(finding("credential.unrotated", system="aws", object_kind="access_key",
+                           object_id=f"{acc.native_id}#access_key_1",
+                           subject=f"credential:{SRC}|{acc.native_id}#access_key_1", severity="low"), objs)
+    lines = rot.command.splitlines()
+    assert lines[0].startswith("kid=$(") and lines[1] == "aws iam create-access-key --user-name bob"
+    assert dedupe(steps + steps) == kept
+
+
+def test_every_rule_in_the_catalog_has_a_revocation_step():
+    from rules.base import all_rules
+    from scanner.plan import STEP_BUILDERS
+
+    missing = sorted(set(all_rules()) - set(STEP_BUILDERS))
+    assert not missing, f"rules without a step in scanner/plan.py STEP_BUILDERS: {missing}"

@@ -4,7 +4,7 @@ the revocation plan's steps and order."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from scanner.engine import context_from_records, run_rules
 from scanner.inventory import Inventory
@@ -83,10 +83,17 @@ def test_plan_orders_revocations_and_ends_with_reverify(tmp_path):
 
 def test_plan_cli(tmp_path):
     inv, sid = _plan_inventory(tmp_path)
+    # since then a watch verified someone else: that targeted scan holds nothing of alice's
+    other = inv.begin_scan("verify-live")
+    inv.insert(other, [Identity("alice@example.com", status="terminated", emails=["alice@example.com"]),
+                       Identity("bob@example.com", status="suspended", emails=["bob@example.com"])])
+    inv.write_verdicts(other, [("bob@example.com", "cloud", "clean", "")])
+    inv.finish_scan(other)
     inv.close()
     cfg = write_config(tmp_path, {"inventory": str(tmp_path / "p.duckdb")})
     r = run_cli("plan", "-c", str(cfg), "alice@example.com", "--format", "md")
     assert r.returncode == 0, r.stderr
     assert "# Revocation plan for alice@example.com" in r.stdout and "## Phase 2" in r.stdout
+    assert "delete-access-key --user-name alice" in r.stdout and f"plan from scan {sid}" in r.stderr
     r = run_cli("plan", "-c", str(cfg), "nobody@example.com")
     assert r.returncode == 2 and "not in the roster" in r.stderr

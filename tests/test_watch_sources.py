@@ -229,6 +229,8 @@ def test_webhook_down_keeps_the_event_for_the_next_poll(okta, tmp_path):
         assert msg["identity"] == "alice@example.com" and msg["event"]["change"] == "terminated"
         assert isinstance(msg["time_to_detect_s"], float)
         assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 1
+        assert (tmp_path / "o.jsonl").stat().st_mode & 0o077 == 0  # names people: private
+        assert (tmp_path / "w.json").stat().st_mode & 0o077 == 0
 
 
 def test_killed_after_the_verdict_was_written_but_before_it_was_recorded(okta, tmp_path):

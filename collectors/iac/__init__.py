@@ -122,6 +122,7 @@ class IacCollector(Collector):
         head = gitrepo.head_blobs(repo)
         in_head = set(head.values())
         blobs: dict[str, tuple[str, str | None]] = {}  # blob -> (path, first commit)
+        sub = gitrepo.subdir_prefix(repo) if not head_only else ""  # path = repo/infra
         if head_only:
             commit = gitrepo.head_commit(repo)
             for path, blob in head.items():
@@ -132,6 +133,8 @@ class IacCollector(Collector):
                 blobs[blob] = (seen.path, seen.commit)
             for path, blob in head.items():  # e.g. blobs only reachable from HEAD's tree
                 blobs.setdefault(blob, (path, gitrepo.head_commit(repo)))
+        if sub:  # only what lives under the configured directory, located relative to it
+            blobs = {b: (p[len(sub):], c) for b, (p, c) in blobs.items() if p.startswith(sub)}
         wanted = [b for b, (path, _) in blobs.items() if not rules.skip(path)]
         self.count_call()
         sizes = gitrepo.blob_sizes(repo, wanted)

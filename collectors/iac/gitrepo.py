@@ -58,6 +58,14 @@ def is_repo(path: Path) -> bool:
         return False
 
 
+def subdir_prefix(path: Path) -> str:
+    """"infra/" when ``path`` is a subdirectory of its repository's work tree, else ""."""
+    try:
+        return git(["rev-parse", "--show-prefix"], cwd=path).decode().strip()
+    except GitError:
+        return ""
+
+
 def head_commit(repo: Path) -> str | None:
     try:
         return git(["rev-parse", "--verify", "-q", "HEAD"], cwd=repo).decode().strip() or None
@@ -92,6 +100,7 @@ def history_blobs(repo: Path) -> dict[str, BlobSeen]:
     if head_commit(repo) is None:
         return {}
     out = git(["log", "--all", "--reverse", "--topo-order", "--root", "--no-renames", "--raw",
+               "--diff-merges=first-parent",  # blobs made while resolving a merge
                "--no-abbrev", "-z", "--format=%x00C%H"], cwd=repo)
     seen: dict[str, BlobSeen] = {}
     commit = ""

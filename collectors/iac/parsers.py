@@ -48,10 +48,10 @@ TF_RECREATES: dict[str, tuple[str, tuple[str, ...]]] = {
     "gitlab_user": ("gitlab", ("username", "email")),
     "gitlab_project_membership": ("gitlab", ("user_id", "username")),
     "gitlab_group_membership": ("gitlab", ("user_id", "username")),
-    "kubernetes_role_binding": ("kubernetes", ("name",)),
-    "kubernetes_cluster_role_binding": ("kubernetes", ("name",)),
-    "kubernetes_role_binding_v1": ("kubernetes", ("name",)),
-    "kubernetes_cluster_role_binding_v1": ("kubernetes", ("name",)),
+    "kubernetes_role_binding": ("kubernetes", ()),  # subject names
+    "kubernetes_cluster_role_binding": ("kubernetes", ()),  # subject names
+    "kubernetes_role_binding_v1": ("kubernetes", ()),  # subject names
+    "kubernetes_cluster_role_binding_v1": ("kubernetes", ()),  # subject names
     "okta_user": ("okta", ("login", "email")),
     "okta_app_user": ("okta", ("username",)),
 }
@@ -433,8 +433,8 @@ def _tf_resource_refs(block_type: str, rtype: str, rname: str, body: dict, lines
     creates = block_type == "resource" and recreate is not None
     named = set(recreate[1]) if recreate else set()
     for key, value in _leaves(body):
-        if rtype.startswith("kubernetes_") and key == "name" and "subject" not in json.dumps(body):
-            continue
+        if rtype.startswith("kubernetes_") and key == "name":
+            continue  # metadata / role_ref names; subjects are read below
         if key in named or PERSON_KEYS.match(key or ""):
             if key == "assume_role_policy" and isinstance(value, str):
                 for m in ARN.finditer(value):
