@@ -46,10 +46,10 @@ def _hit(ctx: RuleContext, c: Credential, identity: Identity | None, evidence: d
          **kw) -> Hit:
     acc = ctx.accounts.get(c.holder or "")
     path = [n for n in ((identity.node if identity else None), acc.node if acc else None, c.node) if n]
-    # DESIGN's report shows what a person acts on: the key id itself, and whose it is
+    # the report names what a person acts on: the key id itself where there is one
     return Hit(subject=c.node, system=c.system, object_kind=c.kind,
                object_id=c.attributes.get("access_key_id") or c.native_id,
-               object_name=(acc.login if acc else "") or c.name,
+               object_name=c.name or (acc.login if acc else ""),
                identity=identity.id if identity else None,
                evidence={"status": c.status, "created_at": c.created_at,
                          "last_used_at": c.last_used_at, "expires_at": c.expires_at,

@@ -26,7 +26,7 @@ import networkx as nx
 from rules.base import Hit, Rule, RuleMeta, all_rules, layer_of
 from scanner.config import Policy
 from scanner.graph import build_graph, path_between
-from scanner.inventory import Inventory
+from scanner.inventory import Inventory, paused_gc
 from scanner.model import (
     LAYERS, Account, Coverage, Credential, Exposure, Finding, Grant, Identity, Link,
     Reference, Resource, severity_rank,
@@ -226,6 +226,11 @@ def _refined(records: Iterable[Any]) -> dict[str, Any]:
 
 
 def load_context(inv: Inventory, scan_id: str, policy: Policy, now: datetime) -> RuleContext:
+    with paused_gc():
+        return _load_context(inv, scan_id, policy, now)
+
+
+def _load_context(inv: Inventory, scan_id: str, policy: Policy, now: datetime) -> RuleContext:
     return RuleContext(
         scan_id=scan_id, now=now, policy=policy,
         identities={i.id: i for i in inv.iter(Identity, scan_id)},
@@ -321,6 +326,12 @@ def run_rules(ctx: RuleContext, rules: dict[str, Rule] | None = None,
               only_identities: set[str] | None = None) -> tuple[list[Finding], list[str]]:
     """All findings of all rules; a rule that crashes is reported, not fatal."""
     rules = rules if rules is not None else all_rules()
+    with paused_gc():
+        return _run_rules(ctx, rules, only_identities)
+
+
+def _run_rules(ctx: RuleContext, rules: dict[str, Rule], only_identities: set[str] | None,
+               ) -> tuple[list[Finding], list[str]]:
     findings: dict[str, Finding] = {}
     errors: list[str] = []
     for rid, r in sorted(rules.items()):

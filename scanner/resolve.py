@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from collectors.base import Scope
+from scanner.inventory import paused_gc
 from scanner.model import Account, Credential, Identity, Link
 
 OWNER_KEYS = ("owner", "owner_email", "created-by", "created_by", "residual.io/owner",
@@ -120,6 +121,12 @@ class Resolver:
 
 def resolve(identities: list[Identity], accounts: Iterable[Account],
             credentials: Iterable[Credential] = ()) -> list[Link]:
+    with paused_gc():  # hundreds of thousands of accounts and links: see paused_gc
+        return _resolve(identities, accounts, credentials)
+
+
+def _resolve(identities: list[Identity], accounts: Iterable[Account],
+             credentials: Iterable[Credential]) -> list[Link]:
     resolver = Resolver(identities)
     links: dict[str, Link] = {}
     unlinked: list[Account] = []

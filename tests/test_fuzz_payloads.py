@@ -378,7 +378,10 @@ SCIM_EMAILS = ("scim _emails: iterates a user's `emails` without checking it is 
                "with a scalar `emails` fails the whole app")
 GITLAB_KEYS = ("gitlab _add_user: uses a user's `id`/`username` as dict keys unchecked: one user "
                "whose id is a list or an object fails the whole instance")
+GITHUB_LOGIN = ("github load_outside: uses an outside collaborator's `login` as a set key unchecked: "
+                "one whose login is a list or an object fails the whole org")
 KNOWN_PAYLOAD_BUGS = [
+    ("github", ("login",), ["fuzz-gh"], GITHUB_LOGIN),
     ("okta", ("profile", "firstName"), ["Ann"], OKTA_NAME),
     ("okta", ("profile", "lastName"), 5, OKTA_NAME),
     ("scim", ("emails",), 5, SCIM_EMAILS),
@@ -424,6 +427,35 @@ def test_a_lone_surrogate_in_a_payload_is_stored_not_fatal(name, harnesses):
     assert main is not None and main.status in ("ok", "partial"), main
     assert accounts0 <= accounts and len(accounts) == len(accounts0) + 1
     assert any("\ufffd" in (login or "") for login in h.logins), h.logins
+
+
+# --- the inventory: whatever a transform lets through is stored, not fatal -------------------
+
+any_value = st.one_of(value, st.datetimes(), st.datetimes(timezones=st.just(UTC)),
+                      st.integers(min_value=-2**70, max_value=2**70), st.just(float("inf")))
+
+
+@FUZZ
+@given(fields=st.fixed_dictionaries({}, optional={
+    k: any_value for k in ("login", "email", "kind", "status", "created_at", "last_seen_at", "attributes")}),
+    cred=st.fixed_dictionaries({}, optional={
+        k: any_value for k in ("holder", "name", "scopes", "expires_at", "fingerprint", "hint", "attributes")}))
+def test_the_sink_stores_records_with_malformed_fields(fields, cred):
+    """A record whose fields have the wrong types (a transform that trusted a payload)
+    is coerced to the column types with a warning: the batch, and the coverage row
+    flushed after it, are not lost."""
+    from scanner.model import Credential
+    inv = Inventory(":memory:")
+    scan = inv.begin_scan("fuzz")
+    sink = Sink(inv, scan)
+    sink.emit(Account(system="x", source="x:1", native_id="good", login="good"))
+    sink.emit(Account(system="x", source="x:1", native_id="bad", **fields))
+    sink.emit(Credential(system="x", source="x:1", native_id="c", kind="pat", **cred))
+    sink.emit(Coverage(collector="x", target="1", layer="saas", status="ok"))
+    sink.flush()
+    assert {a.native_id for a in inv.load(Account, scan)} == {"good", "bad"}
+    assert len(inv.load(Credential, scan)) == 1 and len(inv.load(Coverage, scan)) == 1
+    inv.close()
 
 
 # --- AWS transforms ----------------------------------------------------------------------------
