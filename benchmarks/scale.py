@@ -191,16 +191,25 @@ def table(results: list[dict]) -> str:
 
 
 def append_results(results: list[dict], text: str) -> None:
+    """Add a run to the "## Scale" section of RESULTS.md (created if missing), after the
+    section's earlier runs and before whatever section follows it."""
     cpu = os.cpu_count()
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    block = (f"\n### scale run {stamp} ({platform.machine()}, {cpu} cores, python "
-             f"{platform.python_version()})\n\n`python benchmarks/scale.py "
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    block = (f"### scale run {stamp} ({platform.machine()}, {cpu} cores, python "
+             f"{platform.python_version()}, load average {load})\n\n`python benchmarks/scale.py "
              f"{' '.join(sys.argv[1:])}`\n\n{text}\n")
     existing = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if "## Scale" not in existing:
+    if "\n## Scale\n" not in "\n" + existing:
         existing = existing.rstrip("\n") + "\n\n## Scale\n\nMeasured by benchmarks/scale.py " \
                    "(see docs/scale.md for what each stage is).\n"
-    RESULTS.write_text(existing.rstrip("\n") + "\n" + block)
+    start = ("\n" + existing).index("\n## Scale\n")
+    nxt = existing.find("\n## ", start + 1)
+    if nxt == -1:
+        updated = existing.rstrip("\n") + "\n\n" + block
+    else:
+        updated = existing[:nxt].rstrip("\n") + "\n\n" + block + existing[nxt:]
+    RESULTS.write_text(updated)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -531,6 +531,46 @@ def transform_assignment(a: dict[str, Any], store_id: str, ps_uid: str, source: 
                  attributes={"principal_type": a.get("PrincipalType")})
 
 
+def scoped_principals(scope: Scope, source: str, account_id: str) -> tuple[set[str], set[str], set[str]]:
+    """For a targeted verify: (IAM user names to ask about, principal ARNs that are hers,
+    role uids that are hers) in this account. From the accounts the last scans linked to
+    her (user ARNs, role ARNs) and her ``aws:`` aliases; an alias becomes the ARN a trust
+    policy or an access entry would name (``arn:aws:iam::<account>:user/<name>``), so a
+    user deleted since still matches."""
+    prefix = source + "|"
+    names: set[str] = set()
+    arns: set[str] = set()
+    roles: set[str] = set()
+    for uid in scope.accounts:
+        if not uid.startswith(prefix):
+            continue
+        arn = uid[len(prefix):]
+        if ":user/" in arn:
+            names.add(arn.rsplit("/", 1)[-1])
+            arns.add(arn)
+        elif ":role/" in arn:
+            roles.add(uid)
+    role_names = {u.rsplit("/", 1)[-1] for u in roles}
+    for login in scope.logins_for(SYSTEM) | scope.logins_for(source):
+        login = str(login)
+        if login.startswith("arn:"):
+            if ":user/" in login and login.split(":")[4] == account_id:
+                names.add(login.rsplit("/", 1)[-1])
+                arns.add(login)
+        elif login not in role_names and "@" not in login:
+            names.add(login)
+            arns.add(f"arn:aws:iam::{account_id}:user/{login}")
+    return names, arns, roles
+
+
+def names_principal(principal: str, arns: set[str], folded_names: set[str]) -> bool:
+    """Does a trust policy principal name one of these users (by ARN, or a user ARN of
+    the same name under any path: a recreated user is trusted again)?"""
+    if principal in arns:
+        return True
+    return ":user/" in principal and principal.rsplit("/", 1)[-1].casefold() in folded_names
+
+
 # --- the collector --------------------------------------------------------------------
 
 
@@ -700,7 +740,10 @@ class AwsCollector(Collector):
                 target = AwsTarget(account_id, session, f"{SYSTEM}:{account_id}")
                 self.targets.append(target)
                 bad = self.malformed
-                self._collect_account(sink, target, run)
+                if scope is None:
+                    self._collect_account(sink, target, run)
+                else:
+                    self._collect_scoped(sink, target, run, scope)
                 self._close_run(run, bad)
 
     def _collect_account(self, sink: Sink, t: AwsTarget, run: TargetRun) -> None:
@@ -717,6 +760,137 @@ class AwsCollector(Collector):
         if self.config.get("identity_center"):
             self._identity_center(sink, t, run)
         run.attributes["users"] = len(t.users)
+
+    # -- targeted verify (verify --live): only what names the identities in scope -------
+    def _collect_scoped(self, sink: Sink, t: AwsTarget, run: TargetRun, scope: Scope) -> None:
+        """Keep only what is hers or names her, read with the fewest calls that can find
+        it (IAM cannot be searched by principal or by tag):
+
+        - users and roles: one ``get_account_authorization_details`` listing,
+          Filter=["User", "Role"] (1 call per 1,000 principals; get_user and
+          list_groups_for_user per name would cost 2 calls a user and still leave the
+          trust policies naming her, which only the role list shows). Kept: her users
+          (by ARN and ``aws:`` alias), users and roles whose tags name her (NHIs she
+          owns), roles linked to her before, and the trust grants that name her;
+        - the credential report (generate + get: 2 calls whatever the account's size),
+          the only source of keys' and passwords' last use; her rows only;
+        - service-specific credentials: the account-wide listing (1 call), hers kept;
+        - Secrets Manager: ``list_secrets`` filtered by tag value (her e-mails and
+          roster ids); EKS: ``describe_access_entry`` for her ARNs only.
+        The deep pass then asks, for her users only, what IAM gives per user (key ids,
+        SSH keys, certificates, MFA devices, login profile), as in a full scan.
+        """
+        iam = self._client(t.session, "iam")
+        names, arns, role_uids = scoped_principals(scope, t.source, t.account_id)
+        tags_of_hers = {v.casefold() for v in scope.emails | scope.identities}
+        report = self._credential_report(iam, run)
+        self._scoped_details(sink, iam, t, report, names, arns, role_uids, tags_of_hers)
+        self._optional(sink, run, "iam:service_specific_credentials",
+                       lambda: self._scoped_service_credentials(sink, iam, t))
+        for region in self.regions:
+            if self.config.get("secrets_manager", True) and tags_of_hers:
+                self._scoped_secrets(sink, t, region, run,
+                                     sorted({v for v in scope.emails | scope.identities}))
+            if self.config.get("eks", True) and arns:
+                self._optional(sink, run, f"eks:{region}",
+                               lambda region=region: self._scoped_eks(sink, t, region, run, arns))
+        if self.config.get("identity_center"):
+            self._identity_center(sink, t, run)  # not narrowed: a handful of list calls
+        run.attributes["users"] = len(t.users)
+        run.attributes["scoped"] = {
+            "users": sorted(t.users), "principals": sorted(arns),
+            "account_wide": ["credential report (last use)",
+                             "authorization details, users and roles (tags, trust policies)",
+                             "service-specific credentials"],
+            "not_checked": "customer-managed and resource policies (S3, KMS, SQS) that name her"}
+
+    def _scoped_details(self, sink: Sink, iam: Any, t: AwsTarget,
+                        report: dict[str, dict[str, str]] | None, names: set[str], arns: set[str],
+                        role_uids: set[str], tags_of_hers: set[str]) -> None:
+        folded = {n.casefold() for n in names}
+
+        def tagged_hers(tags: Any) -> bool:
+            return any(str(v).casefold() in tags_of_hers for v in _tags(tags).values())
+
+        for page in self._pages(iam, "get_account_authorization_details", "UserDetailList",
+                                "Marker", "Marker", MaxItems=1000, Filter=["User", "Role"]):
+            for user in page.get("UserDetailList") or []:
+                if not self._well_formed(user, ("UserName", "Arn")):
+                    continue
+                if not (user["Arn"] in arns or user["UserName"].casefold() in folded
+                        or tagged_hers(user.get("Tags"))):
+                    continue
+                row = (report or {}).get(user["UserName"])
+                acc, grants = transform_user(user, t.source, row)
+                t.users[user["UserName"]] = IamUser(user["UserName"], user["Arn"], acc.uid, row)
+                arns.add(user["Arn"])
+                sink.emit(acc)
+                sink.emit_all(grants)
+                if row:
+                    sink.emit_all(transform_report_row(row, acc.uid, t.source))
+            for role in page.get("RoleDetailList") or []:
+                if not self._well_formed(role, ("RoleName", "Arn")):
+                    continue
+                try:
+                    acc, res, grants = transform_role(role, t.source)
+                except (ValueError, TypeError) as exc:  # an unreadable trust policy
+                    log.warning("role %s: trust policy unreadable: %s", role.get("RoleName"), exc)
+                    self.malformed += 1
+                    continue
+                naming = [g for g in grants if names_principal(g.principal, arns, folded)]
+                hers = res.uid in role_uids or tagged_hers(role.get("Tags"))
+                if not naming and not hers:
+                    continue
+                if acc and hers:
+                    sink.emit(acc)
+                sink.emit(res)
+                sink.emit_all(grants if hers else naming)
+
+    def _scoped_service_credentials(self, sink: Sink, iam: Any, t: AwsTarget) -> None:
+        for page in self._pages(iam, "list_service_specific_credentials",
+                                "ServiceSpecificCredentials", "Marker", "Marker", AllUsers=True):
+            for item in page.get("ServiceSpecificCredentials") or []:
+                if self._well_formed(item, ("ServiceSpecificCredentialId",)) and item.get("UserName") in t.users:
+                    sink.emit(transform_service_credential(item, t.users, t.source))
+
+    def _scoped_secrets(self, sink: Sink, t: AwsTarget, region: str, run: TargetRun,
+                        values: list[str]) -> None:
+        """Secrets tagged with her e-mail or roster id (any tag key; the value filter is
+        a prefix match, so what comes back is checked again)."""
+        def get() -> None:
+            sm = self._client(t.session, "secretsmanager", region)
+            wanted = {v.casefold() for v in values}
+            for page in self._pages(sm, "list_secrets", "SecretList", "NextToken", "NextToken",
+                                    MaxResults=100, Filters=[{"Key": "tag-value", "Values": values[:10]}]):
+                for s in page.get("SecretList") or []:
+                    if self._well_formed(s, ("ARN",)) and any(
+                            str(v).casefold() in wanted for v in _tags(s.get("Tags")).values()):
+                        sink.emit(transform_secret(s, t.source, region))
+        self._optional(sink, run, f"secretsmanager:{region}", get)
+
+    def _scoped_eks(self, sink: Sink, t: AwsTarget, region: str, run: TargetRun,
+                    arns: set[str]) -> None:
+        eks = self._client(t.session, "eks", region)
+        names = [n for page in self._pages(eks, "list_clusters", "clusters", "nextToken",
+                                           "nextToken") for n in page.get("clusters") or []]
+        for name in names:
+            cluster = self._call(eks, "describe_cluster", name=name).get("cluster") or {}
+            if not self._well_formed(cluster, ("name", "arn")):
+                continue
+            res = transform_cluster(cluster, t.source, region)
+            sink.emit(res)
+            if res.attributes["authentication_mode"] not in ("API", "API_AND_CONFIG_MAP"):
+                continue
+            for arn in sorted(arns):
+                try:
+                    entry = self._call(eks, "describe_access_entry", clusterName=name,
+                                       principalArn=arn).get("accessEntry") or {}
+                except Exception as exc:  # noqa: BLE001
+                    if _error_code(exc) in ("ResourceNotFoundException", "404", "NotFoundException"):
+                        continue  # no entry for her: what we hoped
+                    raise
+                if self._well_formed(entry, ("principalArn",)):
+                    sink.emit(transform_access_entry(entry, res.uid, t.source))
 
     def _credential_report(self, iam: Any, run: TargetRun) -> dict[str, dict[str, str]] | None:
         """Generate (or reuse the <4h old) credential report, then read it. IAM builds

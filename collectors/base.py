@@ -56,6 +56,12 @@ class Scope:
     identifiers: set[str] = field(default_factory=set)
     identities: set[str] = field(default_factory=set)
     emails: set[str] = field(default_factory=set)
+    # targeted verify only: what the last scans tied to these identities (uids of the
+    # resources they held grants on, of the credentials they held or added), so that a
+    # collector whose API cannot be asked "by person" re-checks those objects instead of
+    # listing the whole estate
+    known_resources: set[str] = field(default_factory=set)
+    known_credentials: set[str] = field(default_factory=set)
 
     def logins_for(self, system: str) -> set[str]:
         return self.logins.get(system, set())

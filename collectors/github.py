@@ -417,6 +417,36 @@ Q_TEAM_REPOS = """query TeamRepos($org: String!, $slug: String!, $first: Int!, $
   }
 }"""
 
+Q_USER_IN_ORG = """query UserInOrg($org: String!, $login: String!, $first: Int!, $after: String) {
+  organization(login: $org) {
+    samlIdentityProvider {
+      externalIdentities(first: 1, login: $login) {
+        edges { node { guid samlIdentity { nameId username } scimIdentity { username } user { login } } }
+      }
+    }
+    teams(first: $first, after: $after, userLogins: [$login]) {
+      totalCount pageInfo { hasNextPage endCursor }
+      nodes {
+        databaseId slug name privacy
+        members(first: 10, query: $login, membership: ALL) { edges { role node { login } } }
+        repositories(first: 100) {
+          totalCount pageInfo { hasNextPage endCursor }
+          edges { permission node { databaseId name nameWithOwner isPrivate isArchived updatedAt } }
+        }
+      }
+    }
+  }
+}"""
+
+Q_REPO_ACCESS = """query RepoAccess($org: String!, $name: String!, $login: String!) {
+  repository(owner: $org, name: $name) {
+    databaseId name nameWithOwner isPrivate isArchived updatedAt
+    collaborators(first: 10, query: $login, affiliation: DIRECT) {
+      edges { permission node { login databaseId } }
+    }
+  }
+}"""
+
 Q_SAML = """query SamlIdentities($org: String!, $first: Int!, $after: String) {
   organization(login: $org) {
     samlIdentityProvider {
@@ -756,6 +786,7 @@ class GitHubCollector(Collector):
         self.state: OrgState | None = None
         self.api: GitHubApi | None = None
         self.malformed = 0
+        self.scoped = False  # a targeted verify's narrowed pass ran
 
     def describe(self) -> str:
         return self.org.source
@@ -822,12 +853,19 @@ class GitHubCollector(Collector):
 
     # -- bulk pass --
     def collect(self, sink: Sink, scope: Scope | None = None) -> None:
+        before = self.calls
+        if scope is not None and self.collect_scoped(sink, scope):
+            return
         org = self.org
         with self.target(sink, org.login) as run:
+            run.calls_before = before  # a targeted verify's membership checks belong here
             api = self.client()
             state = OrgState()
             self.malformed = 0
             sink.emit(transform_org(org))
+            if scope is not None:
+                run.attributes["scoped"] = {"fallback": "an org owner is in scope: owners can read "
+                                            "every repository's secrets, so the org is read whole"}
 
             linked: dict[str, list[str]] = {}  # login -> SAML/SCIM e-mails
 
@@ -871,6 +909,217 @@ class GitHubCollector(Collector):
                 if self.malformed:
                     run.partial(f"{self.malformed} malformed entries skipped")
         self._finish(sink)
+
+    # -- targeted verify (verify --live) --
+    def targeted_logins(self, scope: Scope) -> set[str]:
+        """Her logins on GitHub: accounts the last scans linked to her in this org, and
+        her ``github:`` aliases."""
+        prefix = self.org.source + "|"
+        logins = {uid[len(prefix):] for uid in scope.accounts if uid.startswith(prefix)}
+        logins |= scope.logins_for(SYSTEM) | scope.logins_for(self.org.source)
+        return {str(l) for l in logins if l and not str(l).startswith("invitation:")}
+
+    def known_objects(self, scope: Scope) -> tuple[list[str], list[str]]:
+        """(repositories she was granted directly, repositories holding deploy keys she
+        added), as the last scans saw them: what a targeted verify re-checks, because
+        GitHub cannot be asked for either by user."""
+        prefix = f"{self.org.source}|{self.org.login}/"
+        repos = {uid[len(prefix):] for uid in scope.known_resources if uid.startswith(prefix)}
+        repos = {r for r in repos if "/" not in r}  # not teams (org/teams/slug)
+        keyed = {uid[len(prefix):].split("/keys/", 1)[0] for uid in scope.known_credentials
+                 if uid.startswith(prefix) and "/keys/" in uid}
+        return sorted(repos), sorted(keyed)
+
+    def membership(self, login: str) -> dict[str, Any] | None:
+        """GET /orgs/{org}/memberships/{username}: None when she is not a member."""
+        try:
+            data, _ = self.client().get(f"/orgs/{self.org.login}/memberships/{login}")
+        except GitHubApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return data if isinstance(data, dict) else None
+
+    def collect_scoped(self, sink: Sink, scope: Scope) -> bool:
+        """A targeted verify: ask GitHub about her only. Returns False (the caller then
+        reads the org whole) when one of her logins is an org owner: an owner can read
+        every repository's secrets, which only the whole org's listing shows.
+
+        Asked per login: her membership (REST), her SAML identity and her teams with
+        their repositories (one GraphQL query), her credential authorizations and
+        fine-grained tokens (filtered by login). Re-checked from the last scans: the
+        repositories she was a direct collaborator on (one GraphQL query each) and the
+        repositories holding deploy keys she added (their REST key list). Listed and
+        kept only for her: outside collaborators, invitations (no per-user filter;
+        a page or two). Not seen (said in the coverage row): a repository granted to her
+        directly, or a deploy key she added to a repository, since the last full scan."""
+        org = self.org
+        logins = sorted(self.targeted_logins(scope))
+        emails = {e.casefold() for e in scope.emails}
+        members: dict[str, dict[str, Any]] = {}
+        before = self.calls
+        try:
+            for login in logins:
+                m = self.membership(login)
+                if m and m.get("state") == "active":
+                    if str(m.get("role")) == "admin":
+                        return False  # an owner: the org is read whole
+                    members[login] = m
+        except Exception:  # noqa: BLE001 - the full pass meets the same error and records it
+            return False
+        with self.target(sink, org.login) as run:
+            run.calls_before = before
+            api = self.client()
+            state = OrgState()
+            self.malformed = 0
+            sink.emit(transform_org(org))
+            linked: dict[str, list[str]] = {}
+            for login in logins:
+                self.load_user_in_org(sink, state, login, linked)
+            for login, m in members.items():
+                user = m.get("user") or {}
+                edge = {"role": str(m.get("role") or "member").upper(), "hasTwoFactorEnabled": None,
+                        "node": {"login": login, "name": user.get("name"), "email": user.get("email")}}
+                sink.emit_all(transform_member(org, edge, linked))
+                state.logins.add(login)
+            wanted = set(logins)
+
+            def outside() -> int:
+                n = 0
+                for user in api.get_all(f"/orgs/{org.login}/outside_collaborators"):
+                    if self._ok(user, "login") and user["login"] in wanted - state.logins:
+                        sink.emit(transform_outside_collaborator(org, user, linked))
+                        state.logins.add(user["login"])
+                        n += 1
+                return n
+            self._optional(sink, "outside_collaborators", self.layer, outside)
+            direct, keyed = self.known_objects(scope)
+            for name in direct:
+                for login in logins:
+                    self.load_repo_access(sink, state, name, login)
+            if keyed:
+                self.load_deploy_keys(sink, [(name, []) for name in keyed], added_by=wanted)
+
+            def invitations(failed: bool) -> int:
+                path = "failed_invitations" if failed else "invitations"
+                n = 0
+                for inv in api.get_all(f"/orgs/{org.login}/{path}"):
+                    if self._ok(inv, "id") and (inv.get("login") in wanted or
+                                                str(inv.get("email") or "").casefold() in emails):
+                        sink.emit(transform_invitation(org, inv, failed))
+                        n += 1
+                return n
+            self._optional(sink, "invitations", self.layer, lambda: invitations(False))
+            self._optional(sink, "failed_invitations", self.layer, lambda: invitations(True))
+
+            def authorizations() -> int:
+                n = 0
+                for login in logins:
+                    for item in api.get_all(f"/orgs/{org.login}/credential-authorizations",
+                                            params={"login": login},
+                                            scrub=scrub_last_eight(self.ctx.fingerprinter)):
+                        if self._ok(item, "credential_id") and item.get("login") == login:
+                            sink.emit(transform_credential_authorization(org, item, self.ctx.fingerprinter,
+                                                                         self.ctx.now))
+                            n += 1
+                return n
+            self._optional(sink, "credential-authorizations", self.layer, authorizations)
+
+            def fine_grained() -> int:
+                n = 0
+                for item in api.get_all(f"/orgs/{org.login}/personal-access-tokens",
+                                        params={"owner[]": ",".join(logins)}):
+                    if self._ok(item, "token_id") and (item.get("owner") or {}).get("login") in wanted:
+                        sink.emit(transform_fine_grained_pat(org, item, self.ctx.now))
+                        n += 1
+                return n
+            if logins:
+                self._optional(sink, "personal-access-tokens", self.layer, fine_grained)
+            if self.malformed:
+                run.partial(f"{self.malformed} malformed entries skipped")
+            run.attributes.update({"members": len(members), "repos": len(state.repos),
+                                   "calls": api.stats.as_dict()})
+            run.attributes["scoped"] = {
+                "logins": logins, "direct_repos_rechecked": direct, "deploy_key_repos_rechecked": keyed,
+                "not_checked": "repositories granted to her directly, and deploy keys she added, "
+                               "since the last full scan; org webhooks, app installations, runners "
+                               "(not a person's)"}
+            self.state = state
+            self.scoped = True
+        if self.state is not None:
+            with self.target(sink, f"{org.login}:actions", layer="ci-cd") as run:
+                # org-level secrets are readable by org owners only, and none is in scope
+                # (an owner makes this collector read the org whole)
+                run.attributes["scoped"] = {"org_secrets": "not listed: no org owner in scope"}
+        else:
+            self.emit_coverage(sink, f"{org.login}:actions", "ci-cd", "failed",
+                               error="not collected: the organization could not be read")
+        self._finish(sink)
+        return True
+
+    def load_user_in_org(self, sink: Sink, state: OrgState, login: str,
+                         linked: dict[str, list[str]]) -> None:
+        """Her SAML identity and her teams (with her team role and the teams' repositories)."""
+        api = self.client()
+        seen_repos = set(state.repos)
+        after = None
+        for _ in bounded_pages(api.max_pages, "GraphQL UserInOrg"):
+            data = api.graphql(Q_USER_IN_ORG, {"org": self.org.login, "login": login,
+                                               "first": PAGE, "after": after})
+            orgdata = data.get("organization") or {}
+            if after is None:  # the SAML identity rides along on the first page
+                idp = orgdata.get("samlIdentityProvider") or {}
+                linked.update(transform_saml((idp.get("externalIdentities") or {}).get("edges") or []))
+            conn = orgdata.get("teams") or {}
+            for node in conn.get("nodes") or []:
+                if not self._ok(node, "slug"):
+                    continue
+                slug = node["slug"]
+                mine = [m for m in (node.get("members") or {}).get("edges") or []
+                        if self._ok(m, "node", "login") and m["node"]["login"] == login]
+                repos = list((node.get("repositories") or {}).get("edges") or [])
+                rp = (node.get("repositories") or {}).get("pageInfo") or {}
+                if rp.get("hasNextPage"):
+                    repos += self._drain(Q_TEAM_REPOS, {"org": self.org.login, "slug": slug},
+                                         ["organization", "team", "repositories"], "edges", rp["endCursor"])
+                repos = [r for r in repos if self._ok(r, "node", "name")]
+                if not mine:
+                    continue
+                sink.emit_all(transform_team(self.org, node, mine, repos))
+                for r in repos:
+                    name = r["node"]["name"]
+                    if name not in seen_repos:
+                        seen_repos.add(name)
+                        state.repos.append(name)
+                        sink.emit_all(transform_repo(self.org, r["node"]))
+                    if permission_name(r.get("permission")) in WRITE_PERMISSIONS:
+                        state.writers.setdefault(name, set()).add(login)
+            info = conn.get("pageInfo") or {}
+            if not info.get("hasNextPage") or not info.get("endCursor") or info.get("endCursor") == after:
+                break
+            after = info["endCursor"]
+
+    def load_repo_access(self, sink: Sink, state: OrgState, name: str, login: str) -> None:
+        """One repository she was a direct collaborator on: is she still?"""
+        try:
+            data = self.client().graphql(Q_REPO_ACCESS, {"org": self.org.login, "name": name,
+                                                         "login": login})
+        except GraphQLError as exc:
+            if all(e.get("type") == "NOT_FOUND" for e in exc.errors):
+                return  # the repository is gone, and her access with it
+            raise
+        node = data.get("repository") or {}
+        if not self._ok(node, "name"):
+            return
+        if name not in state.repos:
+            state.repos.append(name)
+            sink.emit_all(transform_repo(self.org, node))
+        for edge in (node.get("collaborators") or {}).get("edges") or []:
+            if self._ok(edge, "node", "login") and edge["node"]["login"] == login:
+                g = transform_collaborator(self.org, name, edge)
+                sink.emit(g)
+                if g.permission in WRITE_PERMISSIONS:
+                    state.writers.setdefault(name, set()).add(login)
 
     def _finish(self, sink: Sink) -> None:
         if self.api is not None:
@@ -963,7 +1212,8 @@ class GitHubCollector(Collector):
             after = nxt
         return out
 
-    def load_deploy_keys(self, sink: Sink, with_keys: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    def load_deploy_keys(self, sink: Sink, with_keys: list[tuple[str, list[dict[str, Any]]]],
+                         added_by: set[str] | None = None) -> None:
         """GraphQL lacks ``added_by`` and ``last_used``: one REST call per repository that
         has keys (a small share of repos); GraphQL's view if REST is not allowed."""
         now = self.ctx.now
@@ -978,7 +1228,7 @@ class GitHubCollector(Collector):
                 forbidden.append(exc.reason)
                 items = gql_nodes
             for key in items:
-                if self._ok(key, "key"):
+                if self._ok(key, "key") and (added_by is None or key.get("added_by") in added_by):
                     sink.emit(transform_deploy_key(self.org, name, key, now))
         if forbidden:
             self.emit_coverage(sink, f"{self.org.login}/deploy-key-details", self.layer, "skipped",
@@ -1116,7 +1366,10 @@ class GitHubCollector(Collector):
             self.malformed = 0
             self.load_repo_secrets(sink, repos, run)
             refused = 0
-            for name in repos:
+            if self.scoped:  # targeted verify: what decides her verdict, no more
+                run.attributes["not_checked"] = ("repository webhooks (no residual-access rule "
+                                                 "reads them; a full scan lists them)")
+            for name in ([] if self.scoped else repos):
                 try:
                     items = self.client().get_all(f"/repos/{org.login}/{name}/hooks")
                 except GitHubApiError as exc:

@@ -37,11 +37,18 @@ class UsageFailure(click.ClickException):
         click.echo(f"residual: error: {self.message}", err=True)
 
 
-def _config(path: str) -> Config:
+def _config(path: str, verify_live: bool = False) -> Config:
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         raise UsageFailure(str(exc)) from None
+    if verify_live:  # --verify-live: the iac collectors' opt-in, for this run only
+        if not config.collectors.get("iac"):
+            raise UsageFailure("--verify-live: no iac collector configured (it checks the "
+                               "secrets that collector finds)")
+        for block in config.collectors["iac"]:
+            block["verify_live"] = True
+    return config
 
 
 def _open(config: Config, read_only: bool = False) -> Inventory:
@@ -107,6 +114,12 @@ def config_option(f):
                         show_default=True, help="config file")(f)
 
 
+def verify_live_option(f):
+    return click.option("--verify-live", is_flag=True,
+                        help="opt-in: ask each provider's identity endpoint whether the exposed "
+                             "credentials the iac collector finds still work (docs/iac.md)")(f)
+
+
 def common_options(f):
     f = click.option("-q", "--quiet", is_flag=True, help="no progress, no tables")(f)
     f = click.option("-v", "--verbose", count=True, help="more logging (-vv: debug)")(f)
@@ -124,10 +137,12 @@ def common_options(f):
 @click.option("--shard", "shard_spec", default=None, metavar="I/N",
               help="collect only shard I of N (by target) and write it for `residual merge`")
 @click.option("--shard-out", default=None, help="directory for the shard (default: next to the inventory)")
+@verify_live_option
 def scan(config_path: str, quiet: bool, verbose: int, only: tuple[str, ...],
-         fail_on: str | None, shard_spec: str | None = None, shard_out: str | None = None) -> None:
+         fail_on: str | None, shard_spec: str | None = None, shard_out: str | None = None,
+         verify_live: bool = False) -> None:
     """Collect every configured source, resolve, run the rules, store the scan."""
-    config = _config(config_path)
+    config = _config(config_path, verify_live)
     _setup_logging(verbose, quiet, config)
     unknown = [o for o in only if o not in config.collectors]
     if unknown:
@@ -218,8 +233,9 @@ def _print_verdicts(verdicts: dict[str, dict[str, str]]) -> None:
 @click.option("--live", is_flag=True,
               help="targeted: ask each source only about these identities' known accounts")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@verify_live_option
 def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, ...],
-           scan_id: str | None, live: bool, fmt: str) -> None:
+           scan_id: str | None, live: bool, fmt: str, verify_live: bool = False) -> None:
     """Post-offboarding verification: a per-layer verdict for each IDENTITY.
 
     Exit 0 clean, 1 residual access, 3 incomplete (a layer could not be verified)."""
@@ -227,7 +243,7 @@ def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, .
     from scanner.pipeline import load_roster
     from scanner.resolve import Resolver
 
-    config = _config(config_path)
+    config = _config(config_path, verify_live)
     _setup_logging(verbose, quiet, config)
     if scan_id:
         with _open(config, read_only=True) as inv:
@@ -254,14 +270,13 @@ def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, .
 
 
 def _stored_verdicts(inv: Inventory, scan_id: str, names: tuple[str, ...]):
-    from scanner.model import Identity
-    from scanner.resolve import Resolver
+    from scanner.resolve import Resolver, identities_named
 
     if scan_id == "latest":
         # the newest finished scan, targeted (verify --live, watch) or not, that gave a
         # verdict for the first identity named
         latest_any = inv.latest_scan_id(estate_only=False) or ""
-        resolver = Resolver(inv.load(Identity, latest_any)) if latest_any else None
+        resolver = Resolver(identities_named(inv, latest_any, names)) if latest_any else None
         first = resolver.find(names[0]) if resolver else None
         row = inv.query(
             "SELECT v.scan_id FROM verdicts v JOIN scans s USING (scan_id) WHERE v.identity = ? "
@@ -270,7 +285,7 @@ def _stored_verdicts(inv: Inventory, scan_id: str, names: tuple[str, ...]):
         scan_id = row[0][0] if row else latest_any
     if not inv.scan(scan_id):
         raise UsageFailure(f"--scan {scan_id or 'latest'}: no such scan")
-    resolver = Resolver(inv.load(Identity, scan_id))
+    resolver = Resolver(identities_named(inv, scan_id, names))  # not the whole roster
     stored = inv.verdicts(scan_id)
     ids, verdicts = [], {}
     for name in names:

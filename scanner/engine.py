@@ -21,7 +21,10 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Callable, Iterable
 
-import networkx as nx
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # networkx costs half a second to import: only when a graph is built
+    import networkx as nx
 
 from rules.base import Hit, Rule, RuleMeta, all_rules, layer_of
 from scanner.config import Policy
@@ -193,6 +196,7 @@ class RuleContext:
         source = f"identity:{identity_id}"
         sub = self.graph_for(identity_id)
         if subject in sub and source in sub:
+            import networkx as nx
             try:
                 return nx.shortest_path(sub, source, subject)
             except nx.NetworkXNoPath:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import networkx as nx
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where a graph is built: the CLI starts without it
+    import networkx as nx
 
 from scanner.model import Account, Credential, Exposure, Grant, Identity, Link, Reference, Resource
 
@@ -21,6 +24,7 @@ def build_graph(identities: Iterable[Identity], accounts: Iterable[Account],
                 resources: Iterable[Resource] = (), links: Iterable[Link] = (),
                 exposures: Iterable[Exposure] = (), references: Iterable[Reference] = (),
                 ) -> nx.DiGraph:
+    import networkx as nx
     g = nx.DiGraph()
     idents = list(identities)
     for i in idents:
@@ -70,6 +74,7 @@ def build_graph(identities: Iterable[Identity], accounts: Iterable[Account],
 def path_between(g: nx.DiGraph, source: str, target: str) -> list[str]:
     """Shortest path from an identity to an object, following edges either way (an
     exposure points at the credential it exposes); [source, target] if none."""
+    import networkx as nx
     if source not in g or target not in g:
         return [n for n in (source, target) if n]
     try:

@@ -360,11 +360,12 @@ class Inventory:
         """Insert records of any types, grouped into one Arrow batch per table."""
         by_type: dict[type, list[Record]] = defaultdict(list)
         n = 0
-        for rec in records:
-            by_type[type(rec)].append(rec)
-            n += 1
-        for cls, recs in by_type.items():
-            self._insert_batch(scan_id, TABLES[cls], recs)
+        with paused_gc():
+            for rec in records:
+                by_type[type(rec)].append(rec)
+                n += 1
+            for cls, recs in by_type.items():
+                self._insert_batch(scan_id, TABLES[cls], recs)
         return n
 
     def _insert_batch(self, scan_id: str, table: _Table, recs: list[Record]) -> None:
@@ -407,7 +408,8 @@ class Inventory:
         """Incremental rescans: copy the records a source produced in an earlier scan into
         this one, in the engine (INSERT ... SELECT), instead of collecting them again.
         Collected tables only: identities come from the roster, links, findings and
-        verdicts are recomputed, coverage is the caller's to write. Rows per table."""
+        verdicts are recomputed, coverage is the caller's to write; deep-pass records
+        (``attributes.deep``) are not copied, the deep pass asks again. Rows per table."""
         from scanner.model import Coverage, Finding, Identity, Link
         out: dict[str, int] = {}
         if not sources:
@@ -418,7 +420,9 @@ class Inventory:
             names = ", ".join(f'"{n}"' for n, _ in table.columns)
             n = self.con.execute(
                 f'INSERT INTO "{table.name}" SELECT ? AS scan_id, {names} FROM "{table.name}" '
-                f"WHERE scan_id = ? AND source IN (SELECT unnest(?::VARCHAR[]))",
+                f"WHERE scan_id = ? AND source IN (SELECT unnest(?::VARCHAR[])) "
+                # deep-pass records depend on who is in scope (leavers change): re-asked
+                f"AND coalesce(json_extract_string(attributes, '$.deep'), '') <> 'true'",
                 [to_scan, from_scan, list(sources)]).fetchone()[0]
             if n:
                 out[table.name] = int(n)

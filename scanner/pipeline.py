@@ -186,6 +186,9 @@ def targeted_scope(inv: Inventory, identities: list[Identity], wanted: set[str])
     collector can ask only about them."""
     from scanner.model import Account
     scope = Scope()
+    # and the non-human identities they answer for (roster owner): their residue is
+    # part of the verdict (nhi.owner_terminated)
+    wanted = set(wanted) | {i.id for i in identities if i.owner and i.owner in wanted}
     # the last scan, and the last scan of the whole estate (a verify --live run holds
     # only the accounts of the identity it verified: after a watch verified someone
     # else, it knows nothing of these)
@@ -205,6 +208,19 @@ def targeted_scope(inv: Inventory, identities: list[Identity], wanted: set[str])
             for alias in ident.aliases:
                 system, _, handle = alias.partition(":")
                 scope.logins.setdefault(system, set()).add(handle)
+    # what they were granted directly and the credentials they held (a deploy key's holder is
+    # its adder, also after the adder's own account is gone): the objects to re-check
+    holders = sorted(scope.accounts)
+    logins = sorted({h for hs in scope.logins.values() for h in hs})
+    for previous in dict.fromkeys(s for s in (latest_any, latest_estate) if s):
+        scope.known_resources.update(r[0] for r in inv.query(  # granted to them, not via a team
+            "SELECT DISTINCT resource FROM grants WHERE scan_id = ? AND principal IN "
+            "(SELECT unnest(?::VARCHAR[])) AND via NOT IN ('team', 'group', 'inherited')",
+            [previous, holders]))
+        scope.known_credentials.update(r[0] for r in inv.query(
+            "SELECT DISTINCT source || '|' || native_id FROM credentials WHERE scan_id = ? "
+            "AND (holder IN (SELECT unnest(?::VARCHAR[])) OR split_part(holder, '|', 2) IN "
+            "(SELECT unnest(?::VARCHAR[])))", [previous, holders, logins]))
     return scope
 
 

@@ -91,3 +91,67 @@ def test_verify_live_off_by_default_asks_nobody(tmp_path, endpoints, sts_url):
     got, cov = scan(tmp_path, endpoints, sts_url, verify=False)
     assert set(got.values()) == {"unverified"}
     assert endpoints.requests == [] and "verify_calls" not in cov.attributes
+
+
+# -- `residual scan --verify-live` / `residual verify --verify-live` (the CLI opt-in) --------
+
+
+def _history_repo(root):
+    """A repository whose .env held a (fake) GitHub token, deleted since: history only."""
+    import subprocess
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t.invalid", "HOME": str(root), "PATH": "/usr/bin:/bin:/usr/local/bin"}
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
+    root.mkdir()
+    git("init", "-q", "-b", "main")
+    (root / ".env").write_text(f"GH_TOKEN={GOOD_GH}\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "one")
+    (root / ".env").unlink()
+    (root / "README").write_text("nothing here\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "two")
+
+
+def test_cli_verify_live_flag_turns_the_check_on_for_one_run(tmp_path, endpoints):
+    import json
+
+    from tests.conftest import run_cli, write_config
+    _history_repo(tmp_path / "infra")
+    roster = ["bob@example.com,Bob,bob@example.com,human,active,,,github:bob-gh"]
+    cfg = write_config(tmp_path, {"collectors": {"iac": [{
+        "path": "infra", "history": True, "verify_endpoints": {"github_api": endpoints.url}}]}}, roster)
+
+    def rules_found() -> set[tuple[str, str]]:
+        rep = json.loads(run_cli("report", "-c", str(cfg), "--format", "json").stdout)
+        return {(f["rule"], f["evidence"]["verified"]) for f in rep["findings"]}
+
+    off = run_cli("scan", "-c", str(cfg))  # off by default: nobody is asked
+    assert off.returncode == 0, off.stderr
+    assert endpoints.requests == []
+    assert rules_found() == {("exposure.history_unverified", "unverified")}
+
+    on = run_cli("scan", "-c", str(cfg), "--verify-live")
+    assert on.returncode == 1, on.stderr  # the history secret still works: high
+    assert endpoints.count("/user") == 1 and endpoints.writes == []
+    assert {r.path for r in endpoints.requests} == {"/user"}
+    assert rules_found() == {("exposure.history_live", "valid")}
+    import yaml
+    written = yaml.safe_load((tmp_path / "residual.yaml").read_text())
+    assert "verify_live" not in written["collectors"]["iac"][0]  # the file is untouched
+
+    ver = run_cli("verify", "-c", str(cfg), "bob@example.com", "--verify-live", "--format", "json")
+    assert ver.returncode == 0, ver.stderr
+    assert endpoints.count("/user") == 2
+    assert GOOD_GH not in off.stdout + off.stderr + on.stdout + on.stderr + ver.stdout + ver.stderr
+    assert GOOD_GH.encode() not in (tmp_path / "residual.duckdb").read_bytes()
+
+
+def test_cli_verify_live_without_an_iac_collector_is_a_usage_error(tmp_path):
+    from tests.conftest import run_cli, write_config
+    cfg = write_config(tmp_path, {"collectors": {}}, ["bob@example.com,Bob,bob@example.com,human,active,,,"])
+    res = run_cli("scan", "-c", str(cfg), "--verify-live")
+    assert res.returncode == 2 and "--verify-live: no iac collector" in res.stderr
+    assert not (tmp_path / "residual.duckdb").exists()

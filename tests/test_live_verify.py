@@ -109,6 +109,8 @@ def estate(tmp_path_factory):
             fakes["okta"].reset_counts()
             erin = run_scan(cfg, inv, command="verify-live", verify={"erin@example.com"})
             erin_okta = [(r.path, r.arg("filter")) for r in fakes["okta"].requests]
+            # carol left cleanly: a targeted verify must say clean too, not just cheaper
+            carol = run_scan(cfg, inv, command="verify-live", verify={"carol@example.com"})
         cli = run_cli("verify", "-c", str(cfg_path), "--live", ALICE, "--format", "json",
                       env=FAKE_ENV)
         plan = run_cli("plan", "-c", str(cfg_path), ALICE, "--format", "json")
@@ -117,7 +119,7 @@ def estate(tmp_path_factory):
                "full_aws_requests": full_aws_requests, "live_aws_requests": live_aws_requests,
                "writes": writes, "aws_writes": aws_writes, "full_findings": full_findings,
                "live_findings": live_findings, "cli": cli, "plan": plan, "erin": erin,
-               "erin_okta": erin_okta}
+               "erin_okta": erin_okta, "carol": carol}
     BUILTIN_HANDLERS.remove(("before-parameter-build", aws_calls))
     mp.undo()
 
@@ -136,6 +138,12 @@ def test_same_verdict_and_findings_as_a_full_scan(estate):
     assert estate["cli"].returncode == 1, estate["cli"].stderr[-2000:]
     doc = json.loads(estate["cli"].stdout)
     assert doc[ALICE]["verdict"] == "residual" and doc[ALICE]["layers"] == full.verdicts[ALICE]
+
+
+def test_carol_left_cleanly_and_a_targeted_verify_says_so(estate):
+    carol = "carol@example.com"
+    assert estate["carol"].verdicts[carol] == estate["full"].verdicts[carol]
+    assert overall(estate["carol"].verdicts[carol]) == "clean", estate["carol"].verdicts[carol]
 
 
 def test_okta_and_scim_are_asked_only_about_her(estate):
@@ -168,7 +176,8 @@ def test_aws_per_user_calls_only_for_her_and_her_nhi(estate):
 def test_per_user_deep_calls_of_the_code_hosts_only_for_her(estate):
     gh = [r.path for r in estate["live_counts"]["github"]]
     user_keys = {p for p in gh if re.fullmatch(r"/users/[^/]+/keys", p)}
-    assert user_keys <= {"/users/alice-gh/keys"}
+    # deploy-bot is the NHI she owns (roster owner): part of her scope, as svc-deploy on AWS
+    assert user_keys <= {"/users/alice-gh/keys", "/users/deploy-bot/keys"}
     gl = [r.path for r in estate["live_counts"]["gitlab"]]
     per_user = {p.split("/")[4] for p in gl if re.fullmatch(r"/api/v4/users/\d+/(keys|impersonation_tokens)", p)}
     assert len(per_user) <= 1

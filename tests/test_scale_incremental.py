@@ -135,10 +135,12 @@ def test_copy_sources_copies_only_those_sources(tmp_path):
         s1 = inv.begin_scan("scan")
         inv.insert(s1, [Account(system="x", source="x:1", native_id="a"),
                         Account(system="x", source="x:2", native_id="b"),
-                        Credential(system="x", source="x:1", native_id="k", kind="pat", holder="x:1|a")])
+                        Credential(system="x", source="x:1", native_id="k", kind="pat", holder="x:1|a"),
+                        Credential(system="x", source="x:1", native_id="k2", kind="pat", holder="x:1|a",
+                                   attributes={"deep": True})])
         s2 = inv.begin_scan("scan")
         copied = inv.copy_sources(s1, s2, ["x:1"])
-        assert copied == {"accounts": 1, "credentials": 1}
+        assert copied == {"accounts": 1, "credentials": 1}  # not the deep-pass record
         assert [a.uid for a in inv.load(Account, s2)] == ["x:1|a"]
         assert inv.load(Credential, s2)[0].holder == "x:1|a"
         assert inv.count(Account, s1) == 2  # the old scan is untouched

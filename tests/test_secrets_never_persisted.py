@@ -168,6 +168,9 @@ def test_no_raw_secret_or_token_in_anything_written(estate):
     files = written_files(tmp, inputs)
     names = {p.name for p in files}
     assert {"residual.duckdb", "residual.duckdb.key", "report.json", "report.bloodhound"} <= names
+    assert any("residual.duckdb.cache" in str(p) for p in files)  # the caches were written too
+    scanner_files = [p for p in files if not p.name.endswith(".log")]  # logs: this test's own
+    assert {str(p.relative_to(tmp)): oct(_mode(p)) for p in scanner_files if _mode(p) != 0o600} == {}
     secrets = {**PLANTED, **TOKENS, "kubeconfig": KUBE_TOKEN}
     leaks = {str(p.relative_to(tmp)): h for p in files if (h := hits_in(p.read_bytes(), secrets))}
     leaks["inventory values"] = hits_in(inventory_values(tmp / "residual.duckdb"), secrets)

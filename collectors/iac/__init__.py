@@ -4,6 +4,10 @@ The places people forget: Terraform that still declares ``aws_iam_user "alice"``
 RoleBinding naming her, a CODEOWNERS line, a provider block with a hard-coded key, a
 tfstate full of secrets, a ``.env`` committed two years ago and deleted since.
 
+Remote repositories: clone URLs given in ``repos``, and every repository of a GitHub org /
+GitLab group listed through the code host's API (``remotes.py``: ``github_org``,
+``gitlab_group``, with the URL and read token repeated in this block).
+
 Per target (a directory, a local repository with ``history``, or a remote repository):
 get (walk the tree / list the blobs of the history / clone or fetch) -> transform
 (``parsers.analyze``: pure, text in, facts out, in parallel worker processes, cached by
@@ -20,9 +24,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import urlparse
 
-from collectors.base import Collector, Scope, TargetRun
-from collectors.iac import gitrepo
+from collectors.base import Collector, CollectorError, Scope, TargetRun
+from collectors.iac import gitrepo, remotes
 from collectors.iac.analyzer import Analyzer, Job
 from collectors.iac.facts import FileFacts
 from collectors.iac.walker import Rules, is_binary, walk
@@ -39,9 +44,17 @@ class IacCollector(Collector):
     name = "iac"
     layer = "iac"
     options = {
-        "path": Option(str, required=True),
+        "path": Option(str),  # a directory, a file or a git repository
         "history": Option(bool, default=False),
         "repos": Option(list, default=[], item_type=str),
+        # every repository of a GitHub org / GitLab group, listed through the code host's
+        # API with a read token repeated here (the iac block sees only its own keys)
+        "github_org": Option(str),
+        "github_base_url": Option(str, default="https://api.github.com"),
+        "github_token": Option(str, secret=True),
+        "gitlab_group": Option(str),
+        "gitlab_url": Option(str, default="https://gitlab.com"),
+        "gitlab_token": Option(str, secret=True),
         "include": Option(list, default=[], item_type=str),
         "exclude": Option(list, default=[], item_type=str),
         "max_file_bytes": Option(int, default=2_000_000),
@@ -64,30 +77,90 @@ class IacCollector(Collector):
         analyzer = Analyzer(self.ctx.fingerprinter, cache, workers=self.config.get("workers") or 2,
                             verify=verify)
         try:
-            root = Path(self.config["path"]).expanduser()
-            if not root.is_absolute():
-                root = self.ctx.base_dir / root
-            with self.target(sink, self.config["path"]) as run:
-                if not root.exists():
-                    raise FileNotFoundError(f"{self.config['path']}: no such file or directory")
-                source = f"iac:{self.config['path']}"
-                if self.config.get("history") and gitrepo.is_repo(root):
-                    self._scan_history(sink, run, analyzer, root, source, prefix="")
-                else:
-                    if self.config.get("history"):
-                        run.attributes["history"] = "not a git repository: files only"
-                    self._scan_tree(sink, run, analyzer, root, source)
-            for url in self.config.get("repos") or []:
+            if self.config.get("path"):
+                self._scan_path(sink, analyzer)
+            targets = [(url, None, {}) for url in self.config.get("repos") or []]
+            targets += self._listed(sink)
+            if not self.config.get("path") and not targets and not self._lists():
+                with self.target(sink, "iac"):
+                    raise CollectorError("nothing to scan: give path, repos, github_org or gitlab_group")
+            seen: set[str] = set()
+            for url, name, env in targets:
                 safe = gitrepo.strip_credentials(url)
-                with self.target(sink, safe) as run:
-                    self.count_call()
-                    local, how = gitrepo.sync_remote(url, self.ctx.cache_dir, bool(self.config.get("history")))
-                    run.attributes["sync"] = how
-                    name = safe.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
-                    self._scan_history(sink, run, analyzer, local, f"iac:{safe}", prefix=f"{name}:",
-                                       head_only=not self.config.get("history"))
+                if safe not in seen:
+                    seen.add(safe)
+                    self._scan_remote(sink, analyzer, url, name, env)
         finally:
             analyzer.close()
+
+    def _scan_path(self, sink: Sink, analyzer: Analyzer) -> None:
+        root = Path(self.config["path"]).expanduser()
+        if not root.is_absolute():
+            root = self.ctx.base_dir / root
+        with self.target(sink, self.config["path"]) as run:
+            if not root.exists():
+                raise FileNotFoundError(f"{self.config['path']}: no such file or directory")
+            source = f"iac:{self.config['path']}"
+            if self.config.get("history") and gitrepo.is_repo(root):
+                self._scan_history(sink, run, analyzer, root, source, prefix="")
+            else:
+                if self.config.get("history"):
+                    run.attributes["history"] = "not a git repository: files only"
+                self._scan_tree(sink, run, analyzer, root, source)
+
+    def _scan_remote(self, sink: Sink, analyzer: Analyzer, url: str, name: str | None,
+                     env: dict[str, str]) -> None:
+        """Clone (first scan) or fetch (rescans) into the cache, then scan its blobs;
+        unchanged blobs come from the content cache."""
+        safe = gitrepo.strip_credentials(url)
+        with self.target(sink, safe) as run:
+            self.count_call()
+            local, how = gitrepo.sync_remote(url, self.ctx.cache_dir, bool(self.config.get("history")),
+                                             env=env)
+            run.attributes["sync"] = how
+            name = name or safe.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+            run.attributes["repo"] = name
+            self._scan_history(sink, run, analyzer, local, f"iac:{safe}", prefix=f"{name}:",
+                               head_only=not self.config.get("history"))
+
+    def _lists(self) -> list[tuple[str, str, str, str | None, str]]:
+        """The configured listings: (kind, target label, API URL, token, org or group)."""
+        out = []
+        if self.config.get("github_org"):
+            org = self.config["github_org"]
+            out.append(("github", f"github:{org}", self.config.get("github_base_url") or
+                        "https://api.github.com", self.config.get("github_token"), org))
+        if self.config.get("gitlab_group"):
+            url = self.config.get("gitlab_url") or "https://gitlab.com"
+            group = self.config["gitlab_group"]
+            out.append(("gitlab", f"gitlab:{urlparse(url).netloc or url}/{group}", url,
+                        self.config.get("gitlab_token"), group))
+        return out
+
+    def _listed(self, sink: Sink) -> list[tuple[str, str | None, dict[str, str]]]:
+        """Repositories of the configured GitHub org / GitLab group: (clone URL, name,
+        git environment carrying the token for the code host's own origin)."""
+        out: list[tuple[str, str | None, dict[str, str]]] = []
+        for kind, label, api, token, where in self._lists():
+            with self.target(sink, label) as run:
+                lister = remotes.Lister(self.count_call, self.ctx.max_pages, self.ctx.max_retries,
+                                        self.ctx.timeout_s)
+                try:
+                    listing = remotes.list_github if kind == "github" else remotes.list_gitlab
+                    repos, bad = listing(lister, api, where, token)
+                finally:
+                    lister.close()
+                run.attributes.update({"repos": len(repos),
+                                       "archived": sum(1 for r in repos if r.archived)})
+                if bad:
+                    log.warning("iac: %s: %d malformed repository entries skipped", label, bad)
+                    run.attributes["malformed"] = bad
+                    run.partial(f"{bad} malformed repository entries skipped")
+                origin = remotes.git_origin(api, kind)
+                user = "x-access-token" if kind == "github" else "oauth2"
+                out += [(r.clone_url, r.name, remotes.auth_env(r.clone_url, token, origin, user))
+                        for r in repos]
+        return out
 
     # -- get ---------------------------------------------------------------------------
     def _rules(self) -> Rules:

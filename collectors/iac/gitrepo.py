@@ -29,18 +29,24 @@ class GitError(Exception):
     """A git command failed; the message carries no URL credentials."""
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C",
-            "GIT_CONFIG_NOSYSTEM": "1"}
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    if extra and "GIT_CONFIG_COUNT" in extra:  # ours replace any inherited command-line config
+        env = {k: v for k, v in env.items()
+               if not k.startswith(("GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))}
+    return {**env, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C",
+            "GIT_CONFIG_NOSYSTEM": "1", **(extra or {})}
 
 
 def strip_credentials(url: str) -> str:
     return re.sub(r"(://)[^/@\s]+@", r"\1", url)
 
 
-def git(args: list[str], cwd: Path | None = None, timeout: float = 600) -> bytes:
+def git(args: list[str], cwd: Path | None = None, timeout: float = 600,
+        env: dict[str, str] | None = None) -> bytes:
+    """Run git; ``env``: extra environment (e.g. a clone credential as GIT_CONFIG_*)."""
     try:
-        p = subprocess.run(["git", *args], cwd=cwd, env=_env(), capture_output=True,
+        p = subprocess.run(["git", *args], cwd=cwd, env=_env(env), capture_output=True,
                            timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise GitError(f"git {args[0]}: {exc.__class__.__name__}") from None
@@ -168,17 +174,25 @@ def repo_cache_path(cache_dir: Path, url: str) -> Path:
     return cache_dir / "iac-repos" / f"{name}-{digest}"
 
 
-def sync_remote(url: str, cache_dir: Path, history: bool) -> tuple[Path, str]:
+def sync_remote(url: str, cache_dir: Path, history: bool,
+                env: dict[str, str] | None = None) -> tuple[Path, str]:
     """Clone (first time) or fetch (rescans) a remote repository into the cache, bare.
-    Returns the local path and what was done ("cloned" / "fetched")."""
+    Returns the local path and what was done ("cloned" / "fetched"). ``env``: extra
+    environment for git (the clone credential), never written to the clone's config."""
     dest = repo_cache_path(cache_dir, url)
     depth = [] if history else ["--depth", "1"]
     if (dest / "HEAD").exists():
         if history and (dest / "shallow").exists():
             depth = ["--unshallow"]
-        git(["fetch", "--prune", "--no-tags", *depth, "origin",
-             "+refs/heads/*:refs/heads/*"], cwd=dest)
+        try:
+            git(["fetch", "--prune", "--no-tags", *depth, "origin",
+                 "+refs/heads/*:refs/heads/*"], cwd=dest, env=env)
+        except GitError:
+            # a shallow fetch of a repository without any branch fails, silently
+            if depth and not git(["ls-remote", "--heads", "origin"], cwd=dest, env=env).strip():
+                return dest, "fetched (empty)"
+            raise
         return dest, "fetched"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    git(["clone", "--bare", "--no-tags", *depth, url, str(dest)])
+    git(["clone", "--bare", "--no-tags", *depth, url, str(dest)], env=env)
     return dest, "cloned"
