@@ -611,6 +611,7 @@ class AwsCollector(Collector):
         self.targets: list[AwsTarget] = []
         self.malformed = 0
         self._clients: dict[tuple[int, str, str], Any] = {}
+        self._groups_of: dict[str, list[str]] = {}  # targeted verify: user name -> groups
         self.regions: list[str] = list(config.get("regions") or ["us-east-1"])
 
     def describe(self) -> str:
@@ -766,12 +767,12 @@ class AwsCollector(Collector):
         """Keep only what is hers or names her, read with the fewest calls that can find
         it (IAM cannot be searched by principal or by tag):
 
-        - users and roles: one ``get_account_authorization_details`` listing,
-          Filter=["User", "Role"] (1 call per 1,000 principals; get_user and
+        - users, groups and roles: one ``get_account_authorization_details`` listing
+          (1 call per 1,000 principals, as in a full scan; get_user and
           list_groups_for_user per name would cost 2 calls a user and still leave the
           trust policies naming her, which only the role list shows). Kept: her users
           (by ARN and ``aws:`` alias), users and roles whose tags name her (NHIs she
-          owns), roles linked to her before, and the trust grants that name her;
+          owns), her groups, roles linked to her before, and the trust grants that name her;
         - the credential report (generate + get: 2 calls whatever the account's size),
           the only source of keys' and passwords' last use; her rows only;
         - service-specific credentials: the account-wide listing (1 call), hers kept;
@@ -800,7 +801,7 @@ class AwsCollector(Collector):
         run.attributes["scoped"] = {
             "users": sorted(t.users), "principals": sorted(arns),
             "account_wide": ["credential report (last use)",
-                             "authorization details, users and roles (tags, trust policies)",
+                             "authorization details (tags, groups, trust policies)",
                              "service-specific credentials"],
             "not_checked": "customer-managed and resource policies (S3, KMS, SQS) that name her"}
 
@@ -812,8 +813,12 @@ class AwsCollector(Collector):
         def tagged_hers(tags: Any) -> bool:
             return any(str(v).casefold() in tags_of_hers for v in _tags(tags).values())
 
+        groups: dict[str, dict[str, Any]] = {}
         for page in self._pages(iam, "get_account_authorization_details", "UserDetailList",
-                                "Marker", "Marker", MaxItems=1000, Filter=["User", "Role"]):
+                                "Marker", "Marker", MaxItems=1000, Filter=["User", "Group", "Role"]):
+            for group in page.get("GroupDetailList") or []:
+                if self._well_formed(group, ("GroupName", "Arn")):
+                    groups[group["GroupName"]] = group
             for user in page.get("UserDetailList") or []:
                 if not self._well_formed(user, ("UserName", "Arn")):
                     continue
@@ -823,6 +828,7 @@ class AwsCollector(Collector):
                 row = (report or {}).get(user["UserName"])
                 acc, grants = transform_user(user, t.source, row)
                 t.users[user["UserName"]] = IamUser(user["UserName"], user["Arn"], acc.uid, row)
+                self._groups_of[user["UserName"]] = list(user.get("GroupList") or [])
                 arns.add(user["Arn"])
                 sink.emit(acc)
                 sink.emit_all(grants)
@@ -845,6 +851,8 @@ class AwsCollector(Collector):
                     sink.emit(acc)
                 sink.emit(res)
                 sink.emit_all(grants if hers else naming)
+        mine = {g for u in t.users.values() for g in (self._groups_of.get(u.name) or [])}
+        sink.emit_all(transform_group(groups[g], t.source) for g in sorted(mine) if g in groups)
 
     def _scoped_service_credentials(self, sink: Sink, iam: Any, t: AwsTarget) -> None:
         for page in self._pages(iam, "list_service_specific_credentials",

@@ -554,6 +554,7 @@ class GitLabCollector(Collector):
 
     # --- bulk pass ------------------------------------------------------------------------
     def collect(self, sink: Sink, scope: Scope | None = None) -> None:
+        self._scope = scope
         with self.target(sink, self.host, layer="code-hosting") as run:
             self._collect_code_hosting(sink, run)
             if self._malformed:
@@ -586,10 +587,22 @@ class GitLabCollector(Collector):
         self._authenticated = True
 
         # users (admin: the whole instance, with e-mails and identities)
+        scoped = self._scoped_usernames()
         if self.admin:
             self._service_accounts(run)
-            for u in self._pages("/users"):
-                self._add_user(sink, u)
+            if scoped is None:
+                for u in self._pages("/users"):
+                    self._add_user(sink, u)
+            else:  # targeted verify: her users by name, not the instance's list
+                for name in sorted(scoped):
+                    for u in self._pages("/users", {"username": name}):
+                        if u.get("username") == name:
+                            self._add_user(sink, u)
+                run.attributes["scoped"] = {
+                    "users": sorted(scoped),
+                    "not_narrowed": "groups and projects with their members, tokens, deploy keys, "
+                                    "CI variables and schedules: what she can reach, and what was "
+                                    "created by her there, is found only per place"}
         else:
             self._skips.setdefault(("code-hosting", "users"), []).append(
                 "instance user list (needs an administrator token; accounts taken from memberships)")
@@ -614,8 +627,15 @@ class GitLabCollector(Collector):
 
         # personal access tokens of every user (admin listing)
         if self.admin:
-            tokens = self._each(run, "code-hosting", "personal access tokens", "instance",
-                                "/personal_access_tokens")
+            if scoped is None:
+                tokens = self._each(run, "code-hosting", "personal access tokens", "instance",
+                                    "/personal_access_tokens")
+            else:  # hers only (the admin listing filtered by user_id)
+                tokens = []
+                for name in sorted(scoped & set(self._user_ids)):
+                    tokens += self._each(run, "code-hosting", "personal access tokens", name,
+                                         "/personal_access_tokens",
+                                         {"user_id": self._user_ids[name]}) or []
             for t in tokens or []:
                 if t.get("id") in self._seen_tokens:
                     continue
@@ -628,6 +648,17 @@ class GitLabCollector(Collector):
             run.partial("personal access tokens of other users: an administrator token is needed")
             self._skips.setdefault(("code-hosting", "personal access tokens"), []).append(
                 "instance (403 without an administrator token)")
+
+    def _scoped_usernames(self) -> set[str] | None:
+        """A targeted verify's usernames on this instance (accounts linked to her before,
+        ``gitlab:`` aliases); None for a full scan."""
+        scope = getattr(self, "_scope", None)
+        if scope is None:
+            return None
+        prefix = f"{self.source}|"
+        names = {uid[len(prefix):] for uid in scope.accounts if uid.startswith(prefix)}
+        names |= set(scope.logins_for(SYSTEM)) | set(scope.logins_for(self.source))
+        return {str(n) for n in names if n and "@" not in str(n)}
 
     def _add_user(self, sink: Sink, u: dict[str, Any]) -> None:
         if u.get("username") in self._users:

@@ -597,3 +597,27 @@ def test_cli_iac_path_that_cannot_be_read_makes_the_verdict_incomplete(tmp_path)
     infra.rename(tmp_path / "gone")
     r = run_cli("verify", "-c", str(cfg), "--format", "json", "carol@example.com")
     assert r.returncode == 3 and '"iac": "incomplete"' in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("source", ["okta", "scim"])
+def test_cli_roster_source_that_fails_makes_the_verdict_incomplete(source, tmp_path):
+    """A directory used as a roster source (Okta, a SCIM system of record) that refuses
+    the token: the directory layer is failed, the verdict incomplete (exit 3)."""
+    server = (fake_okta if source == "okta" else fake_scim).start_demo()
+    try:
+        block = ({"domain": "acme.okta.com", "base_url": server.url, "token": fake_okta.DEMO_TOKEN}
+                 if source == "okta" else
+                 {"name": "slack", "url": server.url, "token": fake_scim.DEMO_TOKEN})
+        cfg = write_config(tmp_path, {}, ROSTER)
+        import yaml
+        body = yaml.safe_load(cfg.read_text())
+        body["roster"].append({source: block})
+        cfg.write_text(yaml.safe_dump(body))
+        ok = run_cli("verify", "-c", str(cfg), "--format", "json", "carol@example.com")
+        server.fault(".", status=401)
+        r = run_cli("verify", "-c", str(cfg), "--format", "json", "carol@example.com")
+    finally:
+        server.stop()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert r.returncode == 3 and '"directory": "incomplete"' in r.stdout, r.stdout + r.stderr
+    assert server.writes == []

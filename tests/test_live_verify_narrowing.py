@@ -15,7 +15,6 @@ import pytest
 from botocore.handlers import BUILTIN_HANDLERS
 from moto import mock_aws
 
-from collectors import aws
 from collectors.aws import AwsCollector, names_principal, scoped_principals
 from collectors.base import CollectorContext, Scope
 from collectors.github import GitHubCollector
@@ -205,7 +204,7 @@ def test_aws_keeps_only_hers_and_asks_per_user_only_for_her(moto_env, aws_ops, t
     per_user = {p.get("UserName") for n, p in aws_ops if p.get("UserName")}
     assert per_user == {"alice"}  # the deep pass: her users in scope only
     details = [p for n, p in aws_ops if n == "GetAccountAuthorizationDetails"]
-    assert details and all(p["Filter"] == ["User", "Role"] for p in details)
+    assert details and all(p["Filter"] == ["User", "Group", "Role"] for p in details)
     (ls,) = [p for n, p in aws_ops if n == "ListSecrets"]
     assert ls["Filters"] == [{"Key": "tag-value", "Values": ["alice@example.com"]}]
     assert len(ops) <= 15, ops
@@ -218,6 +217,7 @@ def test_aws_keeps_only_hers_and_asks_per_user_only_for_her(moto_env, aws_ops, t
     assert [g.principal.rsplit("/", 1)[-1] for g in trust] == ["alice"]  # deploy-role trusts her
     assert {r.name for r in run.load(Resource) if r.kind == "secret_store"} == {"prod/db-password"}
     assert not any(a.login == "deploy-role" for a in run.load(Account))  # bob's role: not emitted
+    assert [r.name for r in run.load(Resource) if r.kind == "group"] == ["developers"]  # hers
     (cov,) = [c for c in run.load(Coverage) if c.target == ACCOUNT and not c.attributes.get("pass")]
     # svc-deploy: tagged owner=alice, kept (an NHI she answers for)
     assert cov.status == "ok" and cov.attributes["scoped"]["users"] == ["alice", "svc-deploy"]
@@ -235,3 +235,41 @@ def test_aws_a_deleted_user_still_matches_the_trust_policy_naming_her(moto_env, 
     assert run.load(Account) == []
     (g,) = [g for g in run.load(Grant) if g.via == "trust"]
     assert g.principal.endswith(":user/carol") and g.resource.endswith("role/old-carol-role")
+
+
+# --- GitLab ------------------------------------------------------------------------------
+
+def gitlab_run(server, tmp_path: Path, scope: Scope | None) -> Run:
+    from collectors.gitlab import GitLabCollector
+    from fixtures.fake_gitlab import ADMIN_TOKEN
+    from scanner.config import check_block
+    block = check_block({"url": server.url, "token": ADMIN_TOKEN}, GitLabCollector.options,
+                        "collectors.gitlab[0]", Path("t.yaml"))
+    ctx = CollectorContext(fingerprinter=FP, cache_dir=tmp_path, now=NOW)
+    return Run(GitLabCollector(block, ctx), scope, deepen=scope is not None)
+
+
+def test_gitlab_asks_for_her_user_and_tokens_only(tmp_path):
+    from fixtures.fake_gitlab import FakeGitLab, demo_instance
+    with FakeGitLab(demo_instance()) as gl:
+        scope = Scope(logins={"gitlab": {"aarcher"}}, emails={"alice@example.com"})
+        run = gitlab_run(gl, tmp_path, scope)
+        users = [r for r in gl.requests if r.path == "/api/v4/users"]
+        pats = [r for r in gl.requests if r.path == "/api/v4/personal_access_tokens"]
+        assert users and all(r.arg("username") == "aarcher" for r in users)
+        assert pats and all(r.arg("user_id") for r in pats)
+        assert gl.writes == []
+        assert len(users) == 1 and len(pats) == 1  # one page each, whatever the instance's size
+        pats_of = {c.holder.rsplit("|", 1)[-1] for c in run.load(Credential)
+                   if c.kind == "pat" and not c.attributes.get("parent")}
+        assert pats_of == {"aarcher"}, pats_of  # bob's PAT: not asked for, not emitted
+        her = [a for a in run.load(Account) if a.login == "aarcher"]
+        assert her and her[0].attributes.get("linked_emails") == ["alice@example.com"]
+        (cov,) = [c for c in run.load(Coverage) if c.attributes.get("scoped")]
+        assert cov.attributes["scoped"]["users"] == ["aarcher"] and cov.status == "ok"
+        assert "per place" in cov.attributes["scoped"]["not_narrowed"]
+        gl.reset_counts()
+        full = gitlab_run(gl, tmp_path, None)  # a full collect lists them all
+        assert not any(r.arg("username") for r in gl.requests if r.path == "/api/v4/users")
+        assert len({c.holder for c in full.load(Credential) if c.kind == "pat"
+                    and not c.attributes.get("parent")}) > 1
