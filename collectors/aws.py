@@ -571,6 +571,53 @@ def names_principal(principal: str, arns: set[str], folded_names: set[str]) -> b
     return ":user/" in principal and principal.rsplit("/", 1)[-1].casefold() in folded_names
 
 
+# --- incremental rescans ----------------------------------------------------------------
+
+# Bump when a transform changes what the same payloads become: a token then no longer
+# matches the previous scan's, and every account is transformed again.
+TRANSFORM_VERSION = "aws/1"
+DETAIL_LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList")
+
+
+@dataclass
+class AccountRead:
+    """Everything the bulk pass read from one account, before any transform: the
+    payloads the change token digests (response metadata, request ids and paging
+    markers left out: they differ on every call)."""
+
+    report: dict[str, dict[str, str]] | None = None
+    report_stamp: dict[str, Any] = field(default_factory=dict)
+    details: list[dict[str, Any]] = field(default_factory=list)
+    service_credentials: list[dict[str, Any]] | None = None
+    secrets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    clusters: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    identity_center: list[dict[str, Any]] | None = None
+
+    def token(self) -> str:
+        """sha256 over the credential report (GeneratedTime + content digest) and every
+        other payload, canonical JSON. Equal tokens mean equal transform inputs, hence
+        equal records: that is what makes copying them sound."""
+        h = hashlib.sha256(TRANSFORM_VERSION.encode())
+        h.update(json.dumps(self.report_stamp, sort_keys=True).encode())
+        for part in (self.details, self.service_credentials, self.secrets, self.clusters,
+                     self.identity_center):
+            h.update(b"\0" + json.dumps(part, sort_keys=True, default=str).encode())
+        return "sha256:" + h.hexdigest()
+
+
+def users_of(snap: AccountRead, source: str) -> dict[str, "IamUser"]:
+    """The IAM users of an account read without transforming it (a reused account):
+    what the deep pass needs to ask about the leavers' users."""
+    out = {}
+    for page in snap.details:
+        for user in page.get("UserDetailList") or []:
+            if isinstance(user, dict) and user.get("UserName") and user.get("Arn"):
+                out[user["UserName"]] = IamUser(user["UserName"], user["Arn"],
+                                                make_uid(source, user["Arn"]),
+                                                (snap.report or {}).get(user["UserName"]))
+    return out
+
+
 # --- the collector --------------------------------------------------------------------
 
 
@@ -613,6 +660,7 @@ class AwsCollector(Collector):
         self._clients: dict[tuple[int, str, str], Any] = {}
         self._groups_of: dict[str, list[str]] = {}  # targeted verify: user name -> groups
         self.regions: list[str] = list(config.get("regions") or ["us-east-1"])
+        self._report_stamp: dict[str, Any] = {}
 
     def describe(self) -> str:
         return f"aws:{self.config['name']}" if self.config.get("name") else "aws"
@@ -748,18 +796,42 @@ class AwsCollector(Collector):
                 self._close_run(run, bad)
 
     def _collect_account(self, sink: Sink, t: AwsTarget, run: TargetRun) -> None:
+        """get (every bulk payload of the account) -> change token -> transform + load,
+        or, when the previous complete scan saw the same payloads, copy its records.
+
+        Why the token is a digest of the payloads and not something cheaper: IAM has no
+        ETag and no change counter. The credential report's GeneratedTime changes at most
+        every 4 hours and says nothing of roles, trust policies, groups or tags; a role's
+        RoleLastUsed moves without any write. So an unchanged account still costs its
+        ~7 read calls; what reuse saves is the transform and the load (records copied in
+        DuckDB, none built in Python). The deep pass still asks per user (its records
+        are never copied)."""
         iam = self._client(t.session, "iam")
-        report = self._credential_report(iam, run)
-        self._authorization_details(sink, iam, t, report)
-        self._report_credentials(sink, t, report)
-        self._service_credentials(sink, iam, t, run)
+        snap = AccountRead(report=self._credential_report(iam, run),
+                           report_stamp=self._report_stamp)
+        snap.details = self._read_details(iam)
+        self._read_service_credentials(sink, iam, run, snap)
         for region in self.regions:
             if self.config.get("secrets_manager", True):
-                self._secrets(sink, t, region, run)
+                self._read_secrets(sink, t, region, run, snap)
             if self.config.get("eks", True):
-                self._eks(sink, t, region, run)
+                self._read_eks(sink, t, region, run, snap)
         if self.config.get("identity_center"):
-            self._identity_center(sink, t, run)
+            self._read_identity_center(sink, t, run, snap)
+        if run.status == "ok":
+            run.attributes["credential_report_generated"] = self._report_stamp.get("generated")
+            if self.reuse_if_unchanged(sink, run, snap.token(), [t.source]):
+                t.users.update(users_of(snap, t.source))  # what the deep pass needs
+                run.attributes["users"] = len(t.users)
+                return
+        self._load_details(sink, t, snap.details, snap.report)
+        self._report_credentials(sink, t, snap.report)
+        self._load_service_credentials(sink, t, snap)
+        for region, items in snap.secrets.items():
+            self._load_secrets(sink, t, region, items)
+        for region, clusters in snap.clusters.items():
+            self._load_eks(sink, t, region, clusters)
+        self._load_identity_center(sink, t, snap)
         run.attributes["users"] = len(t.users)
 
     # -- targeted verify (verify --live): only what names the identities in scope -------
@@ -902,13 +974,16 @@ class AwsCollector(Collector):
 
     def _credential_report(self, iam: Any, run: TargetRun) -> dict[str, dict[str, str]] | None:
         """Generate (or reuse the <4h old) credential report, then read it. IAM builds
-        it asynchronously: poll a bounded number of times."""
+        it asynchronously: poll a bounded number of times. Leaves the report's
+        GeneratedTime and content digest in ``self._report_stamp`` (change token)."""
+        self._report_stamp: dict[str, Any] = {}
         self._call(iam, "generate_credential_report")
         for delay in [0.0, *backoff_delays(self.ctx.max_retries + 2, base=1.0, cap=10.0)]:
             if delay:
                 base.sleep(delay)
             try:
-                content = self._call(iam, "get_credential_report")["Content"]
+                resp = self._call(iam, "get_credential_report")
+                content = resp["Content"]
             except Exception as exc:  # noqa: BLE001
                 code = _error_code(exc)
                 if code in ("ReportInProgress", "ReportNotPresent", "ReportExpired",
@@ -917,6 +992,11 @@ class AwsCollector(Collector):
                         self._call(iam, "generate_credential_report")
                     continue
                 raise
+            generated = _utc(resp.get("GeneratedTime"))
+            self._report_stamp = {
+                "generated": generated.isoformat() if generated else None,
+                "sha256": hashlib.sha256(content if isinstance(content, bytes)
+                                         else str(content).encode()).hexdigest()}
             try:
                 rows, bad = parse_credential_report(content)
             except ValueError as exc:
@@ -932,9 +1012,18 @@ class AwsCollector(Collector):
 
     def _authorization_details(self, sink: Sink, iam: Any, t: AwsTarget,
                                report: dict[str, dict[str, str]] | None) -> None:
-        for page in self._pages(iam, "get_account_authorization_details", "UserDetailList",
-                                "Marker", "Marker", MaxItems=1000,
-                                Filter=["User", "Group", "Role"]):
+        self._load_details(sink, t, self._read_details(iam), report)
+
+    def _read_details(self, iam: Any) -> list[dict[str, Any]]:
+        """get_account_authorization_details, every page (users, groups, roles)."""
+        return [{k: page.get(k) for k in DETAIL_LISTS}
+                for page in self._pages(iam, "get_account_authorization_details",
+                                        "UserDetailList", "Marker", "Marker", MaxItems=1000,
+                                        Filter=["User", "Group", "Role"])]
+
+    def _load_details(self, sink: Sink, t: AwsTarget, pages: list[dict[str, Any]],
+                      report: dict[str, dict[str, str]] | None) -> None:
+        for page in pages:
             for user in page.get("UserDetailList") or []:
                 if not self._well_formed(user, ("UserName", "Arn")):
                     continue
@@ -987,79 +1076,138 @@ class AwsCollector(Collector):
                 run.attributes.get("calls", {}).get(what, 0) + self.calls - before
 
     def _service_credentials(self, sink: Sink, iam: Any, t: AwsTarget, run: TargetRun) -> None:
+        snap = AccountRead()
+        self._read_service_credentials(sink, iam, run, snap)
+        self._load_service_credentials(sink, t, snap)
+
+    def _read_service_credentials(self, sink: Sink, iam: Any, run: TargetRun,
+                                  snap: "AccountRead") -> None:
         def get() -> None:
+            snap.service_credentials = items = []
             for page in self._pages(iam, "list_service_specific_credentials",
                                     "ServiceSpecificCredentials", "Marker", "Marker",
                                     AllUsers=True):
-                for item in page.get("ServiceSpecificCredentials") or []:
-                    if self._well_formed(item, ("ServiceSpecificCredentialId",)):
-                        sink.emit(transform_service_credential(item, t.users, t.source))
+                items.extend(page.get("ServiceSpecificCredentials") or [])
         self._optional(sink, run, "iam:service_specific_credentials", get)
 
+    def _load_service_credentials(self, sink: Sink, t: AwsTarget, snap: "AccountRead") -> None:
+        for item in snap.service_credentials or []:
+            if self._well_formed(item, ("ServiceSpecificCredentialId",)):
+                sink.emit(transform_service_credential(item, t.users, t.source))
+
     def _secrets(self, sink: Sink, t: AwsTarget, region: str, run: TargetRun) -> None:
+        snap = AccountRead()
+        self._read_secrets(sink, t, region, run, snap)
+        self._load_secrets(sink, t, region, snap.secrets.get(region) or [])
+
+    def _read_secrets(self, sink: Sink, t: AwsTarget, region: str, run: TargetRun,
+                      snap: "AccountRead") -> None:
         def get() -> None:
             sm = self._client(t.session, "secretsmanager", region)
+            snap.secrets[region] = items = []
             for page in self._pages(sm, "list_secrets", "SecretList", "NextToken", "NextToken",
                                     MaxResults=100):
-                for s in page.get("SecretList") or []:
-                    if self._well_formed(s, ("ARN",)):
-                        sink.emit(transform_secret(s, t.source, region))
+                items.extend(page.get("SecretList") or [])
         self._optional(sink, run, f"secretsmanager:{region}", get)
 
+    def _load_secrets(self, sink: Sink, t: AwsTarget, region: str,
+                      items: list[dict[str, Any]]) -> None:
+        for s in items:
+            if self._well_formed(s, ("ARN",)):
+                sink.emit(transform_secret(s, t.source, region))
+
     def _eks(self, sink: Sink, t: AwsTarget, region: str, run: TargetRun) -> None:
+        snap = AccountRead()
+        self._read_eks(sink, t, region, run, snap)
+        self._load_eks(sink, t, region, snap.clusters.get(region) or [])
+
+    def _read_eks(self, sink: Sink, t: AwsTarget, region: str, run: TargetRun,
+                  snap: "AccountRead") -> None:
+        """Clusters of a region: [{"cluster": describe_cluster, "entries": [access
+        entries] or None (not asked: CONFIG_MAP mode, or skipped)}]."""
         def get() -> None:
             eks = self._client(t.session, "eks", region)
+            snap.clusters[region] = clusters = []
             names = [n for page in self._pages(eks, "list_clusters", "clusters", "nextToken",
                                                "nextToken") for n in page.get("clusters") or []]
             for name in names:
                 cluster = self._call(eks, "describe_cluster", name=name).get("cluster") or {}
                 if not self._well_formed(cluster, ("name", "arn")):
                     continue
-                res = transform_cluster(cluster, t.source, region)
-                sink.emit(res)
-                if res.attributes["authentication_mode"] in ("API", "API_AND_CONFIG_MAP"):
+                one: dict[str, Any] = {"cluster": cluster, "entries": None}
+                clusters.append(one)
+                mode = (cluster.get("accessConfig") or {}).get("authenticationMode") or "CONFIG_MAP"
+                if mode in ("API", "API_AND_CONFIG_MAP"):
                     self._optional(sink, run, f"eks:{region}:{name}:access_entries",
-                                   lambda: self._access_entries(sink, eks, name, res.uid, t))
+                                   lambda: self._read_access_entries(eks, name, one))
         self._optional(sink, run, f"eks:{region}", get)
 
-    def _access_entries(self, sink: Sink, eks: Any, cluster: str, cluster_uid: str,
-                        t: AwsTarget) -> None:
+    def _read_access_entries(self, eks: Any, cluster: str, one: dict[str, Any]) -> None:
+        one["entries"] = entries = []
         for page in self._pages(eks, "list_access_entries", "accessEntries", "nextToken",
                                 "nextToken", clusterName=cluster):
             for principal in page.get("accessEntries") or []:
-                entry = self._call(eks, "describe_access_entry", clusterName=cluster,
-                                   principalArn=principal).get("accessEntry") or {}
+                entries.append(self._call(eks, "describe_access_entry", clusterName=cluster,
+                                          principalArn=principal).get("accessEntry") or {})
+
+    def _load_eks(self, sink: Sink, t: AwsTarget, region: str,
+                  clusters: list[dict[str, Any]]) -> None:
+        for one in clusters:
+            res = transform_cluster(one["cluster"], t.source, region)
+            sink.emit(res)
+            for entry in one["entries"] or []:
                 if self._well_formed(entry, ("principalArn",)):
-                    sink.emit(transform_access_entry(entry, cluster_uid, t.source))
+                    sink.emit(transform_access_entry(entry, res.uid, t.source))
 
     def _identity_center(self, sink: Sink, t: AwsTarget, run: TargetRun) -> None:
+        snap = AccountRead()
+        self._read_identity_center(sink, t, run, snap)
+        self._load_identity_center(sink, t, snap)
+
+    def _read_identity_center(self, sink: Sink, t: AwsTarget, run: TargetRun,
+                              snap: "AccountRead") -> None:
+        """[{"instance", "users": [...], "permission_sets": [{"arn", "assignments"}]}]."""
         def get() -> None:
             sso = self._client(t.session, "sso-admin")
             store = self._client(t.session, "identitystore")
             instances = [i for p in self._pages(sso, "list_instances", "Instances", "NextToken",
                                                 "NextToken") for i in p.get("Instances") or []]
+            snap.identity_center = out = []
             for inst in instances:
                 store_id, inst_arn = inst["IdentityStoreId"], inst["InstanceArn"]
+                one: dict[str, Any] = {"instance": inst, "users": [], "permission_sets": []}
+                out.append(one)
                 for page in self._pages(store, "list_users", "Users", "NextToken", "NextToken",
                                         IdentityStoreId=store_id):
-                    for u in page.get("Users") or []:
-                        if self._well_formed(u, ("UserId",)):
-                            sink.emit(transform_sso_user(u, store_id, t.source))
+                    one["users"].extend(page.get("Users") or [])
                 for page in self._pages(sso, "list_permission_sets", "PermissionSets",
                                         "NextToken", "NextToken", InstanceArn=inst_arn):
                     for ps_arn in page.get("PermissionSets") or []:
-                        ps = Resource(system=SYSTEM, source=t.source, native_id=ps_arn,
-                                      kind="role", name=ps_arn.rsplit("/", 1)[-1],
-                                      attributes={"permission_set": True, "instance": inst_arn})
-                        sink.emit(ps)
+                        ps = {"arn": ps_arn, "assignments": []}
+                        one["permission_sets"].append(ps)
                         for apage in self._pages(sso, "list_account_assignments",
                                                  "AccountAssignments", "NextToken", "NextToken",
                                                  InstanceArn=inst_arn, AccountId=t.account_id,
                                                  PermissionSetArn=ps_arn):
-                            for a in apage.get("AccountAssignments") or []:
-                                if self._well_formed(a, ("PrincipalId",)):
-                                    sink.emit(transform_assignment(a, store_id, ps.uid, t.source))
+                            ps["assignments"].extend(apage.get("AccountAssignments") or [])
         self._optional(sink, run, "identity_center", get)
+
+    def _load_identity_center(self, sink: Sink, t: AwsTarget, snap: "AccountRead") -> None:
+        for one in snap.identity_center or []:
+            inst = one["instance"]
+            store_id, inst_arn = inst["IdentityStoreId"], inst["InstanceArn"]
+            for u in one["users"]:
+                if self._well_formed(u, ("UserId",)):
+                    sink.emit(transform_sso_user(u, store_id, t.source))
+            for p in one["permission_sets"]:
+                ps_arn = p["arn"]
+                ps = Resource(system=SYSTEM, source=t.source, native_id=ps_arn,
+                              kind="role", name=ps_arn.rsplit("/", 1)[-1],
+                              attributes={"permission_set": True, "instance": inst_arn})
+                sink.emit(ps)
+                for a in p["assignments"]:
+                    if self._well_formed(a, ("PrincipalId",)):
+                        sink.emit(transform_assignment(a, store_id, ps.uid, t.source))
 
     # -- deep pass --------------------------------------------------------------------
     def deepen(self, sink: Sink, scope: Scope) -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Iterator
 
 from scanner.engine import overall
-from scanner.inventory import Inventory
+from scanner.inventory import TABLES, Inventory, _column_in
 from scanner.model import Coverage, Finding, Identity, LAYERS, SEVERITIES, severity_rank
 
 SCHEMA = "residual/report/v1"
@@ -36,12 +36,14 @@ def coverage_dict(c: Coverage) -> dict[str, Any]:
             "error": c.error, "records": c.records, "api_calls": c.api_calls}
 
 
-def build_report(inv: Inventory, scan_id: str) -> dict[str, Any]:
+def report_head(inv: Inventory, scan_id: str) -> dict[str, Any]:
+    """The report data without its findings: what every renderer needs whatever the size
+    of the estate (the scan, its coverage, the leavers' verdicts). ``build_report`` adds
+    the findings; the HTML report streams them instead (``iter_findings``)."""
     scan = inv.scan(scan_id) or {}
-    identities = {i.id: i for i in inv.iter(Identity, scan_id)}
     verdicts = inv.verdicts(scan_id)
-    findings = sorted(inv.load(Finding, scan_id),
-                      key=lambda f: (-severity_rank(f.severity), f.rule, f.fingerprint))
+    identities = {i.id: i for i in inv.iter(Identity, scan_id, "id IN (SELECT DISTINCT identity "
+                                            "FROM verdicts WHERE scan_id = ?)", [scan_id])}
     idents = []
     for ident_id, layers in sorted(verdicts.items()):
         ident = identities.get(ident_id)
@@ -60,8 +62,71 @@ def build_report(inv: Inventory, scan_id: str) -> dict[str, Any]:
                  "run_by": scan.get("run_by"), "command": scan.get("command")},
         "coverage": [coverage_dict(c) for c in inv.load(Coverage, scan_id)],
         "identities": idents,
-        "findings": [finding_dict(f) for f in findings],
+        "findings": [],
     }
+
+
+def build_report(inv: Inventory, scan_id: str) -> dict[str, Any]:
+    report = report_head(inv, scan_id)
+    report["findings"] = [finding_dict(f) for f, _ in iter_findings(inv, scan_id)]
+    return report
+
+
+# The report's finding order (most severe first, then rule, then fingerprint) in SQL, so
+# that findings can be streamed from DuckDB in the order every renderer shows them.
+SEVERITY_ORDER_SQL = ("CASE severity " + " ".join(
+    f"WHEN '{s}' THEN {i}" for i, s in enumerate(reversed(SEVERITIES))) + f" ELSE {len(SEVERITIES)} END")
+
+
+def iter_findings(inv: Inventory, scan_id: str, where: str = "", params: list[Any] | None = None,
+                  extra: str = "NULL", order: str = "", extra_params: list[Any] | None = None,
+                  batch_rows: int = 2000) -> Iterator[tuple[Finding, Any]]:
+    """Findings of one scan streamed from DuckDB in report order, each with the value of
+    the SQL expression ``extra`` (e.g. "is it in the previous scan?"), so that a renderer
+    never holds every finding at once. ``order`` (SQL) goes before the report order (the
+    HTML report groups by rule first); the parameters of ``extra`` come first (it
+    precedes the WHERE clause).
+
+    Why two steps: sorting whole rows made DuckDB materialise every finding with its
+    evidence (230 MB at 150k findings). Only the narrow keys are sorted; the rows are
+    then fetched ``batch_rows`` at a time by fingerprint."""
+    keys = inv.query(
+        f'SELECT fingerprint, {extra} FROM findings AS f WHERE scan_id = ?'
+        + (f" AND ({where})" if where else "")
+        + f" ORDER BY {order + ', ' if order else ''}{SEVERITY_ORDER_SQL}, rule, fingerprint",
+        [*(extra_params or []), scan_id, *(params or [])])
+    table = TABLES[Finding]
+    names = ", ".join(f'"{n}"' for n, _ in table.columns)
+    fp_at = [n for n, _ in table.columns].index("fingerprint")
+    kinds = [k for _, k in table.columns]
+    for start in range(0, len(keys), batch_rows):
+        chunk = keys[start:start + batch_rows]
+        batch = inv.con.sql(
+            f'SELECT {names} FROM "{table.name}" WHERE scan_id = ? AND fingerprint IN '
+            "(SELECT unnest(CAST(? AS VARCHAR[])))",
+            params=[scan_id, [k for k, _ in chunk]]).to_arrow_table().combine_chunks()
+        rows: dict[str, list[Finding]] = {}
+        cols = [_column_in(k, batch.column(i).combine_chunks()) for i, k in enumerate(kinds)]
+        for row in zip(*cols):
+            rows.setdefault(row[fp_at], []).append(Finding(*row))
+        for fp, x in chunk:
+            yield rows[fp].pop(0), x
+
+
+def streamed_digest(inv: Inventory, scan_id: str, head: dict[str, Any]) -> tuple[str, int]:
+    """``data_digest(build_report(...))`` computed without holding the findings: the
+    canonical JSON is fed to SHA-256 piece by piece (the head, then each finding in
+    report order). Returns the digest and the number of findings."""
+    text = canonical_json({**head, "findings": []})
+    marker = '"findings":[]'  # a key: inside a string the quotes would be escaped
+    cut = text.index(marker) + len(marker) - 1
+    h = hashlib.sha256(text[:cut].encode("utf-8"))
+    n = 0
+    for f, _ in iter_findings(inv, scan_id):
+        h.update((("," if n else "") + canonical_json(finding_dict(f))).encode("utf-8"))
+        n += 1
+    h.update(text[cut:].encode("utf-8"))
+    return h.hexdigest(), n
 
 
 # --- helpers shared by the renderers (the JSON shape above stays as DESIGN.md says) ---
@@ -149,23 +214,25 @@ def credential_ages(inv: Inventory, scan_id: str, now: datetime) -> dict[str, An
     """Age histogram of the scan's live credentials (from ``created_at``, measured at the
     scan's start). One row per credential uid (the deep pass may re-emit a credential);
     credentials without a creation date are counted apart, not guessed."""
+    naive_now = now.astimezone(UTC).replace(tzinfo=None)
+    bucket_sql = " ".join(f"WHEN age < {limit} THEN {i}" for i, (_, limit) in enumerate(AGE_BUCKETS)
+                          if limit != float("inf"))
     rows = inv.query(
-        "SELECT source, native_id, min(created_at), max(CASE WHEN status = 'active' THEN 1 ELSE 0 END) "
-        "FROM credentials WHERE scan_id = ? GROUP BY source, native_id", [scan_id])
+        "WITH c AS (SELECT min(created_at) AS created, "
+        "max(CASE WHEN status = 'active' THEN 1 ELSE 0 END) AS active "
+        "FROM credentials WHERE scan_id = ? GROUP BY source, native_id), "
+        "a AS (SELECT active, created, epoch(CAST(? AS TIMESTAMP) - created) / 86400.0 AS age FROM c) "
+        "SELECT CASE WHEN active = 0 THEN 'inactive' WHEN created IS NULL THEN 'unknown' "
+        f"ELSE CAST(CASE {bucket_sql} ELSE {len(AGE_BUCKETS) - 1} END AS VARCHAR) END, count(*) "
+        "FROM a GROUP BY ALL", [scan_id, naive_now])
     buckets = {label: 0 for label, _ in AGE_BUCKETS}
     unknown, inactive = 0, 0
-    naive_now = now.astimezone(UTC).replace(tzinfo=None)
-    for _src, _nid, created, active in rows:
-        if not active:
-            inactive += 1
-            continue
-        if created is None:
-            unknown += 1
-            continue
-        age = (naive_now - created).total_seconds() / 86400
-        for label, limit in AGE_BUCKETS:
-            if age < limit:
-                buckets[label] += 1
-                break
+    for key, n in rows:
+        if key == "inactive":
+            inactive = int(n)
+        elif key == "unknown":
+            unknown = int(n)
+        else:
+            buckets[AGE_BUCKETS[int(key)][0]] += int(n)
     return {"buckets": buckets, "unknown": unknown, "inactive": inactive,
             "total": sum(buckets.values()) + unknown}

@@ -335,7 +335,7 @@ class Inventory:
 
     # Targeted runs (verify --live, watch) look at one identity: they are kept, but they
     # are not "the latest scan of the estate" for reports, diff or new/persisting status.
-    TARGETED = ("verify-live",)
+    TARGETED = ("verify-live", "scan-shard")
 
     def latest_scan_id(self, finished_only: bool = True, estate_only: bool = True) -> str | None:
         sql = "SELECT scan_id FROM scans WHERE true"
@@ -511,12 +511,15 @@ class Sink:
         self.previous_scan_id: str | None = None  # set by the pipeline (incremental rescans)
 
     def previous_coverage(self, collector: str, target: str) -> Coverage | None:
-        """The previous scan's coverage row for this collector and target, if any."""
+        """The previous scan's coverage row for this collector and target, if any. A
+        target with several rows (a bulk and a deep pass) answers with the one that
+        recorded a change token: the bulk read whose records reuse would copy."""
         if not self.previous_scan_id:
             return None
         rows = self.inventory.load(Coverage, self.previous_scan_id, "collector = ? AND target = ?",
                                    [collector, target])
-        return rows[-1] if rows else None
+        tokened = [r for r in rows if r.attributes.get("change_token")]
+        return (tokened or rows)[-1] if rows else None
 
     def copy_previous(self, sources: list[str]) -> int:
         """Copy the previous scan's records of these sources into this scan (counted as

@@ -65,7 +65,14 @@ CSV_COLUMNS = ("id", "name", "email", "kind", "status", "terminated_at", "owner"
 
 
 def identities_from_csv(text: str, where: str) -> list[Identity]:
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _identities(reader, where)
+    except csv.Error as exc:  # a stray quote or carriage return: name the line, do not crash
+        raise RosterError(f"{where}: line {reader.line_num}: not valid CSV ({exc})") from None
+
+
+def _identities(reader: csv.DictReader, where: str) -> list[Identity]:
     if reader.fieldnames is None:
         return []
     header = [h.strip() for h in reader.fieldnames]

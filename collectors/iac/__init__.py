@@ -21,6 +21,8 @@ fingerprint, GitHub last-eight handle); scanner/correlate.py ties them to live c
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,7 +30,7 @@ from urllib.parse import urlparse
 
 from collectors.base import Collector, CollectorError, Scope, TargetRun
 from collectors.iac import gitrepo, remotes
-from collectors.iac.analyzer import Analyzer, Job
+from collectors.iac.analyzer import ANALYZER_VERSION, Analyzer, Job
 from collectors.iac.facts import FileFacts
 from collectors.iac.walker import Rules, is_binary, walk
 from scanner.config import Option
@@ -38,6 +40,9 @@ from scanner.model import Exposure, Reference
 log = logging.getLogger("residual.collectors.iac")
 
 MAX_PARSE_ERRORS_LISTED = 50
+# Bump when transform() changes what the same facts become (ANALYZER_VERSION covers the
+# parsers): change tokens then stop matching and every target is analysed again.
+TRANSFORM_VERSION = "iac-transform/1"
 
 
 class IacCollector(Collector):
@@ -186,12 +191,22 @@ class IacCollector(Collector):
             jobs.append(Job(rel, data, (rel, None, None)))
         if unreadable:
             run.partial(f"{unreadable} files unreadable")
+        elif self._reuse(sink, run, source, "tree", *sorted(
+                f"{job.rel}\0{hashlib.sha256(job.data).hexdigest()}" for job in jobs)):
+            return
         self._load(sink, run, analyzer, jobs, source, rules, prefix="")
 
     def _scan_history(self, sink: Sink, run: TargetRun, analyzer: Analyzer, repo: Path,
                       source: str, prefix: str, head_only: bool = False) -> None:
         rules = self._rules()
         self.count_call()
+        head_commit = gitrepo.head_commit(repo)
+        refs = "" if head_only else gitrepo.git(["for-each-ref", "--format=%(objectname) %(refname)"],
+                                                cwd=repo).decode("utf-8", "replace")
+        if self._reuse(sink, run, source, "history" if not head_only else "head",
+                       gitrepo.subdir_prefix(repo) if not head_only else "",
+                       head_commit or "no commits", refs):
+            return
         head = gitrepo.head_blobs(repo)
         in_head = set(head.values())
         blobs: dict[str, tuple[str, str | None]] = {}  # blob -> (path, first commit)
@@ -223,6 +238,21 @@ class IacCollector(Collector):
         run.attributes["blobs"] = len(blobs)
         self._load(sink, run, analyzer, jobs, source, rules, prefix=prefix)
 
+    # -- incremental rescans -----------------------------------------------------------
+    def _reuse(self, sink: Sink, run: TargetRun, source: str, *state: str) -> bool:
+        """Copy the previous scan's records of this target when what it read is the same
+        (``state``: the content hash of every file, or the commit ids of HEAD and every
+        ref, which name the content of every blob), under the same rules, parsers and
+        fingerprint key (exposures' fingerprints are keyed). Not with ``verify_live``:
+        whether a found key still works changes while the file does not."""
+        if self.config.get("verify_live"):
+            return False
+        h = hashlib.sha256()
+        for part in (TRANSFORM_VERSION, ANALYZER_VERSION, self.ctx.fingerprinter.key_id,
+                     json.dumps(rules_state(self._rules()), sort_keys=True), *state):
+            h.update(part.encode("utf-8", "surrogateescape") + b"\0")
+        return self.reuse_if_unchanged(sink, run, "sha256:" + h.hexdigest(), [source])
+
     # -- transform + load --------------------------------------------------------------
     def _load(self, sink: Sink, run: TargetRun, analyzer: Analyzer, jobs: list[Job],
               source: str, rules: Rules, prefix: str) -> None:
@@ -251,6 +281,12 @@ class IacCollector(Collector):
             self.count_call(verify_calls)
         for k in ("files", "bytes", "cached", "analysed"):
             analyzer.stats[k] = 0
+
+
+def rules_state(rules: Rules) -> dict[str, Any]:
+    """What of the walk rules decides which files are read (part of the change token)."""
+    return {"include": list(rules.include), "exclude": list(rules.exclude),
+            "max_file_bytes": rules.max_file_bytes}
 
 
 def transform(facts: FileFacts, source: str, location: str, commit: str | None,
