@@ -54,10 +54,25 @@ def plant_tree(root: Path, files: int) -> None:
             (d / f"app{i:05d}.env").write_text(f"DB_PASSWORD=Zq8vN3xT7pL2wK9m{i:05d}Qx\n")
 
 
+def plant_repo(repo: Path, commits: int) -> None:
+    """A repository whose history has ``commits`` commits of 10 changed files each."""
+    import subprocess
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b.invalid",
+           "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b.invalid"}
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, env=env, check=True)
+    for c in range(commits):
+        for f in range(10):
+            (repo / f"f{f}.tf").write_text(f'resource "aws_iam_user" "u{c}_{f}" {{\n  name = "user{c:05d}"\n}}\n')
+        subprocess.run(["git", "add", "-A"], cwd=repo, env=env, check=True)
+        subprocess.run(["git", "commit", "-q", "-m", f"c{c}"], cwd=repo, env=env, check=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=1000)
     ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--commits", type=int, default=200)
     args = ap.parse_args()
     os.environ.update(FAKE_ENV)
     os.environ["RESIDUAL_NOW"] = NOW
@@ -71,20 +86,26 @@ def main() -> int:
         plant_roles(srv.url, args.users // 2)
         roster(work / "roster.csv", args.users)
         plant_tree(work / "infra", args.files)
+        plant_repo(work / "repo", args.commits)
         cfg = work / "residual.yaml"
-        cfg.write_text(f"inventory: {work / 'inv.duckdb'}\nroster:\n  - csv: roster.csv\n"
-                       f"collectors:\n  aws:\n    - endpoint_url: {srv.url}\n"
-                       f"  iac:\n    - path: infra\n")
+        body = (f"roster:\n  - csv: roster.csv\ncache_dir: {work / 'cache'}\n"
+                f"fingerprint_key: {work / 'fp.key'}\n"
+                f"collectors:\n  aws:\n    - endpoint_url: {srv.url}\n  iac:\n    - path: infra\n"
+                f"    - path: repo\n      history: true\n")
+        cfg.write_text(f"inventory: {work / 'inv.duckdb'}\n" + body)
         config = load_config(cfg)
+        cold = work / "cold.yaml"  # another inventory (no previous scan), the same warm cache
+        cold.write_text(f"inventory: {work / 'cold.duckdb'}\n" + body)
         print(f"estate: {args.users} IAM users x 2 keys, {args.users // 2} roles; "
-              f"{args.files} IaC files")
-        print("| scan | target | reused | bulk s | API calls | records | scan total s |")
+              f"{args.files} IaC files; a repository of {args.commits} commits x 10 files")
+        print("| scan | target | reused | bulk s (AWS reads s) | API calls | records | scan total s |")
         print("|---|---|---|---:|---:|---:|---:|")
-        for label in ("first", "rescan, unchanged"):
+        for label, conf in (("first", config), ("rescan, unchanged", config),
+                            ("full re-read, warm IaC cache", load_config(cold))):
             srv.clear()
             t0 = time.perf_counter()
-            with Inventory(config.inventory) as inv:
-                result = run_scan(config, inv)
+            with Inventory(conf.inventory) as inv:
+                result = run_scan(conf, inv)
             total = time.perf_counter() - t0
             for c in result.coverage:
                 if c.attributes.get("pass") == "deep" or c.collector not in ("aws", "iac") \
@@ -92,8 +113,9 @@ def main() -> int:
                     continue
                 calls = srv.count() if c.collector == "aws" else c.api_calls
                 secs = (c.finished_at - c.started_at).total_seconds()
+                reads = f" ({c.attributes['read_s']:.2f})" if "read_s" in c.attributes else ""
                 print(f"| {label} | {c.collector}:{c.target} | {'yes' if c.attributes.get('reused_from') else 'no'} "
-                      f"| {secs:.2f} | {calls} | {c.records} | {total:.1f} |")
+                      f"| {secs:.2f}{reads} | {calls} | {c.records} | {total:.1f} |")
     return 0
 
 

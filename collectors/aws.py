@@ -16,6 +16,11 @@ Why it is shaped this way:
   scans). Secrets Manager is read for rotation metadata only: never GetSecretValue.
 - **Every HTTP request is counted** by a botocore ``before-send`` hook, which sees paged
   requests and retries alike, so Coverage.api_calls equals what the server received.
+- **Incremental rescans**: the bulk pass reads every payload of an account first
+  (get), digests them into a change token, and only then transforms and loads; an
+  account whose token equals the previous complete scan's is copied in the inventory
+  instead (``AccountRead.token``, docs/scale.md). IAM has no ETag: the reads are not
+  saved, the transform and load are.
 - **Retries are ours**, not botocore's: 429/5xx/throttling are retried with bounded
   backoff through ``collectors.base.sleep`` (tests make it instant); a refused
   connection is retried twice and then fails the target, which makes the verdict
@@ -818,6 +823,7 @@ class AwsCollector(Collector):
                 self._read_eks(sink, t, region, run, snap)
         if self.config.get("identity_center"):
             self._read_identity_center(sink, t, run, snap)
+        run.attributes["read_s"] = round((datetime.now(UTC) - run.started_at).total_seconds(), 3)
         if run.status == "ok":
             run.attributes["credential_report_generated"] = self._report_stamp.get("generated")
             if self.reuse_if_unchanged(sink, run, snap.token(), [t.source]):

@@ -35,4 +35,7 @@ def _subclasses(cls: type) -> list[type]:
 
 def collector_classes() -> dict[str, type[Collector]]:
     _load_all()
-    return {c.name: c for c in _subclasses(Collector) if c.name}
+    # only this package's collectors: a Collector subclass defined elsewhere (a test's)
+    # must not leak into config validation or the docs check
+    return {c.name: c for c in _subclasses(Collector)
+            if c.name and c.__module__.startswith("collectors.")}

@@ -8,11 +8,21 @@ import pkgutil
 from typing import Any, Callable
 
 RENDERERS: dict[str, Callable[..., str]] = {}
+# Optional: a format whose output can be large registers a generator of text chunks too
+# (``@streamer("html")``), which ``residual report -o FILE`` writes as it comes.
+STREAMERS: dict[str, Callable[..., Any]] = {}
 
 
 def renderer(name: str):
     def register(fn: Callable[..., str]) -> Callable[..., str]:
         RENDERERS[name] = fn
+        return fn
+    return register
+
+
+def streamer(name: str):
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        STREAMERS[name] = fn
         return fn
     return register
 

@@ -80,7 +80,7 @@ SEVERITY_ORDER_SQL = ("CASE severity " + " ".join(
 
 def iter_findings(inv: Inventory, scan_id: str, where: str = "", params: list[Any] | None = None,
                   extra: str = "NULL", order: str = "", extra_params: list[Any] | None = None,
-                  batch_rows: int = 2000) -> Iterator[tuple[Finding, Any]]:
+                  batch_rows: int = 10000) -> Iterator[tuple[Finding, Any]]:
     """Findings of one scan streamed from DuckDB in report order, each with the value of
     the SQL expression ``extra`` (e.g. "is it in the previous scan?"), so that a renderer
     never holds every finding at once. ``order`` (SQL) goes before the report order (the

@@ -33,7 +33,7 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from reports import charts, renderer
+from reports import charts, renderer, streamer
 from reports.data import (
     SEVERITY_ORDER_SQL, canonical_json, configured_layers, credential_ages, finding_dict, history,
     iter_findings, report_head, scan_now, streamed_digest,
@@ -147,10 +147,11 @@ def _rule_stats(inv, scan_id: str, limit: int) -> list[dict[str, Any]]:
 
 
 def _page_findings(inv, scan_id: str, limit: int, previous: str | None, rules_meta: dict[str, Any],
-                   stats: dict[str, dict[str, int]], seen: dict[str, list]) -> Iterator[dict[str, Any]]:
+                   stats: dict[str, dict[str, int]], seen: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The groups of the findings section, streamed from DuckDB: one group per rule (most
-    severe rule first), its findings generated lazily in report order. Waived findings and
-    those with an expired waiver are noted in ``seen`` on the way, for the waivers section."""
+    severe rule first), its findings generated lazily in report order. The fingerprints
+    shown, waived findings and those with an expired waiver are noted in ``seen`` on the
+    way, for the sections after (links only to what is on the page)."""
     where = (f"fingerprint IN (SELECT fingerprint FROM ({_ranked_sql('scan_id = ?')}) "
              "WHERE detailed OR rn <= ?)")
     extra = ("fingerprint IN (SELECT fingerprint FROM findings WHERE scan_id = ?)"
@@ -166,14 +167,17 @@ def _page_findings(inv, scan_id: str, limit: int, previous: str | None, rules_me
         yield {"rule": rule_id, "severity": st.get("severity", "info"),
                "title": meta.title if meta else rule_id,
                "description": meta.description if meta else "",
+               "remediation": meta.remediation if meta else "",
+               "frameworks": list(meta.frameworks) if meta else [],
                "total": st.get("total", 0), "left_out": st.get("left_out", 0),
                "findings": _finding_views(items, previous, seen)}
 
 
-def _finding_views(items, previous: str | None, seen: dict[str, list]) -> Iterator[dict[str, Any]]:
+def _finding_views(items, previous: str | None, seen: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for f, in_previous in items:
         d = finding_dict(f)
         d["_change"] = ("persisting" if in_previous else "new") if previous else "first scan"
+        seen["shown"].add(d["fingerprint"])
         if d["status"] == "waived":
             seen["waived"].append(_slim(d))
         elif (d["evidence"] or {}).get("expired_waiver"):
@@ -320,7 +324,7 @@ def build_view(inv, scan_id: str, config: Any = None, limit: int | None = None) 
         report["findings"] = [finding_dict(f) for f, _ in iter_findings(inv, scan_id)]
     cov_counts = {s: sum(1 for c in report["coverage"] if c["status"] == s)
                   for s in ("ok", "partial", "failed", "skipped")}
-    seen: dict[str, list] = {"waived": [], "expired": []}
+    seen: dict[str, Any] = {"waived": [], "expired": [], "shown": set()}
     page_filter = (f"scan_id = ? AND fingerprint IN (SELECT fingerprint FROM ({_ranked_sql('scan_id = ?')}) "
                    "WHERE detailed OR rn <= ?)")
     identities_on_page = [r[0] for r in inv.query(
@@ -331,6 +335,9 @@ def build_view(inv, scan_id: str, config: Any = None, limit: int | None = None) 
     return {
         "report": report, "scan": report["scan"], "now": now.isoformat(),
         "digest": digest, "data_json": json_for_script(report), "data_complete": complete,
+        # a page that leaves findings out is a large one: what every finding of a rule
+        # shares (remediation, frameworks) is then written once, in the rule's header
+        "compact": not complete,
         "checklist": _checklist(inv, scan_id, report),
         "groups": _page_findings(inv, scan_id, limit, previous, rules_meta, stats, seen),
         "seen": seen, "waived_total": waived_total, "expired_total": expired_total,
@@ -374,3 +381,9 @@ def render_html_chunks(inv, scan_id: str, config: Any = None, limit: int | None 
 @renderer("html")
 def render_html(inv, scan_id: str, config: Any = None, limit: int | None = None) -> str:
     return "".join(render_html_chunks(inv, scan_id, config, limit))
+
+
+@streamer("html")
+def stream_html(inv, scan_id: str, config: Any = None) -> Iterator[str]:
+    """``residual report --format html -o FILE`` writes these chunks as they come."""
+    return render_html_chunks(inv, scan_id, config)

@@ -310,7 +310,7 @@ def _stored_verdicts(inv: Inventory, scan_id: str, names: tuple[str, ...]):
 @click.option("-o", "--output", default=None, help="file to write (default: stdout)")
 def report(config_path: str, scan_id: str | None, fmt: str, output: str | None) -> None:
     """Render a stored scan as a report."""
-    from reports import RENDERERS, render
+    from reports import RENDERERS, STREAMERS, render
 
     if fmt not in RENDERERS:
         raise UsageFailure(f"--format {fmt}: unknown format (known: {', '.join(sorted(RENDERERS))})")
@@ -319,6 +319,11 @@ def report(config_path: str, scan_id: str | None, fmt: str, output: str | None) 
         sid = scan_id or inv.latest_scan_id()
         if not sid or not inv.scan(sid):
             raise UsageFailure(f"--scan {scan_id}: no such scan" if scan_id else "no finished scan yet")
+        if output and fmt in STREAMERS:  # large formats: written chunk by chunk
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            write_private(Path(output), (c.encode() for c in STREAMERS[fmt](inv, sid, config)))
+            console.print(f"wrote {output}")
+            return
         text = render(fmt, inv, sid, config)
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -328,12 +333,16 @@ def report(config_path: str, scan_id: str | None, fmt: str, output: str | None) 
         click.echo(text)
 
 
-def write_private(path: Path, text: str | bytes) -> None:
-    """Reports name who can still reach what: create them 0600."""
+def write_private(path: Path, text: Any) -> None:
+    """Reports name who can still reach what: create them 0600. ``text``: str, bytes, or
+    an iterable of bytes chunks (a streamed report)."""
     data = text.encode() if isinstance(text, str) else text
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+        if isinstance(data, bytes):
+            fh.write(data)
+        else:
+            fh.writelines(data)
     os.chmod(path, 0o600)
 
 

@@ -246,6 +246,12 @@ def _create_private(path: Path) -> None:
     os.umask(0o077)
 
 
+# Columns the pipeline derives after collection (scanner/correlate.py): an incremental
+# rescan copies a source's records without them, so that a match to a credential gone
+# since is not carried over.
+_DERIVED = {("exposures", "matched_credential")}
+
+
 class Inventory:
     """An open inventory. Use as a context manager; one writer process at a time."""
 
@@ -417,7 +423,9 @@ class Inventory:
         for cls, table in TABLES.items():
             if cls in (Identity, Link, Finding, Coverage):
                 continue
-            names = ", ".join(f'"{n}"' for n, _ in table.columns)
+            # derived columns are recomputed on this scan (correlation), never copied
+            names = ", ".join(f'NULL AS "{n}"' if (table.name, n) in _DERIVED else f'"{n}"'
+                              for n, _ in table.columns)
             n = self.con.execute(
                 f'INSERT INTO "{table.name}" SELECT ? AS scan_id, {names} FROM "{table.name}" '
                 f"WHERE scan_id = ? AND source IN (SELECT unnest(?::VARCHAR[])) "

@@ -237,3 +237,60 @@ def test_reads_with_javascript_off_and_prints(page, report_file):
     data = base64.b64decode(pdf["data"])
     assert data[:5] == b"%PDF-"
     (ARTIFACTS / "report.pdf").write_bytes(data)
+
+
+@pytest.fixture(scope="module")
+def capped_report_file(tmp_path_factory) -> tuple[Path, int, int]:
+    """The synthetic estate (fixtures/synth.py) rendered with a tail cap of 3: a page that
+    leaves findings out. Returns the file, the findings on it and in the scan."""
+    from datetime import datetime
+
+    import yaml
+
+    from fixtures.synth import generate, write_roster_csv
+    from reports.html import render_html
+    from scanner.config import load_config
+    from scanner.model import Identity
+    from scanner.pipeline import _resolve_into, analyse
+
+    tmp = tmp_path_factory.mktemp("html-capped")
+    write_roster_csv(tmp / "roster.csv", 30, 7)
+    (tmp / "residual.yaml").write_text(yaml.safe_dump({
+        "inventory": str(tmp / "residual.duckdb"), "roster": [{"csv": "roster.csv"}],
+        "fingerprint_key": str(tmp / "fp.key")}))
+    config = load_config(tmp / "residual.yaml")
+    with Inventory(tmp / "residual.duckdb") as inv:
+        r = generate(inv, 30, 7)
+        _resolve_into(inv, r.scan_id, inv.load(Identity, r.scan_id))
+        analyse(inv, r.scan_id, config, now=datetime.fromisoformat("2026-11-21T12:00:00+00:00"))
+        html = render_html(inv, r.scan_id, config, limit=3)
+        total = inv.query("SELECT count(*) FROM findings WHERE scan_id = ?", [r.scan_id])[0][0]
+    path = tmp / "report-capped.html"
+    path.write_text(html, encoding="utf-8")
+    return path, html.count('<article class="finding'), int(total)
+
+
+def test_capped_page_loads_clean_says_what_it_left_out_and_filters(page, capped_report_file):
+    path, shown, total = capped_report_file
+    assert shown < total
+    page.load(path.as_uri())
+    page.call("Runtime.evaluate", expression="void 0")
+    errors = [e for e in page.events
+              if e.get("method") == "Runtime.exceptionThrown"
+              or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
+    assert errors == []
+    assert {e["params"]["request"]["url"] for e in page.events
+            if e.get("method") == "Network.requestWillBeSent"} <= {path.as_uri()}
+    note = page.js("document.getElementById('left-out').innerText")
+    assert f"{total - shown} findings are not on this page ({shown} of {total} shown)" in note
+    assert "JSON, CSV and SARIF reports hold all of them" in note
+    assert page.js("document.getElementById('filter-count').textContent") == \
+        f"{shown} of {shown} findings shown"
+    for sev in ("medium", "low", "info"):
+        _click(page, f"button.sev-toggle[data-severity={sev}]")
+    severe = page.js(f"{VISIBLE}.map(f => f.dataset.severity)")
+    assert severe and set(severe) <= {"critical", "high"} and len(severe) < shown
+    page.call("Emulation.setEmulatedMedia", media="print")
+    assert page.js("[...document.querySelectorAll('article.finding')]"
+                   ".every(f => getComputedStyle(f).display !== 'none')") is True
+    page.call("Emulation.setEmulatedMedia", media="")

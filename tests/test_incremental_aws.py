@@ -18,7 +18,7 @@ import pytest
 
 from fixtures.aws_estate import FAKE_ENV, SERVICE_CREDENTIALS, ACCOUNT_ID, AwsServer, plant_demo
 from scanner.inventory import TABLES, Inventory
-from scanner.model import Account, Coverage, Finding
+from scanner.model import Account, Coverage, Exposure, Finding
 from tests.conftest import ROOT, run_cli, write_config
 
 ROSTER = (ROOT / "fixtures" / "demo" / "roster.csv").read_text().splitlines()[1:]
@@ -122,3 +122,32 @@ def test_a_partial_previous_read_is_not_reused(tmp_path, server, estate):
         assert two.attributes["change_token"] == one.attributes["change_token"]
         assert "reused_from" not in two.attributes
         assert counts(inv, ids[1]) == counts(inv, ids[0])
+
+
+def test_a_copied_exposure_is_correlated_again_not_carried_over(tmp_path, server, estate):
+    """An IaC file leaks alice's access key id. The tree does not change (its exposure
+    is copied), but the key is deleted in IAM: the copy must not keep pointing at it,
+    correlation decides again on this scan's credentials."""
+    infra = tmp_path / "infra"
+    infra.mkdir()
+    key_id = estate["leaked_key_id"]
+    (infra / "deploy.env").write_text(f"AWS_ACCESS_KEY_ID={key_id}\n")
+    cfg = write_config(tmp_path, {"collectors": {"aws": [{"endpoint_url": server.url}],
+                                                 "iac": [{"path": "infra"}]}}, ROSTER)
+    scan(cfg)
+    inv, ids = scans(cfg)
+    with inv:
+        (exp,) = [e for e in inv.load(Exposure, ids[0]) if e.identifier == key_id]
+        assert exp.matched_credential and exp.matched_credential.startswith(f"aws:{ACCOUNT_ID}|")
+    iam = boto3.client("iam", endpoint_url=server.url, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    iam.delete_access_key(UserName="alice", AccessKeyId=key_id)
+    scan(cfg)
+    inv, ids = scans(cfg)
+    with inv:
+        iac = [c for c in inv.coverage(ids[1]) if c.collector == "iac"]
+        assert iac[0].attributes["reused_from"] == ids[0]
+        (exp2,) = [e for e in inv.load(Exposure, ids[1]) if e.identifier == key_id]
+        # key 2's slot is still in the (cached) credential report, as "revoked" by the deep
+        # pass: no credential carries the key id any more, so nothing is matched
+        assert exp2.matched_credential is None
