@@ -12,18 +12,26 @@ Why it is built this way:
   said plainly, and failed or partial coverage is shown next to every verdict it weakens.
 - The page reads with JavaScript off (filters only hide things) and prints everything.
 
-Like every renderer it only reads the inventory: ``build_report`` (the residual/report/v1
-data) plus the scan history, the credentials table (age histogram) and the previous
-scan's findings (the diff).
+- It must open on a large estate (150k findings at 10k people): every leaver's checklist,
+  every high/critical finding and every finding attributed to a leaver are shown in
+  full; of the hygiene tail, the first N of each rule (50, ``RESIDUAL_HTML_TAIL_LIMIT``),
+  and the page says how many it left out and that the JSON/CSV/SARIF reports hold them.
+  Counts are SQL aggregates; the findings are streamed from DuckDB into Jinja2's
+  ``generate()``, so memory follows the page, not the estate. The data digest is over
+  the full report data (the JSON report's), computed while streaming.
+
+Like every renderer it only reads the inventory: the residual/report/v1 data (its head,
+and its findings streamed) plus the scan history, the credentials table (age histogram)
+and the previous scan's findings (the diff).
 """
 
 from __future__ import annotations
 
 import base64
-import itertools
-import os
 import hashlib
+import itertools
 import json
+import os
 import re
 from collections import defaultdict
 from pathlib import Path

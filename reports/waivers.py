@@ -74,13 +74,3 @@ def load_waivers(path: Path, today: date | None = None) -> Callable[[Finding], d
 
     waive.waivers = waivers  # type: ignore[attr-defined]  # for reports: what was loaded
     return waive
-
-
-def waiver_summary(findings: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the waivers did in one scan, from its findings (report/v1 dicts): the waived
-    findings, and the findings an expired waiver no longer covers (reported, so that an
-    expiry is noticed rather than silently turning a finding back on)."""
-    waived = [f for f in findings if f.get("status") == "waived"]
-    expired = [f for f in findings
-               if (f.get("evidence") or {}).get("expired_waiver") and f.get("status") != "waived"]
-    return {"waived": waived, "expired": expired}
