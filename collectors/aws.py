@@ -1005,7 +1005,7 @@ class AwsCollector(Collector):
                                          else str(content).encode()).hexdigest()}
             try:
                 rows, bad = parse_credential_report(content)
-            except ValueError as exc:
+            except (ValueError, csv.Error) as exc:
                 run.partial(f"credential report: {exc}")
                 return None
             if bad:

@@ -821,7 +821,7 @@ class GitHubCollector(Collector):
         cur = item
         for p in path:
             cur = cur.get(p) if isinstance(cur, dict) else None
-        if cur in (None, ""):
+        if cur in (None, "") or isinstance(cur, (dict, list)):  # missing, or not a value
             self.malformed += 1
             log.warning("github: skipped a malformed entry (missing %s)", ".".join(path))
             return False

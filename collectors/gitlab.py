@@ -661,6 +661,9 @@ class GitLabCollector(Collector):
         return {str(n) for n in names if n and "@" not in str(n)}
 
     def _add_user(self, sink: Sink, u: dict[str, Any]) -> None:
+        if not isinstance(u.get("username"), str) or not isinstance(u.get("id"), (int, str)):
+            self._bad("transform_user: no username or id")
+            return
         if u.get("username") in self._users:
             return
         acc = self._transform(transform_user, u, self.source)

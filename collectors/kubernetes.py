@@ -36,7 +36,8 @@ from typing import Any, Iterator
 import yaml
 
 from collectors import base
-from collectors.base import Collector, CollectorError, Scope, TargetRun, backoff_delays
+from collectors.base import (Collector, CollectorError, Scope, TargetRun, backoff_delays,
+                             bounded_pages)
 from collectors.kubeconfig import KubeconfigError, kubeconfig_records, parse_certificate
 from scanner.config import Option
 from scanner.inventory import Sink
@@ -552,7 +553,7 @@ class KubernetesCollector(Collector):
         """A paged list: ``limit`` = page_size, following ``metadata.continue``."""
         token: str | None = None
         seen: set[str] = set()
-        while True:
+        for _ in bounded_pages(getattr(self.ctx, "max_pages", 10_000), f"{path} listing"):
             query: list[tuple[str, Any]] = [("limit", max(1, int(self.config.get("page_size") or 500)))]
             if token:
                 query.append(("continue", token))
@@ -645,8 +646,9 @@ class KubernetesCollector(Collector):
                 run.partial(f"{resource}: list expired while paging (410)")
             else:
                 run.partial(f"{resource}: HTTP {exc.status} {exc.reason or ''}".rstrip())
-        except HTTPError as exc:
-            raise CollectorError(f"cannot reach the API server: {exc.__class__.__name__}") from None
+        except HTTPError as exc:  # MaxRetryError wraps the cause: say which (timeout, refused...)
+            cause = getattr(exc, "reason", None) or exc
+            raise CollectorError(f"cannot reach the API server: {cause.__class__.__name__}") from None
         except _PaginationLoop:
             run.partial(f"{resource}: the server repeated a continue token; listing stopped")
         except ValueError:

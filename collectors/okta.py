@@ -82,6 +82,7 @@ class OktaClient:
             self.session.headers["Authorization"] = f"{token_type} {token}"
         self.timeout = timeout
         self.max_retries = max_retries
+        self.max_pages = MAX_PAGES  # per listing; the collector sets the configured bound
         self.on_call = on_call
         self.waited: list[float] = []  # rate-limit and backoff waits, for coverage
         self._pause: float = 0.0
@@ -141,7 +142,7 @@ class OktaClient:
         """Every item of a list endpoint, following ``Link: rel="next"``."""
         url: str | None = f"{self.base_url}{path}"
         seen: set[str] = set()
-        for _ in range(MAX_PAGES):
+        for _ in range(self.max_pages):
             resp = self.get(url, params)
             params = None  # the next link carries the query
             try:
@@ -157,7 +158,7 @@ class OktaClient:
             if url in seen:
                 raise OktaError(f"GET {path}: the next page link repeats itself")
             seen.add(url)
-        raise OktaError(f"GET {path}: paging did not end after {MAX_PAGES} pages")
+        raise OktaError(f"GET {path}: paging did not end after {self.max_pages} pages")
 
     def users(self, page_size: int = 200) -> list[dict[str, Any]]:
         """Every user, DEPROVISIONED ones included (the default list hides them)."""
@@ -235,7 +236,8 @@ def transform_user(payload: Any, source: str) -> Account:
         attributes={"okta_status": status, "status_changed": payload.get("statusChanged"),
                     "linked_emails": emails,
                     "display_name": " ".join(p for p in (profile.get("firstName"),
-                                                         profile.get("lastName")) if p)})
+                                                         profile.get("lastName"))
+                                             if isinstance(p, str) and p)})
 
 
 def transform_users(payloads: Iterable[Any], source: str) -> tuple[list[Account], int]:
@@ -360,10 +362,12 @@ class OktaCollector(Collector):
         return self.source
 
     def client(self) -> OktaClient:
-        return OktaClient(self.config.get("base_url") or f"https://{self.domain}",
-                          self.config.get("token"), timeout=self.ctx.timeout_s,
-                          max_retries=self.ctx.max_retries, on_call=self.count_call,
-                          token_type=self.config.get("token_type") or "SSWS")
+        client = OktaClient(self.config.get("base_url") or f"https://{self.domain}",
+                            self.config.get("token"), timeout=self.ctx.timeout_s,
+                            max_retries=self.ctx.max_retries, on_call=self.count_call,
+                            token_type=self.config.get("token_type") or "SSWS")
+        client.max_pages = min(MAX_PAGES, getattr(self.ctx, "max_pages", MAX_PAGES))
+        return client
 
     def collect(self, sink: Sink, scope: Scope | None = None) -> None:
         if scope is not None:

@@ -81,6 +81,7 @@ class ScimClient:
             self.session.headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
         self.max_retries = max_retries
+        self.max_pages = MAX_PAGES  # per listing; the collector sets the configured bound
         self.on_call = on_call
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -120,7 +121,7 @@ class ScimClient:
     def list(self, resource: str, page_size: int, filter: str | None = None) -> Iterator[dict[str, Any]]:
         """Every item of a resource type, page by page (RFC 7644 §3.4.2.4)."""
         start = 1
-        for _ in range(MAX_PAGES):
+        for _ in range(self.max_pages):
             params: dict[str, Any] = {"startIndex": start, "count": page_size}
             if filter:
                 params["filter"] = filter
@@ -133,7 +134,7 @@ class ScimClient:
             if not items or not isinstance(total, int) or start - 1 + len(items) >= total:
                 return
             start += len(items)
-        raise ScimError(f"GET /{resource}: paging did not end after {MAX_PAGES} pages")
+        raise ScimError(f"GET /{resource}: paging did not end after {self.max_pages} pages")
 
 
 def _retry_after(value: str | None, default: float) -> float:
@@ -187,7 +188,8 @@ def ts(value: Any) -> datetime | None:
 def _emails(payload: dict[str, Any]) -> tuple[str | None, list[str]]:
     """(primary e-mail, every e-mail), case-folded. Primary: the one marked so, else the
     first, else a userName that looks like an e-mail."""
-    emails = [e for e in payload.get("emails") or [] if isinstance(e, dict) and e.get("value")]
+    raw = payload.get("emails")
+    emails = [e for e in (raw if isinstance(raw, list) else []) if isinstance(e, dict) and e.get("value")]
     values = [str(e["value"]).strip().lower() for e in emails]
     primary = next((str(e["value"]).strip().lower() for e in emails if e.get("primary")), None)
     user_name = str(payload.get("userName") or "")
@@ -336,8 +338,10 @@ class ScimCollector(Collector):
         return self.source
 
     def client(self) -> ScimClient:
-        return ScimClient(self.config["url"], self.config.get("token"), timeout=self.ctx.timeout_s,
-                          max_retries=self.ctx.max_retries, on_call=self.count_call)
+        client = ScimClient(self.config["url"], self.config.get("token"), timeout=self.ctx.timeout_s,
+                            max_retries=self.ctx.max_retries, on_call=self.count_call)
+        client.max_pages = min(MAX_PAGES, getattr(self.ctx, "max_pages", MAX_PAGES))
+        return client
 
     def collect(self, sink: Sink, scope: Scope | None = None) -> None:
         if scope is not None:

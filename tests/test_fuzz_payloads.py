@@ -99,9 +99,6 @@ def alias_bomb(levels: int) -> str:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "iac parsers: _walk_node walks a YAML alias once per reference, so work and memory grow "
-    "as 9**levels: a 400-byte file with 9 levels gets the scanner OOM-killed (YAML and CI kinds)"))
 def test_yaml_alias_bomb_costs_linear_work():
     """The walk that lists (line, key, value) pairs must visit an aliased node once:
     3 levels of 9 aliases give 9**4 = 6561 pairs today for 9 scalars in the text."""
@@ -380,7 +377,7 @@ GITLAB_KEYS = ("gitlab _add_user: uses a user's `id`/`username` as dict keys unc
                "whose id is a list or an object fails the whole instance")
 GITHUB_LOGIN = ("github load_outside: uses an outside collaborator's `login` as a set key unchecked: "
                 "one whose login is a list or an object fails the whole org")
-KNOWN_PAYLOAD_BUGS = [
+PAYLOAD_REGRESSIONS = [  # (collector, field, value, what failed before the fix)
     ("github", ("login",), ["fuzz-gh"], GITHUB_LOGIN),
     ("okta", ("profile", "firstName"), ["Ann"], OKTA_NAME),
     ("okta", ("profile", "lastName"), 5, OKTA_NAME),
@@ -388,15 +385,13 @@ KNOWN_PAYLOAD_BUGS = [
     ("gitlab", ("id",), {"x": 1}, GITLAB_KEYS),
     ("gitlab", ("username",), ["fuzz"], GITLAB_KEYS),
 ]
-KNOWN_FIELDS: dict[str, set[tuple]] = {}
-for _n, _path, _v, _r in KNOWN_PAYLOAD_BUGS:
-    KNOWN_FIELDS.setdefault(_n, set()).add(_path)
+KNOWN_FIELDS: dict[str, set[tuple]] = {}  # fields the fuzzing leaves alone (none: all fixed)
 
 
 @pytest.mark.parametrize("name,path,value", [
-    pytest.param(n, p, v, marks=pytest.mark.xfail(strict=True, reason=r), id=f"{n}-{'.'.join(p)}")
-    for n, p, v, r in KNOWN_PAYLOAD_BUGS])
-def test_known_payload_bugs(name, path, value, harnesses):
+    pytest.param(n, p, v, id=f"{n}-{'.'.join(p)}") for n, p, v, _r in PAYLOAD_REGRESSIONS])
+def test_payload_regressions(name, path, value, harnesses):
+    """Bugs the fuzzing found (fixed): each shape once, deterministically."""
     h = harnesses(name)
     _main0, accounts0, _ = h.baseline
     bad = h.spec.fresh(h.sample)

@@ -556,14 +556,18 @@ def _yaml_pairs(text: str, kinds: set[str] | None = None) -> tuple[list[Any], Pa
     return docs, pairs
 
 
-def _walk_node(node: yaml.Node, key: str, pairs: Pairs) -> None:
+def _walk_node(node: yaml.Node, key: str, pairs: Pairs, seen: set[int] | None = None) -> None:
+    seen = set() if seen is None else seen
+    if id(node) in seen:  # an alias: its values were listed once ("billion laughs" stays linear)
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             kname = k.value if isinstance(k, yaml.ScalarNode) else key
-            _walk_node(v, str(kname), pairs)
+            _walk_node(v, str(kname), pairs, seen)
     elif isinstance(node, yaml.SequenceNode):
         for v in node.value:
-            _walk_node(v, key, pairs)
+            _walk_node(v, key, pairs, seen)
     elif isinstance(node, yaml.ScalarNode) and isinstance(node.value, str) and node.value:
         pairs.append((node.start_mark.line + 1, key, node.value))
 
