@@ -807,7 +807,7 @@ class GitHubCollector(Collector):
         if self.api is None:
             from github import Github
             gh = Github(auth=self._auth(), base_url=self.config.get("base_url") or "https://api.github.com",
-                        timeout=int(self.ctx.timeout_s), retry=None, per_page=PAGE,
+                        timeout=max(1, round(self.ctx.timeout_s)), retry=None, per_page=PAGE,
                         seconds_between_requests=None, seconds_between_writes=None)
             safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{self.org.login}-{self.config.get('base_url')}")
             cache = EtagCache(Path(self.ctx.cache_dir) / f"github-{safe}.json")

@@ -99,6 +99,10 @@ class _RedactFilter(logging.Filter):
         red = self.config.redact_text(msg)
         if red != msg:
             record.msg, record.args = red, ()
+        if record.exc_info:  # a traceback can quote a URL or header with the token in it
+            record.exc_text = self.config.redact_text(
+                logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
         return True
 
 

@@ -81,3 +81,24 @@ def test_cli_bad_config_exit_2_one_line_nothing_written(tmp_path):
 def test_cli_missing_config_exit_2(tmp_path):
     r = run_cli("scan", "-c", str(tmp_path / "none.yaml"))
     assert r.returncode == 2 and "config file not found" in r.stderr
+
+
+def test_log_redaction_covers_tracebacks(tmp_path, monkeypatch):
+    import io
+    import logging
+
+    from scanner.cli import _setup_logging
+    monkeypatch.setenv("RES_FAKE_TOKEN", "glpat-FAKEfakeFAKE0000tok")
+    cfg = load_config(write(tmp_path, "collectors: {gitlab: [{url: 'http://127.0.0.1:9', token: '${RES_FAKE_TOKEN}'}]}\n"))
+    _setup_logging(0, False, cfg)
+    buf = io.StringIO()
+    logging.getLogger().handlers[0].stream = buf
+    try:
+        raise RuntimeError("GET http://x/?private_token=glpat-FAKEfakeFAKE0000tok failed")
+    except RuntimeError:
+        logging.getLogger("residual.test").exception("call failed with glpat-FAKEfakeFAKE0000tok")
+    out = buf.getvalue()
+    logging.getLogger().handlers[:] = []  # leave the root logger as pytest had it
+    logging.getLogger().setLevel(logging.WARNING)
+    assert "glpat-FAKEfakeFAKE0000tok" not in out
+    assert out.count("***") >= 2 and "RuntimeError" in out
