@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 from scanner.config import Option
 from scanner.inventory import Sink
@@ -223,3 +223,42 @@ def backoff_delays(max_retries: int, base: float = 0.5, cap: float = 8.0) -> Ite
 def sleep(seconds: float) -> None:
     """Indirection so tests can make retries instantaneous."""
     time.sleep(seconds)
+
+
+def retry_after_seconds(value: Any, default: float, cap: float = 60.0) -> float:
+    """A Retry-After header (seconds) as a bounded wait; ``default`` when absent or
+    unreadable (HTTP-dates are rare on APIs and read as absent)."""
+    try:
+        return min(cap, max(0.0, float(value))) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def send_with_retries(send: Callable[[], Any], max_retries: int, *,
+                      wait: Callable[[float], None] | None = None,
+                      wait_for: Callable[[Any, float], float] | None = None) -> Any:
+    """One HTTP request through ``send()`` (a requests call), retried on connection
+    errors, 429 and 5xx with bounded exponential backoff. ``wait_for(resp, backoff)``
+    says how long to wait before retrying that answer (default: its Retry-After, else
+    the backoff). Returns the last answer, which may still be an error status for the
+    caller to report; re-raises the last connection error when the retries run out."""
+    import requests
+
+    pause = wait or (lambda s: sleep(s))
+    delays = backoff_delays(max_retries)
+    while True:
+        try:
+            resp = send()
+        except requests.RequestException:
+            delay = next(delays, None)
+            if delay is None:
+                raise
+            pause(delay)
+            continue
+        if resp.status_code == 429 or resp.status_code >= 500:
+            delay = next(delays, None)
+            if delay is not None:
+                pause(wait_for(resp, delay) if wait_for else
+                      retry_after_seconds(resp.headers.get("Retry-After"), delay))
+                continue
+        return resp

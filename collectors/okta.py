@@ -89,34 +89,31 @@ class OktaClient:
 
     def get(self, url: str, params: dict[str, Any] | None = None) -> requests.Response:
         url = url if url.startswith("http") else f"{self.base_url}{url}"
-        delays = base.backoff_delays(self.max_retries)
-        while True:
+
+        def send() -> requests.Response:
             if self._pause:
                 self._wait(self._pause)
                 self._pause = 0.0
             self.on_call()
-            try:
-                resp = self.session.get(url, params=params, timeout=self.timeout)
-            except requests.RequestException as exc:
-                delay = next(delays, None)
-                if delay is None:
-                    raise OktaError(f"GET {_path(url)}: {exc.__class__.__name__}") from None
-                self._wait(delay)
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                delay = next(delays, None)
-                if delay is not None:
-                    self._wait(self._reset_wait(resp) if resp.status_code == 429 else
-                               _retry_after(resp.headers.get("Retry-After"), delay), delay)
-                    continue
-            if resp.status_code >= 400:
-                code, summary = _error(resp)
-                raise OktaError(f"GET {_path(url)}: HTTP {resp.status_code}"
-                                + (f" {code}" if code else "") + (f": {summary}" if summary else ""),
-                                resp.status_code, code)
-            if resp.headers.get("X-Rate-Limit-Remaining") == "0":
-                self._pause = self._reset_wait(resp) or 1.0
-            return resp
+            return self.session.get(url, params=params, timeout=self.timeout)
+
+        def wait_for(resp: requests.Response, backoff: float) -> float:
+            wait = self._reset_wait(resp) if resp.status_code == 429 else \
+                _retry_after(resp.headers.get("Retry-After"), backoff)
+            return wait if wait > 0 else backoff
+
+        try:
+            resp = base.send_with_retries(send, self.max_retries, wait=self._wait, wait_for=wait_for)
+        except requests.RequestException as exc:
+            raise OktaError(f"GET {_path(url)}: {exc.__class__.__name__}") from None
+        if resp.status_code >= 400:
+            code, summary = _error(resp)
+            raise OktaError(f"GET {_path(url)}: HTTP {resp.status_code}"
+                            + (f" {code}" if code else "") + (f": {summary}" if summary else ""),
+                            resp.status_code, code)
+        if resp.headers.get("X-Rate-Limit-Remaining") == "0":
+            self._pause = self._reset_wait(resp) or 1.0
+        return resp
 
     def _reset_wait(self, resp: requests.Response) -> float:
         """Seconds until the rate-limit window resets (X-Rate-Limit-Reset is epoch seconds)."""
@@ -177,10 +174,7 @@ def _path(url: str) -> str:
 
 
 def _retry_after(value: str | None, default: float) -> float:
-    try:
-        return min(RESET_WAIT_CAP, max(0.0, float(value))) if value else default
-    except ValueError:
-        return default
+    return base.retry_after_seconds(value, default, RESET_WAIT_CAP)
 
 
 def _error(resp: requests.Response) -> tuple[str | None, str]:

@@ -85,35 +85,29 @@ class ScimClient:
         self.on_call = on_call
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        delays = base.backoff_delays(self.max_retries)
-        while True:
+        def send() -> requests.Response:
             self.on_call()
-            try:
-                resp = self.session.get(f"{self.url}/{path.lstrip('/')}", params=params,
-                                        timeout=self.timeout)
-            except requests.RequestException as exc:
-                delay = next(delays, None)
-                if delay is None:
-                    raise ScimError(f"GET /{path}: {exc.__class__.__name__}") from None
-                base.sleep(delay)
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                delay = next(delays, None)
-                if delay is not None:
-                    base.sleep(_retry_after(resp.headers.get("Retry-After"), delay))
-                    continue
-            if resp.status_code >= 400:
-                detail, scim_type = _error_detail(resp)
-                raise ScimError(f"GET /{path}: HTTP {resp.status_code}"
-                                + (f" ({scim_type})" if scim_type else "")
-                                + (f": {detail}" if detail else ""), resp.status_code, scim_type)
-            try:
-                body = resp.json()
-            except ValueError:
-                raise ScimError(f"GET /{path}: the answer is not JSON", resp.status_code) from None
-            if not isinstance(body, dict):
-                raise ScimError(f"GET /{path}: expected a JSON object", resp.status_code)
-            return body
+            return self.session.get(f"{self.url}/{path.lstrip('/')}", params=params,
+                                    timeout=self.timeout)
+
+        try:
+            resp = base.send_with_retries(
+                send, self.max_retries,
+                wait_for=lambda r, d: _retry_after(r.headers.get("Retry-After"), d))
+        except requests.RequestException as exc:
+            raise ScimError(f"GET /{path}: {exc.__class__.__name__}") from None
+        if resp.status_code >= 400:
+            detail, scim_type = _error_detail(resp)
+            raise ScimError(f"GET /{path}: HTTP {resp.status_code}"
+                            + (f" ({scim_type})" if scim_type else "")
+                            + (f": {detail}" if detail else ""), resp.status_code, scim_type)
+        try:
+            body = resp.json()
+        except ValueError:
+            raise ScimError(f"GET /{path}: the answer is not JSON", resp.status_code) from None
+        if not isinstance(body, dict):
+            raise ScimError(f"GET /{path}: expected a JSON object", resp.status_code)
+        return body
 
     def service_provider_config(self) -> dict[str, Any]:
         return self.get("ServiceProviderConfig")
@@ -138,10 +132,7 @@ class ScimClient:
 
 
 def _retry_after(value: str | None, default: float) -> float:
-    try:
-        return min(RETRY_AFTER_CAP, max(0.0, float(value))) if value else default
-    except ValueError:
-        return default
+    return base.retry_after_seconds(value, default, RETRY_AFTER_CAP)
 
 
 def _error_detail(resp: requests.Response) -> tuple[str, str | None]:

@@ -413,27 +413,17 @@ class Sinks:
         import requests
 
         import collectors.base as base
-        delays = base.backoff_delays(self.retries)
-        while True:
-            try:
-                headers = {"Content-Type": "application/json"}
-                if key:
-                    headers["Idempotency-Key"] = key
-                resp = requests.post(self.webhook, data=line.encode(), timeout=30, headers=headers)
-            except requests.RequestException as exc:
-                delay = next(delays, None)
-                if delay is None:
-                    raise SinkError(f"webhook: {exc.__class__.__name__}") from None
-                base.sleep(delay)
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                delay = next(delays, None)
-                if delay is not None:
-                    base.sleep(delay)
-                    continue
-            if resp.status_code >= 300:
-                raise SinkError(f"webhook: HTTP {resp.status_code}")
-            return
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Idempotency-Key"] = key
+        try:
+            resp = base.send_with_retries(
+                lambda: requests.post(self.webhook, data=line.encode(), timeout=30, headers=headers),
+                self.retries, wait_for=lambda r, backoff: backoff)
+        except requests.RequestException as exc:
+            raise SinkError(f"webhook: {exc.__class__.__name__}") from None
+        if resp.status_code >= 300:
+            raise SinkError(f"webhook: HTTP {resp.status_code}")
 
 
 class SinkError(Exception):
