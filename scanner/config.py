@@ -65,6 +65,7 @@ class Config:
     fingerprint_key: Path
     cache_dir: Path
     waivers: Path | None = None
+    network: dict[str, Any] = field(default_factory=lambda: {k: o.default for k, o in NETWORK_OPTIONS.items()})
     raw: dict[str, Any] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)  # expanded secret values, for redaction
 
@@ -96,7 +97,11 @@ def redact(value: Any, key: str = "") -> Any:
 
 
 TOP_LEVEL = {"inventory", "roster", "policy", "collectors", "fingerprint_key", "cache_dir",
-             "waivers"}
+             "waivers", "network"}
+# How patient every collector is with its API (collectors.base.CollectorContext).
+NETWORK_OPTIONS = {"timeout_s": Option((int, float), default=30.0),
+                   "max_retries": Option(int, default=4),
+                   "max_pages": Option(int, default=10_000)}
 POLICY_KEYS = {"unused_after_days": int, "rotate_after_days": int, "fail_on": str}
 
 
@@ -259,6 +264,12 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     cache_dir = rel(data["cache_dir"], "cache_dir") if data.get("cache_dir") \
         else inventory.with_name(inventory.name + ".cache")
     waivers = rel(data["waivers"], "waivers") if data.get("waivers") else None
+    network = check_block(data.get("network") or {}, NETWORK_OPTIONS, "network", file)
+    for key in ("timeout_s", "max_pages"):
+        if network[key] <= 0:
+            raise ConfigError(f"{file}: network.{key}: expected a positive number")
+    if not 0 <= network["max_retries"] <= 20:
+        raise ConfigError(f"{file}: network.max_retries: expected 0 to 20")
     return Config(path=file, inventory=inventory, roster=roster, policy=policy,
                   collectors=collectors, fingerprint_key=fingerprint_key, cache_dir=cache_dir,
-                  waivers=waivers, raw=raw, secrets=secrets)
+                  waivers=waivers, network=network, raw=raw, secrets=secrets)

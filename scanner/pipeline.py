@@ -126,7 +126,10 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
         sink.flush()
         fp = Fingerprinter.from_file(config.fingerprint_key)
         ctx = CollectorContext(fingerprinter=fp, cache_dir=config.cache_dir, now=now,
-                               base_dir=config.base_dir)
+                               base_dir=config.base_dir,
+                               timeout_s=float(config.network["timeout_s"]),
+                               max_retries=config.network["max_retries"],
+                               max_pages=config.network["max_pages"])
         config.cache_dir.mkdir(parents=True, exist_ok=True)
         collectors = make_collectors(config, ctx, only)
         if shard is not None:

@@ -102,3 +102,34 @@ def test_log_redaction_covers_tracebacks(tmp_path, monkeypatch):
     logging.getLogger().setLevel(logging.WARNING)
     assert "glpat-FAKEfakeFAKE0000tok" not in out
     assert out.count("***") >= 2 and "RuntimeError" in out
+
+
+def test_network_settings_are_validated(tmp_path):
+    cfg = load_config(write(tmp_path, "network: {timeout_s: 2.5, max_retries: 1}\n"))
+    assert cfg.network == {"timeout_s": 2.5, "max_retries": 1, "max_pages": 10_000}
+    with pytest.raises(ConfigError, match=r": network.max_retries: expected an integer"):
+        load_config(write(tmp_path, "network: {max_retries: many}\n"))
+    with pytest.raises(ConfigError, match=r": network.timeout_s: expected a positive number"):
+        load_config(write(tmp_path, "network: {timeout_s: 0}\n"))
+    with pytest.raises(ConfigError, match=r": network.retries: unknown key"):
+        load_config(write(tmp_path, "network: {retries: 1}\n"))
+
+
+@pytest.mark.parametrize("retries, expected", [(None, 5), (0, 1)])
+def test_network_max_retries_reaches_the_collectors(tmp_path, retries, expected):
+    """A persistent 503: the default policy asks 1 + 4 times, `max_retries: 0` once, and
+    the verdict is incomplete (exit 3) either way, never clean."""
+    from fixtures.fake_scim import start_demo
+    server = start_demo()
+    try:
+        server.fault(r"/Users$", status=503)
+        body = {"collectors": {"scim": [{"name": "slack", "url": server.url, "token": server.token}]}}
+        if retries is not None:
+            body["network"] = {"max_retries": retries}
+        from tests.conftest import write_config
+        cfg = write_config(tmp_path, body, ["carol@example.com,Carol,carol@example.com,human,terminated,2026-10-15,,"])
+        r = run_cli("verify", "-c", str(cfg), "carol@example.com", "-q")
+        assert r.returncode == 3, r.stderr
+        assert sum(1 for q in server.requests if q.path.endswith("/Users")) == expected
+    finally:
+        server.stop()
