@@ -697,6 +697,18 @@ class AwsCollector(Collector):
             log.warning("aws: skipped a malformed entry (missing %s)", ", ".join(keys))
         return ok
 
+    def _role_records(self, role: Any, source: str):
+        """A role's records, or None (counted, warned) when it or its trust policy is
+        unreadable: one bad role makes the account partial, not failed."""
+        if not self._well_formed(role, ("RoleName", "Arn")):
+            return None
+        try:
+            return transform_role(role, source)
+        except (ValueError, TypeError) as exc:
+            log.warning("role %s: trust policy unreadable: %s", role.get("RoleName"), exc)
+            self.malformed += 1
+            return None
+
     def _close_run(self, run: TargetRun, malformed_before: int) -> None:
         bad = self.malformed - malformed_before
         if bad:
@@ -913,14 +925,10 @@ class AwsCollector(Collector):
                 if row:
                     sink.emit_all(transform_report_row(row, acc.uid, t.source))
             for role in page.get("RoleDetailList") or []:
-                if not self._well_formed(role, ("RoleName", "Arn")):
+                parsed = self._role_records(role, t.source)
+                if parsed is None:
                     continue
-                try:
-                    acc, res, grants = transform_role(role, t.source)
-                except (ValueError, TypeError) as exc:  # an unreadable trust policy
-                    log.warning("role %s: trust policy unreadable: %s", role.get("RoleName"), exc)
-                    self.malformed += 1
-                    continue
+                acc, res, grants = parsed
                 naming = [g for g in grants if names_principal(g.principal, arns, folded)]
                 hers = res.uid in role_uids or tagged_hers(role.get("Tags"))
                 if not naming and not hers:
@@ -1042,14 +1050,10 @@ class AwsCollector(Collector):
                 if self._well_formed(group, ("GroupName", "Arn")):
                     sink.emit(transform_group(group, t.source))
             for role in page.get("RoleDetailList") or []:
-                if not self._well_formed(role, ("RoleName", "Arn")):
+                parsed = self._role_records(role, t.source)
+                if parsed is None:
                     continue
-                try:
-                    acc, res, grants = transform_role(role, t.source)
-                except (ValueError, TypeError) as exc:  # an unreadable trust policy
-                    log.warning("role %s: trust policy unreadable: %s", role.get("RoleName"), exc)
-                    self.malformed += 1
-                    continue
+                acc, res, grants = parsed
                 if acc:
                     sink.emit(acc)
                 sink.emit(res)
