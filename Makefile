@@ -4,13 +4,24 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install browser bench clean
+.PHONY: demo test install browser bench clean lock
 
-$(STAMP): pyproject.toml
+UV_VERSION := 0.9.30
+
+# Installs exactly what requirements.lock pins (hashes checked), then the project itself
+# without resolving again, so two fresh machines run the same code. Regenerate the lock
+# with `make lock` after changing pyproject.toml.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync -q --python $(BIN)/python --require-hashes requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
+
+lock:
+	$(PYTHON) -m pip install -q uv==$(UV_VERSION)
+	$(PYTHON) -m uv pip compile pyproject.toml --extra dev --generate-hashes \
+	  --python-version 3.11 -q -o requirements.lock
 
 install: $(STAMP)
 

@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 
 # --- vocabularies -----------------------------------------------------------------
 
-LAYERS = ("directory", "cloud", "code-hosting", "ci-cd", "kubernetes", "iac", "saas")
+LAYERS = ("directory", "cloud", "code-hosting", "ci-cd", "kubernetes", "iac", "saas",
+          "sessions", "secrets")
 
 IDENTITY_KINDS = ("human", "service", "bot", "agent", "workload")
 IDENTITY_STATUSES = ("active", "suspended", "terminated")
@@ -36,6 +37,8 @@ CREDENTIAL_KINDS = (
     "access_key", "password", "pat", "ssh_key", "deploy_key", "deploy_token",
     "oauth_grant", "app_installation", "sa_token", "client_cert", "api_key",
     "session", "secret", "signing_cert", "mfa_device", "service_credential",
+    "refresh_token", "app_password", "client_secret", "vault_token", "secret_id", "lease",
+    "device",
 )
 CREDENTIAL_STATUSES = ("active", "inactive", "expired", "revoked", "unknown")
 
@@ -280,9 +283,41 @@ class Finding(Record):
     status: str = "new"  # new, persisting, waived (set by the engine)
 
 
+ACTIVITY_CATEGORIES = ("use", "removal", "session")
+
+
+@dataclass(slots=True)
+class Activity(Record):
+    """One event a provider's own log reports about an account or credential.
+
+    Why a record of its own: "used after termination" and "removed at, by whom" are
+    statements about time that no snapshot of standing access can make. Collectors that
+    read audit logs (CloudTrail, Okta System Log, GitHub audit log, Entra sign-ins,
+    Google Reports) emit one Activity per event; rules and ``residual evidence`` read them.
+    ``native_id`` is the provider's event id, so the same event read twice is one row.
+    """
+
+    TABLE: ClassVar[str] = "activities"
+    source: str
+    native_id: str  # the provider's event id
+    system: str
+    action: str  # the provider's event name: DeleteAccessKey, user.session.start, ...
+    category: str = "use"  # use | removal | session (ACTIVITY_CATEGORIES)
+    at: datetime | None = None
+    actor: str = ""  # who did it, as the provider names them (login, ARN, e-mail)
+    subject_account: str | None = None  # account uid the event is about, when known
+    subject_credential: str | None = None  # credential uid, when known
+    outcome: str = ""  # success | failure | provider's own word
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uid(self) -> str:
+        return make_uid(self.source, self.native_id)
+
+
 RECORD_TYPES: tuple[type[Record], ...] = (
     Identity, Account, Credential, Resource, Grant, Reference, Exposure, Coverage, Link,
-    Finding,
+    Finding, Activity,
 )
 
 
