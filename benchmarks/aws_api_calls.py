@@ -69,7 +69,7 @@ def roster(path: Path, users: int) -> int:
 
 def residual_scan(url: str, workdir: Path) -> tuple[list, str]:
     from scanner.config import load_config
-    from scanner.inventory import Inventory
+    from scanner.core.store import Inventory
     from scanner.pipeline import run_scan
 
     cfg = workdir / "residual.yaml"

@@ -31,12 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import collectors.base as base  # noqa: E402
 from collectors.base import CollectorContext, Scope  # noqa: E402
-from collectors.github import GitHubCollector  # noqa: E402
+from collectors.github.collector import GitHubCollector
 from fixtures.fake_github import DEMO_TOKEN, generate_org  # noqa: E402
-from scanner.inventory import Inventory, Sink  # noqa: E402
-from scanner.secrets import Fingerprinter  # noqa: E402
+from scanner.core import http
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
 
 LEAVERS = [f"user{i:04d}" for i in (10, 110, 210, 310, 410)]
 
@@ -104,7 +104,7 @@ def main() -> int:
     ap.add_argument("--members", type=int, default=500)
     ap.add_argument("--teams", type=int, default=50)
     args = ap.parse_args()
-    base.sleep = lambda s: None  # nothing here is rate limited; never wait
+    http.sleep = lambda s: None  # nothing here is rate limited; never wait
 
     t0 = time.perf_counter()
     server = generate_org(args.repos, args.members, args.teams)

@@ -77,7 +77,7 @@ def main() -> int:
     os.environ.update(FAKE_ENV)
     os.environ["RESIDUAL_NOW"] = NOW
     from scanner.config import load_config
-    from scanner.inventory import Inventory
+    from scanner.core.store import Inventory
     from scanner.pipeline import run_scan
 
     with tempfile.TemporaryDirectory() as tmp, AwsServer() as srv:

@@ -52,7 +52,7 @@ def stage_ingest(workdir: Path, people: int, seed: int) -> dict:
     import yaml
 
     from fixtures.synth import generate, write_roster_csv
-    from scanner.inventory import Inventory
+    from scanner.core.store import Inventory
 
     write_roster_csv(workdir / "roster.csv", people, seed)
     (workdir / "residual.yaml").write_text(yaml.safe_dump({
@@ -65,8 +65,8 @@ def stage_ingest(workdir: Path, people: int, seed: int) -> dict:
 
 
 def stage_resolve(workdir: Path, scan_id: str) -> dict:
-    from scanner.inventory import Inventory
-    from scanner.model import Identity
+    from scanner.core.store import Inventory
+    from scanner.core.model import Identity
     from scanner.pipeline import _resolve_into
 
     with Inventory(workdir / "residual.duckdb") as inv:
@@ -80,8 +80,8 @@ def stage_graph(workdir: Path, scan_id: str) -> dict:
     filters in DuckDB; graph_for builds each leaver's subgraph), never a whole-estate
     graph."""
     from scanner.engine import load_neighbourhood
-    from scanner.inventory import Inventory
-    from scanner.model import Identity
+    from scanner.core.store import Inventory
+    from scanner.core.model import Identity
 
     config = _config(workdir)
     now = datetime.fromisoformat(NOW)
@@ -103,7 +103,7 @@ def stage_graph(workdir: Path, scan_id: str) -> dict:
 
 
 def stage_rules(workdir: Path, scan_id: str) -> dict:
-    from scanner.inventory import Inventory
+    from scanner.core.store import Inventory
     from scanner.pipeline import analyse
 
     config = _config(workdir)

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from collectors.iac.analyzer import Analyzer, Job  # noqa: E402
 from collectors.iac.walker import Rules, is_binary, walk  # noqa: E402
-from scanner.secrets import COMMIT_KEY, DOC_EXAMPLE_MARK, DOC_EXAMPLE_VALUES, Fingerprinter  # noqa: E402
+from scanner.core.secrets import COMMIT_KEY, DOC_EXAMPLE_MARK, DOC_EXAMPLE_VALUES, Fingerprinter
 
 ALNUM = string.ascii_letters + string.digits
 

@@ -134,12 +134,12 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.update(FAKE_ENV)
     os.environ["RESIDUAL_NOW"] = NOW
-    import collectors.base as base
-    base.sleep = lambda s: None  # the fakes do not rate-limit; no backoff waits in the figures
+    from scanner.core import http
+    http.sleep = lambda s: None  # the fakes do not rate-limit; no backoff waits in the figures
 
     from scanner.config import load_config
     from scanner.engine import overall
-    from scanner.inventory import Inventory
+    from scanner.core.store import Inventory
     from scanner.pipeline import run_scan
     from scanner.watch import OktaLogSource, Sinks, targeted_verify, watch_loop
 

@@ -1,11 +1,14 @@
 """The collector registry: every ``Collector`` subclass in this package, by name.
 
-Modules are discovered, not listed, so that adding a collector is adding one module.
+Sources are discovered, not listed, so that adding a source is adding one folder:
+every package ``collectors/<source>/`` is imported through its ``collector`` module and
+its ``roster`` module (whichever it has).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 
 import collectors
@@ -19,9 +22,11 @@ def _load_all() -> None:
     if _LOADED:
         return
     for mod in pkgutil.iter_modules(collectors.__path__):
-        if mod.name in ("base", "registry") or mod.name.startswith("_"):
+        if not mod.ispkg or mod.name.startswith("_"):
             continue
-        importlib.import_module(f"collectors.{mod.name}")
+        for part in ("collector", "roster"):
+            if importlib.util.find_spec(f"collectors.{mod.name}.{part}") is not None:
+                importlib.import_module(f"collectors.{mod.name}.{part}")
     _LOADED = True
 
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from reports import renderer
 from scanner.config import Policy
+from scanner.core.model import Finding, severity_rank
 from scanner.engine import load_context
-from scanner.model import Finding, severity_rank
 
 SOURCE_KIND = "Residual"
 NODE_KINDS = {"identity": "ResidualIdentity", "account": "ResidualAccount",

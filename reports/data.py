@@ -8,9 +8,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Iterator
 
+from scanner.core.model import Coverage, Finding, Identity, LAYERS, SEVERITIES, severity_rank
+from scanner.core.store import TABLES, Inventory, _column_in
 from scanner.engine import overall
-from scanner.inventory import TABLES, Inventory, _column_in
-from scanner.model import Coverage, Finding, Identity, LAYERS, SEVERITIES, severity_rank
 
 SCHEMA = "residual/report/v1"
 

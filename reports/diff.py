@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from scanner.inventory import Inventory
-from scanner.model import Finding, severity_rank
+from scanner.core.model import Finding, severity_rank
+from scanner.core.store import Inventory
 
 
 def _row(f: Finding) -> dict[str, Any]:

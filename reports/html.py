@@ -46,7 +46,7 @@ from reports.data import (
     SEVERITY_ORDER_SQL, canonical_json, configured_layers, credential_ages, finding_dict, history,
     iter_findings, report_head, scan_now, streamed_digest,
 )
-from scanner.model import LAYERS, SEVERITIES, Identity
+from scanner.core.model import LAYERS, SEVERITIES, Identity
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -277,7 +277,7 @@ def _config_view(config: Any, scan_digest: str | None) -> dict[str, Any]:
     scan ran with (same redacted digest); otherwise just say it changed."""
     if config is None or not hasattr(config, "digest"):
         return {"matches": None, "text": ""}
-    from scanner.config import redact
+    from scanner.core.options import redact
     matches = bool(scan_digest) and config.digest() == scan_digest
     text = config.redact_text(yaml.safe_dump(redact(config.raw), sort_keys=False)) if matches else ""
     return {"matches": matches, "text": text}

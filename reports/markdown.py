@@ -16,7 +16,7 @@ from typing import Any
 from reports import renderer
 from reports.data import build_report, configured_layers, severity_counts
 from reports.diff import diff_against_previous
-from scanner.model import LAYERS
+from scanner.core.model import LAYERS
 
 # Values never start a line here (each is preceded by a list marker or a label), so only
 # the characters that act mid-line need escaping.

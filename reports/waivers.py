@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import yaml
 
-from scanner.config import ConfigError
-from scanner.model import Finding
+from scanner.core.errors import ConfigError
+from scanner.core.model import Finding
 
 WAIVER_KEYS = {"fingerprint", "rule", "object", "identity", "reason", "approver", "expires"}
 

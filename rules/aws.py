@@ -22,8 +22,8 @@ from typing import Iterator
 
 from rules.base import CSF_AA01, CSF_AA05, NHI1, NHI2, NHI7, Hit, rule
 from rules.grants import principal_identity
+from scanner.core.model import Identity
 from scanner.engine import RuleContext
-from scanner.model import Identity
 
 OWNER_TAGS = ("owner", "owner_email", "created-by", "created_by", "contact")
 

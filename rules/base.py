@@ -20,7 +20,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from scanner.model import SEVERITIES
+from scanner.core.model import SEVERITIES
 
 # Where a record's system sits among the layers of a verdict.
 SYSTEM_LAYERS = {

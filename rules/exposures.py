@@ -11,8 +11,8 @@ from typing import Iterator
 
 from rules.base import CSF_AA01, NHI1, NHI2, NHI7, Hit, rule
 from rules.credentials import is_live
+from scanner.core.model import Credential, Exposure, Identity
 from scanner.engine import RuleContext
-from scanner.model import Credential, Exposure, Identity
 
 
 def _iac(ctx: RuleContext) -> Iterator[Exposure]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from rules.base import CSF_AA05, NHI1, NHI5, Hit, rule
+from scanner.core.model import Identity
 from scanner.engine import RuleContext
-from scanner.model import Identity
 
 
 def principal_identity(ctx: RuleContext, principal: str) -> tuple[Identity | None, str | None]:

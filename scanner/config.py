@@ -21,31 +21,13 @@ from typing import Any
 
 import yaml
 
-from scanner.model import SEVERITIES
+from collectors.registry import collector_classes
+from collectors.roster import ROSTER_SOURCES
+from scanner.core.errors import ConfigError
+from scanner.core.model import SEVERITIES
+from scanner.core.options import SECRET_KEY_PATTERN, Option, redact
 
-
-class ConfigError(Exception):
-    """A configuration problem; ``str()`` is the one line shown to the user. Keys come
-    from the user's file, so control characters in them are escaped to keep it one line."""
-
-    def __init__(self, message: str):
-        super().__init__(re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], message))
-
-
-SECRET_KEY_PATTERN = re.compile(r"(token|password|secret|private_key|api_key|credential)", re.I)
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-@dataclass(frozen=True)
-class Option:
-    """One key of a config block: its type(s), whether it is required, its default."""
-
-    types: tuple[type, ...] | type
-    required: bool = False
-    default: Any = None
-    item_type: type | tuple[type, ...] | None = None  # for lists
-    choices: tuple[Any, ...] | None = None
-    secret: bool = False
 
 
 @dataclass
@@ -83,17 +65,6 @@ class Config:
             if s and len(s) >= 4:
                 text = text.replace(s, "***")
         return text
-
-
-def redact(value: Any, key: str = "") -> Any:
-    """A copy of a config tree with every secret-looking key's value replaced."""
-    if isinstance(value, dict):
-        return {k: redact(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v, key) for v in value]
-    if key and SECRET_KEY_PATTERN.search(key) and value not in (None, ""):
-        return "***"
-    return value
 
 
 TOP_LEVEL = {"inventory", "roster", "policy", "collectors", "fingerprint_key", "cache_dir",
@@ -175,9 +146,6 @@ def check_block(block: Any, options: dict[str, Option], where: str, file: Path) 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read, expand and validate a config file. Raises ConfigError with a one-line message."""
-    from collectors.registry import collector_classes
-    from scanner.roster import ROSTER_SOURCES
-
     classes = collector_classes()  # importing collectors also registers their roster sources
     file = Path(path)
     if not file.exists():

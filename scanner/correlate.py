@@ -17,7 +17,7 @@ result is stable). Exposures of every system are correlated, not only IaC ones.
 
 from __future__ import annotations
 
-from scanner.inventory import Inventory
+from scanner.core.store import Inventory
 
 _SQL = """
 UPDATE exposures SET matched_credential = m.uid

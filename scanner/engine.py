@@ -28,12 +28,12 @@ if TYPE_CHECKING:  # networkx costs half a second to import: only when a graph i
 
 from rules.base import Hit, Rule, RuleMeta, all_rules, layer_of
 from scanner.config import Policy
-from scanner.graph import build_graph, path_between
-from scanner.inventory import Inventory, paused_gc
-from scanner.model import (
-    LAYERS, Account, Coverage, Credential, Exposure, Finding, Grant, Identity, Link,
-    Reference, Resource, severity_rank,
+from scanner.core.graph import build_graph, path_between
+from scanner.core.model import (
+    LAYERS, Account, Coverage, Credential, Exposure, Finding, Grant, Identity, Link, Reference,
+    Resource, severity_rank,
 )
+from scanner.core.store import Inventory, paused_gc
 
 log = logging.getLogger("residual.engine")
 

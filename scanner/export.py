@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scanner.inventory import TABLES, TOOL_VERSION, Inventory
+from scanner.core.store import TABLES, TOOL_VERSION, Inventory
 
 # Tables that are not record types but belong in an export.
 EXTRA_TABLES = ("scans", "verdicts")

@@ -15,15 +15,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Callable
 
-from collectors.base import Collector, CollectorContext, Scope, safe_error
+from collectors.base import Collector, CollectorContext, Scope
 from collectors.registry import collector_classes
+from collectors.roster import RosterContext, ROSTER_SOURCES, merge
 from scanner.config import Config
+from scanner.core.errors import safe_error
+from scanner.core.errors import RosterError
+from scanner.core.model import Coverage, Finding, Identity, Link
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
 from scanner.engine import load_context, mark_status, run_rules, verdicts_for
-from scanner.inventory import Inventory, Sink
-from scanner.model import Coverage, Finding, Identity, Link
 from scanner.resolve import resolve, scope_for
-from scanner.roster import RosterContext, RosterError, ROSTER_SOURCES, merge
-from scanner.secrets import Fingerprinter
 
 log = logging.getLogger("residual.pipeline")
 
@@ -33,7 +35,7 @@ def now_utc() -> datetime:
     instead of sleeping."""
     pinned = os.environ.get("RESIDUAL_NOW")
     if pinned:
-        from scanner.roster import parse_time
+        from scanner.core.timeparse import parse_time
         t = parse_time(pinned)
         if t:
             return t
@@ -93,7 +95,7 @@ def shard_target(c: Collector) -> str:
     """What names a collector's target for sharding: its label and its config block
     (secrets redacted, so a rotated token does not move a target to another shard)."""
     import json
-    from scanner.config import redact
+    from scanner.core.options import redact
     return f"{c.describe()}|{json.dumps(redact(c.config), sort_keys=True, default=str)}"
 
 
@@ -187,7 +189,7 @@ def targeted_scope(inv: Inventory, identities: list[Identity], wanted: set[str])
     """For ``verify --live``: start from what the last finished scan linked to these
     identities (their accounts, logins per system, e-mails, aliases), so that each
     collector can ask only about them."""
-    from scanner.model import Account
+    from scanner.core.model import Account
     scope = Scope()
     # and the non-human identities they answer for (roster owner): their residue is
     # part of the verdict (nhi.owner_terminated)
@@ -237,7 +239,7 @@ def _correlate(inv: Inventory, scan_id: str) -> None:
 
 
 def _accounts(inv: Inventory, scan_id: str):
-    from scanner.model import Account
+    from scanner.core.model import Account
     return inv.load(Account, scan_id)
 
 
@@ -251,7 +253,7 @@ def _exposed_identifiers(inv: Inventory, scan_id: str) -> set[str]:
 
 def _resolve_into(inv: Inventory, scan_id: str, identities: list[Identity],
                   replace: bool = False) -> list[Link]:
-    from scanner.model import Account, Credential
+    from scanner.core.model import Account, Credential
     if replace:
         inv.delete(scan_id, Link)
     links = resolve(identities, inv.iter(Account, scan_id),
@@ -265,7 +267,7 @@ def analyse_merged(inv: Inventory, scan_id: str, config: Config, *, now: datetim
     """Analysis of a scan built from shards (``residual merge``): resolve again over the
     whole estate (an SSH key on one shard's system links an account on another's),
     correlate, then the rules and verdicts, and the scan is finished."""
-    from scanner.model import Identity
+    from scanner.core.model import Identity
     status = "interrupted"
     try:
         _resolve_into(inv, scan_id, inv.load(Identity, scan_id), replace=True)

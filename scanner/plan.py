@@ -34,8 +34,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 from urllib.parse import quote
 
-from scanner.inventory import Inventory
-from scanner.model import Account, Credential, Finding, Resource, severity_rank
+from scanner.core.model import Account, Credential, Finding, Resource, severity_rank
+from scanner.core.store import Inventory
 
 PHASES = {1: "rotate shared secrets", 2: "revoke credentials", 3: "remove grants",
           4: "disable accounts", 5: "reassign owned NHIs", 6: "clean references in code",
@@ -649,7 +649,7 @@ def load_objects(inv: Inventory, scan_id: str, findings: list[Finding]) -> Objec
 
 
 def build_plan(inv: Inventory, scan_id: str, identity: str) -> list[Step]:
-    from scanner.model import Identity
+    from scanner.core.model import Identity
 
     findings = [f for f in inv.load(Finding, scan_id, "identity = ?", [identity])
                 if f.status != "waived" and severity_rank(f.severity) >= severity_rank("low")]

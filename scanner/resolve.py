@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from collectors.base import Scope
-from scanner.inventory import paused_gc
-from scanner.model import Account, Credential, Identity, Link
+from scanner.core.model import Account, Credential, Identity, Link
+from scanner.core.store import paused_gc
 
 OWNER_KEYS = ("owner", "owner_email", "created-by", "created_by", "residual.io/owner",
               "app.kubernetes.io/owner", "contact")

@@ -23,9 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from scanner.core.model import Coverage, Finding, Identity, Link
+from scanner.core.store import TABLES, TOOL_VERSION, Inventory
 from scanner.export import export_parquet
-from scanner.inventory import TABLES, TOOL_VERSION, Inventory
-from scanner.model import Coverage, Finding, Identity, Link
 
 MANIFEST = "manifest.json"
 # Tables a shard carries: collected records (and the roster). Links, findings and

@@ -36,9 +36,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, urlparse
 
-from scanner.config import Option
-from scanner.model import Identity
-from scanner.roster import RosterContext, identities_from_csv, parse_time, roster_source
+from collectors.csv_roster.roster import identities_from_csv
+from collectors.roster import RosterContext, roster_source
+from scanner.core.model import Identity
+from scanner.core.options import Option
+from scanner.core.timeparse import parse_time
 
 log = logging.getLogger("residual.watch")
 
@@ -143,7 +145,7 @@ class OktaLogSource:
     def __init__(self, base_url: str, token: str, since: str | None = None,
                  token_type: str = "SSWS", page_size: int = 100,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)):
-        from collectors.okta import OktaClient
+        from collectors.okta.collector import OktaClient
 
         self.client = OktaClient(base_url, token, token_type=token_type, on_call=self._count)
         self.since = since
@@ -308,7 +310,7 @@ class ScimActiveSource:
     (deleted = deprovisioned). The first poll is the baseline."""
 
     def __init__(self, name: str, url: str, token: str | None, page_size: int = 100):
-        from collectors.scim import ScimClient
+        from collectors.scim.collector import ScimClient
 
         self.name = f"scim:{name}"
         self.client = ScimClient(url, token, on_call=self._count)
@@ -322,7 +324,7 @@ class ScimActiveSource:
     def snapshot(self) -> tuple[dict[str, bool], dict[str, str], dict[str, str]]:
         """userName -> active, userName -> primary e-mail (the person's id), and
         userName -> meta.lastModified (when the change happened, where the server says)."""
-        from collectors.scim import _emails
+        from collectors.scim.collector import _emails
 
         active: dict[str, bool] = {}
         emails: dict[str, str] = {}
@@ -412,12 +414,12 @@ class Sinks:
     def post(self, line: str, key: str = "") -> None:
         import requests
 
-        import collectors.base as base
+        from scanner.core import http
         headers = {"Content-Type": "application/json"}
         if key:
             headers["Idempotency-Key"] = key
         try:
-            resp = base.send_with_retries(
+            resp = http.send_with_retries(
                 lambda: requests.post(self.webhook, data=line.encode(), timeout=30, headers=headers),
                 self.retries, wait_for=lambda r, backoff: backoff)
         except requests.RequestException as exc:
@@ -454,7 +456,7 @@ def watch_loop(sources: Iterable[Any], state_path: Path, verify: Callable[[Event
             try:
                 events = src.poll(state)
             except Exception as exc:  # noqa: BLE001 - a source outage: try again next poll
-                from collectors.base import safe_error
+                from scanner.core.errors import safe_error
                 log.warning("%s: poll failed: %s", src.name, safe_error(exc))
                 stats.failed += 1
                 continue
@@ -473,7 +475,7 @@ def watch_loop(sources: Iterable[Any], state_path: Path, verify: Callable[[Event
                         result["time_to_detect_s"] = detect
                     sinks.send(result)
                 except Exception as exc:  # noqa: BLE001 - retried at the next poll
-                    from collectors.base import safe_error
+                    from scanner.core.errors import safe_error
                     log.warning("%s: event %s not handled: %s", src.name, ev.id, safe_error(exc))
                     stats.failed += 1
                     ok = False
@@ -536,7 +538,7 @@ def targeted_verify(config: Any, ev: Event, inv: Any = None) -> dict[str, Any]:
     """``verify --live`` for the identity of one event, written to the inventory; the
     message for the sinks (verdict per layer and the residue found)."""
     from scanner.engine import overall
-    from scanner.inventory import Inventory
+    from scanner.core.store import Inventory
     from scanner.pipeline import load_roster, run_scan
 
     roster = load_roster(config)

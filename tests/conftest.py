@@ -19,8 +19,8 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 def _pinned_now(monkeypatch):
     monkeypatch.setenv("RESIDUAL_NOW", NOW.isoformat())
     # retries wait for nothing in tests
-    import collectors.base as base
-    monkeypatch.setattr(base, "sleep", lambda s: None)
+    from scanner.core import http
+    monkeypatch.setattr(http, "sleep", lambda s: None)
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -17,20 +17,21 @@ from botocore.handlers import BUILTIN_HANDLERS
 from botocore.stub import Stubber
 from moto import mock_aws
 
-import collectors.aws as aws
-from collectors.aws import (
-    AwsCollector, assign_slots, parse_credential_report, ssh_fingerprint, transform_access_entry,
-    transform_access_keys, transform_report_row, transform_role, transform_secret,
-    transform_user, trust_principals,
+from collectors.aws.collector import (
+    AwsCollector, assign_slots, parse_credential_report, ssh_fingerprint,
+    transform_access_entry, transform_access_keys, transform_report_row, transform_role,
+    transform_secret, transform_user, trust_principals,
 )
+import collectors.aws.collector as aws
 from collectors.base import CollectorContext, Scope
 from fixtures.aws_estate import (
     FAKE_ENV, SERVICE_CREDENTIALS, add_service_credential, fake_ssh_public_key,
     install_moto_extensions, set_key_dates,
 )
-from scanner.inventory import Inventory, Sink
-from scanner.model import Account, Coverage, Credential, Grant, Resource
-from scanner.secrets import Fingerprinter
+from scanner.core import http
+from scanner.core.model import Account, Coverage, Credential, Grant, Resource
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
 
 ACCT = "123456789012"
 SRC = f"aws:{ACCT}"
@@ -438,7 +439,7 @@ def test_throttling_is_retried_with_backoff_and_every_attempt_counted(tmp_path, 
     iam = boto3.client("iam")
     iam.create_user(UserName="alice")
     waits: list[float] = []
-    monkeypatch.setattr(aws.base, "sleep", waits.append)
+    monkeypatch.setattr(http, "sleep", waits.append)
     failures = {"n": 0}
 
     def throttle(request=None, **_):
@@ -501,7 +502,7 @@ def test_unreachable_endpoint_fails_the_target_quickly(tmp_path, moto_env, monke
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
     waits: list[float] = []
-    monkeypatch.setattr(aws.base, "sleep", waits.append)
+    monkeypatch.setattr(http, "sleep", waits.append)
     run, c = Run(), collector(tmp_path, endpoint_url=f"http://127.0.0.1:{port}", name="prod")
     c.collect(run.sink)
     cov = run.coverage()
@@ -581,7 +582,7 @@ def test_eks_access_entries_with_stubber(tmp_path, moto_env):
     monkeypatch_client = lambda session, service, region=None: eks  # noqa: E731
     c._client = monkeypatch_client
     run = Run()
-    from collectors.aws import AwsTarget
+    from collectors.aws.collector import AwsTarget
     t = AwsTarget(ACCT, None, SRC)
     with c.target(run.sink, ACCT) as r:
         c._eks(run.sink, t, "us-east-1", r)
@@ -605,7 +606,7 @@ def test_eks_config_map_clusters_ask_no_access_entries(tmp_path, moto_env):
     stub.activate()
     c._client = lambda session, service, region=None: eks
     run = Run()
-    from collectors.aws import AwsTarget
+    from collectors.aws.collector import AwsTarget
     with c.target(run.sink, ACCT) as r:
         c._eks(run.sink, AwsTarget(ACCT, None, SRC), "us-east-1", r)
     stub.assert_no_pending_responses()  # and no list_access_entries was asked
@@ -650,7 +651,7 @@ def test_paged_authorization_details_are_all_read(tmp_path, moto_env):
                       page([u("a3")], IsTruncated=False), {**common, "Marker": "m2"})
     stub.activate()
     c._client = lambda session, service, region=None: iam
-    from collectors.aws import AwsTarget
+    from collectors.aws.collector import AwsTarget
     run, t = Run(), AwsTarget(ACCT, None, SRC)
     with c.target(run.sink, ACCT):
         c._authorization_details(run.sink, iam, t, {})
@@ -674,7 +675,7 @@ def test_secrets_are_read_in_every_configured_region(tmp_path, moto_env, read_on
 def test_persistent_server_errors_are_retried_a_bounded_number_of_times(tmp_path, moto_env,
                                                                       monkeypatch):
     waits: list[float] = []
-    monkeypatch.setattr(aws.base, "sleep", waits.append)
+    monkeypatch.setattr(http, "sleep", waits.append)
     from botocore.awsrequest import AWSResponse
 
     class Raw:
@@ -700,7 +701,7 @@ def test_persistent_server_errors_are_retried_a_bounded_number_of_times(tmp_path
 
 def test_credential_report_in_progress_is_polled_with_bounded_waits(tmp_path, moto_env, monkeypatch):
     waits: list[float] = []
-    monkeypatch.setattr(aws.base, "sleep", waits.append)
+    monkeypatch.setattr(http, "sleep", waits.append)
     c = collector(tmp_path)
     iam = boto3.client("iam", region_name="us-east-1")
     stub = Stubber(iam)
@@ -738,7 +739,7 @@ def test_a_listing_that_never_ends_fails_the_target_at_max_pages(tmp_path, moto_
                           {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [],
                            "Policies": [], "IsTruncated": True, "Marker": f"m{i + 1}"})
     stub.activate()
-    from collectors.aws import AwsTarget
+    from collectors.aws.collector import AwsTarget
     run = Run()
     with c.target(run.sink, ACCT):
         c._authorization_details(run.sink, iam, AwsTarget(ACCT, None, SRC), {})

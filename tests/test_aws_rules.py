@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from scanner.core.model import Account, Grant, Identity, Resource
 from scanner.engine import context_from_records, run_rules
-from scanner.model import Account, Grant, Identity, Resource
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 LEFT = datetime(2026, 11, 1, tzinfo=UTC)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from rules.base import all_rules
+from scanner.core.model import Account, Credential, Grant, Identity, Resource
 from scanner.engine import context_from_records, run_rules
-from scanner.model import Account, Credential, Grant, Identity, Resource
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 LEFT = datetime(2026, 11, 1, tzinfo=UTC)

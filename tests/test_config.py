@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scanner.config import ConfigError, load_config
+from scanner.config import load_config
+from scanner.core.errors import ConfigError
 from tests.conftest import run_cli
 
 
@@ -65,7 +66,7 @@ def test_defaults(tmp_path):
 def test_digest_redacts_secrets(tmp_path):
     a = load_config(write(tmp_path, "inventory: a.duckdb\n"))
     assert len(a.digest()) == 64
-    from scanner.config import redact
+    from scanner.core.options import redact
     assert redact({"token": "ghp_abc", "url": "x", "nested": [{"password": "p"}]}) == \
         {"token": "***", "url": "x", "nested": [{"password": "***"}]}
 
@@ -87,10 +88,10 @@ def test_log_redaction_covers_tracebacks(tmp_path, monkeypatch):
     import io
     import logging
 
-    from scanner.cli import _setup_logging
+    from scanner.cli.common import setup_logging
     monkeypatch.setenv("RES_FAKE_TOKEN", "glpat-FAKEfakeFAKE0000tok")
     cfg = load_config(write(tmp_path, "collectors: {gitlab: [{url: 'http://127.0.0.1:9', token: '${RES_FAKE_TOKEN}'}]}\n"))
-    _setup_logging(0, False, cfg)
+    setup_logging(0, False, cfg)
     buf = io.StringIO()
     logging.getLogger().handlers[0].stream = buf
     try:

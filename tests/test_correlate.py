@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from scanner.core.model import Credential, Exposure
+from scanner.core.store import Inventory
 from scanner.correlate import correlate
-from scanner.inventory import Inventory
-from scanner.model import Credential, Exposure
 
 KEY_ID = "AKIAQYLPMN5HHHFPZAM2"  # fake
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from rules.base import all_rules
-from scanner.cli import rules_markdown
-from scanner.inventory import TABLES
+from scanner.cli.rules import rules_markdown
+from scanner.core.store import TABLES
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -7,7 +7,7 @@ kubernetes, requests, boto3) against its fake on 127.0.0.1 with one fault inject
 - the scan completes in bounded time: asserted on the fake's request counts (never on
   wall time): retries are bounded by ``max_retries``, pagination by ``max_pages``;
 - it retries where retrying is right (429, 5xx, dropped connections, timeouts), with the
-  backoff asked of ``collectors.base.sleep`` (recorded here, not slept), honouring
+  backoff asked of ``scanner.core.http.sleep`` (recorded here, not slept), honouring
   Retry-After; and not where it is wrong (401, 403, 404, a malformed answer);
 - the coverage row says what happened (status and an error naming the fault);
 - a verdict that depended on it is ``incomplete`` (exit 3 through the real CLI), never
@@ -32,15 +32,15 @@ from typing import Any, Callable
 import pytest
 import requests
 
-import collectors.base as base
 from collectors.base import CollectorContext
 from fixtures import fake_github, fake_gitlab, fake_kubernetes, fake_okta, fake_scim
 from fixtures.aws_estate import FAKE_ENV, READ_PREFIXES, AwsServer, plant_demo
 from fixtures.httpfake import FakeServer, Request, Response
 from scanner.config import check_block
-from scanner.inventory import Inventory, Sink
-from scanner.model import Coverage
-from scanner.secrets import Fingerprinter
+from scanner.core import http
+from scanner.core.model import Coverage
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
 from tests.conftest import ROOT, run_cli, write_config
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
@@ -187,26 +187,26 @@ def _cls(module: str, name: str) -> Callable[[], type]:
 
 NOT_FOUND = {"status": 404}
 SPECS = {
-    "github": Spec("github", _gh, _cls("collectors.github", "GitHubCollector"),
+    "github": Spec("github", _gh, _cls("collectors.github.collector", "GitHubCollector"),
                    core=r"^/graphql$", optional=r"^/orgs/acme/hooks$", optional_fault=NOT_FOUND,
                    listing=r"^/orgs/acme/outside_collaborators$",
                    main=lambda c: c.target == "acme", timeout=1.0),
-    "gitlab": Spec("gitlab", _gl, _cls("collectors.gitlab", "GitLabCollector"),
+    "gitlab": Spec("gitlab", _gl, _cls("collectors.gitlab.collector", "GitLabCollector"),
                    core=r"^/api/v4/users$", optional=r"^/api/v4/audit_events$",
                    optional_fault=NOT_FOUND, listing=r"^/api/v4/users$",
                    main=lambda c: c.layer == "code-hosting" and c.target.count(":") == 1),
-    "kubernetes": Spec("kubernetes", _k8s, _cls("collectors.kubernetes", "KubernetesCollector"),
+    "kubernetes": Spec("kubernetes", _k8s, _cls("collectors.kubernetes.collector", "KubernetesCollector"),
                        core=r"^/api/v1/serviceaccounts$", optional=r"certificatesigningrequests$",
                        optional_fault=NOT_FOUND, listing=r"^/api/v1/serviceaccounts$",
                        main=lambda c: c.target == "prod"),
-    "okta": Spec("okta", _okta, _cls("collectors.okta", "OktaCollector"),
+    "okta": Spec("okta", _okta, _cls("collectors.okta.collector", "OktaCollector"),
                  core=r"^/api/v1/users$", optional=r"^/api/v1/api-tokens$",
                  optional_fault=NOT_FOUND, listing=r"^/api/v1/users$",
                  main=lambda c: c.target == "acme.okta.com"),
-    "scim": Spec("scim", _scim, _cls("collectors.scim", "ScimCollector"),
+    "scim": Spec("scim", _scim, _cls("collectors.scim.collector", "ScimCollector"),
                  core=r"^/Users$", optional=r"^/Groups$", optional_fault=NOT_FOUND,
                  listing=r"^/Users$", main=lambda c: c.target == "slack"),
-    "aws": Spec("aws", _aws, _cls("collectors.aws", "AwsCollector"),
+    "aws": Spec("aws", _aws, _cls("collectors.aws.collector", "AwsCollector"),
                 core=r"^/GetAccountAuthorizationDetails$",
                 optional=r"^/ListServiceSpecificCredentials$",
                 optional_fault=aws_error("AccessDenied", 403),
@@ -289,7 +289,7 @@ def run_case(spec: Spec, tmp: Path, monkeypatch, faults: list[tuple[str, dict[st
     for k, v in (spec.env or {}).items():
         monkeypatch.setenv(k, v)
     sleeps: list[float] = []
-    monkeypatch.setattr(base, "sleep", sleeps.append)
+    monkeypatch.setattr(http, "sleep", sleeps.append)
     tmp.mkdir(parents=True, exist_ok=True)
     server, cfg = spec.start(tmp)
     try:

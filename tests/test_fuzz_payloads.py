@@ -26,17 +26,17 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import collectors.base as base
 from collectors.base import CollectorContext
-from collectors.iac import IacCollector
 from collectors.iac.analyzer import _decode
+from collectors.iac.collector import IacCollector
 from collectors.iac.facts import FileFacts
 from collectors.iac.parsers import analyze
 from fixtures import fake_github, fake_gitlab, fake_kubernetes, fake_okta, fake_scim
 from scanner.config import check_block
-from scanner.inventory import Inventory, Sink
-from scanner.model import Account, Coverage, Exposure, Reference
-from scanner.secrets import Fingerprinter, SecretScanner
+from scanner.core import http
+from scanner.core.model import Account, Coverage, Exposure, Reference
+from scanner.core.secrets import Fingerprinter, SecretScanner
+from scanner.core.store import Inventory, Sink
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 FP = Fingerprinter(b"k" * 32)
@@ -244,19 +244,19 @@ def _fresh_github(item):
 
 
 SPECS = {
-    "okta": FakeSpec("okta", fake_okta.start_demo, "collectors.okta:OktaCollector",
+    "okta": FakeSpec("okta", fake_okta.start_demo, "collectors.okta.collector:OktaCollector",
                      lambda s: {"domain": "acme.okta.com", "base_url": s.url, "token": fake_okta.DEMO_TOKEN},
                      r"^/api/v1/users$", _fresh_okta),
-    "scim": FakeSpec("scim", fake_scim.start_demo, "collectors.scim:ScimCollector",
+    "scim": FakeSpec("scim", fake_scim.start_demo, "collectors.scim.collector:ScimCollector",
                      lambda s: {"name": "slack", "url": s.url, "token": fake_scim.DEMO_TOKEN},
                      r"^/Users$", _fresh_scim),
     "kubernetes": FakeSpec("kubernetes", fake_kubernetes.start_demo,
-                           "collectors.kubernetes:KubernetesCollector", None,
+                           "collectors.kubernetes.collector:KubernetesCollector", None,
                            r"^/api/v1/serviceaccounts$", _fresh_k8s),
-    "gitlab": FakeSpec("gitlab", fake_gitlab.start_demo, "collectors.gitlab:GitLabCollector",
+    "gitlab": FakeSpec("gitlab", fake_gitlab.start_demo, "collectors.gitlab.collector:GitLabCollector",
                        lambda s: {"url": s.url, "token": fake_gitlab.ADMIN_TOKEN},
                        r"^/api/v4/users$", _fresh_gitlab),
-    "github": FakeSpec("github", fake_github.start_demo, "collectors.github:GitHubCollector",
+    "github": FakeSpec("github", fake_github.start_demo, "collectors.github.collector:GitHubCollector",
                        lambda s: {"org": "acme", "token": fake_github.DEMO_TOKEN, "base_url": s.url},
                        r"^/orgs/acme/outside_collaborators$", _fresh_github),
 }
@@ -347,7 +347,7 @@ def harnesses(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _no_sleep(monkeypatch):
-    monkeypatch.setattr(base, "sleep", lambda s: None)
+    monkeypatch.setattr(http, "sleep", lambda s: None)
 
 
 @pytest.mark.parametrize("name", list(SPECS))
@@ -439,7 +439,7 @@ def test_the_sink_stores_records_with_malformed_fields(fields, cred):
     """A record whose fields have the wrong types (a transform that trusted a payload)
     is coerced to the column types with a warning: the batch, and the coverage row
     flushed after it, are not lost."""
-    from scanner.model import Credential
+    from scanner.core.model import Credential
     inv = Inventory(":memory:")
     scan = inv.begin_scan("fuzz")
     sink = Sink(inv, scan)
@@ -455,7 +455,7 @@ def test_the_sink_stores_records_with_malformed_fields(fields, cred):
 
 # --- AWS transforms ----------------------------------------------------------------------------
 
-from collectors import aws as aws_mod  # noqa: E402
+from collectors.aws import collector as aws_mod
 
 aws_text = st.one_of(st.text(max_size=20), st.just("x" * 10_000), st.just("\udcff"))
 aws_date = st.one_of(st.datetimes(timezones=st.just(UTC)), st.none())

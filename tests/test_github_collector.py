@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import collectors.base as base
 from collectors.base import CollectorContext, Scope
-from collectors.github import GitHubApi, GitHubCollector
+from collectors.github.collector import GitHubApi, GitHubCollector
 from fixtures.fake_github import DEMO_TOKEN, SAML_MESSAGE, SECONDARY_MESSAGE, demo_org, generate_org
-from scanner.inventory import Inventory, Sink
-from scanner.model import Account, Coverage, Credential, Grant, Resource
-from scanner.secrets import Fingerprinter
+from scanner.core import http
+from scanner.core.model import Account, Coverage, Credential, Grant, Resource
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 FP = Fingerprinter(b"test-key-0123456789abcdef")
@@ -34,7 +34,7 @@ def demo():
 @pytest.fixture
 def sleeps(monkeypatch):
     waited: list[float] = []
-    monkeypatch.setattr(base, "sleep", lambda s: waited.append(s))
+    monkeypatch.setattr(http, "sleep", lambda s: waited.append(s))
     return waited
 
 
@@ -91,8 +91,8 @@ def test_demo_org_records(demo, tmp_path):
     pat = creds["credential-authorization:161195"]
     assert pat.kind == "pat" and pat.holder == ALICE
     assert pat.fingerprint == FP.last8("a11ce0b1")
-    # ... which is the handle an exposure of the whole token carries (scanner.secrets)
-    from scanner.secrets import identifier_for
+    # ... which is the handle an exposure of the whole token carries (scanner.core.secrets)
+    from scanner.core.secrets import identifier_for
     assert identifier_for("GitHub Token", "ghp_" + "FAKE" * 8 + "a11ce0b1", FP) == pat.fingerprint
     assert pat.last_used_at == datetime(2026, 11, 10, 8, 30, tzinfo=UTC)
     assert pat.hint == "…e0b1"  # at most the last four (DESIGN), never the last eight
@@ -248,7 +248,7 @@ def test_secondary_rate_limit_honours_retry_after(demo, tmp_path, sleeps):
 def window_sleeps(demo, monkeypatch):
     """Waiting is when the rate-limit window passes: the fake refuses until then."""
     sleeps: list[float] = []
-    monkeypatch.setattr(base, "sleep", lambda s: (sleeps.append(s), demo.reset_window()))
+    monkeypatch.setattr(http, "sleep", lambda s: (sleeps.append(s), demo.reset_window()))
     return sleeps
 
 

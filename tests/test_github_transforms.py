@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from collectors.github import (
+from collectors.github.collector import (
     Org, parse_time, scrub_last_eight, ssh_fingerprint, transform_credential_authorization,
-    transform_deploy_key, transform_fine_grained_pat, transform_installation, transform_invitation,
-    transform_member, transform_saml, transform_secret,
+    transform_deploy_key, transform_fine_grained_pat, transform_installation,
+    transform_invitation, transform_member, transform_saml, transform_secret,
 )
 from fixtures.fake_github import DEMO_TOKEN, demo_org, fake_ssh_key
-from scanner.secrets import Fingerprinter
+from scanner.core.secrets import Fingerprinter
 
 SAMPLES = Path("/work/shared/reference/api-samples/github")
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
@@ -117,7 +117,7 @@ def get(fake, path):
 
 
 def gql(fake, op, variables=None):
-    from collectors import github as gh
+    from collectors.github import collector as gh
     query = {"OrgMembers": gh.Q_MEMBERS, "SamlIdentities": gh.Q_SAML}[op]
     r = requests.post(fake.url + "/graphql", json={"query": query,
                                                     "variables": {"org": "acme", "first": 100, **(variables or {})}},

@@ -9,20 +9,22 @@ from pathlib import Path
 
 import pytest
 
-import collectors.base as base
 from collectors.base import CollectorContext, Scope
-from collectors.gitlab import (
-    GitLabCollector, check_record, parse_time, ssh_fingerprint, transform_deploy_key, transform_deploy_token,
-    transform_ssh_key, transform_token, transform_user, transform_variable,
+from collectors.gitlab.collector import (
+    GitLabCollector, check_record, parse_time, ssh_fingerprint, transform_deploy_key,
+    transform_deploy_token, transform_ssh_key, transform_token, transform_user,
+    transform_variable,
 )
 from fixtures.fake_gitlab import (
     ADMIN_TOKEN, FAKE_DB_PASSWORD, FAKE_GLPAT, FakeGitLab, GitLabData, demo_instance,
     ssh_fingerprint_sha256,
 )
-from scanner.config import ConfigError, check_block
-from scanner.inventory import Inventory, Sink
-from scanner.model import Account, Coverage, Credential, Exposure, Grant, Resource
-from scanner.secrets import Fingerprinter, SecretScanner
+from scanner.config import check_block
+from scanner.core import http
+from scanner.core.errors import ConfigError
+from scanner.core.model import Account, Coverage, Credential, Exposure, Grant, Resource
+from scanner.core.secrets import Fingerprinter, SecretScanner
+from scanner.core.store import Inventory, Sink
 
 SAMPLES = Path("/work/shared/reference/api-samples/gitlab")
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -309,7 +311,7 @@ def test_unauthorized_token_fails_both_layers(demo, tmp_path):
 
 def test_429_retried_honouring_retry_after(demo, tmp_path, monkeypatch):
     slept: list[float] = []
-    monkeypatch.setattr(base, "sleep", slept.append)
+    monkeypatch.setattr(http, "sleep", slept.append)
     demo.fault(r"^/api/v4/users$", status=429, times=2, retry_after=7)
     r = Run(demo, tmp_path)
     assert slept == [7.0, 7.0] and r.main().status == "ok"
@@ -318,7 +320,7 @@ def test_429_retried_honouring_retry_after(demo, tmp_path, monkeypatch):
 
 def test_persistent_5xx_bounded_then_failed(demo, tmp_path, monkeypatch):
     slept: list[float] = []
-    monkeypatch.setattr(base, "sleep", slept.append)
+    monkeypatch.setattr(http, "sleep", slept.append)
     demo.fault(r"^/api/v4/users$", status=503)
     r = Run(demo, tmp_path)
     assert r.main().status == "failed" and "503" in r.main().error
@@ -355,7 +357,7 @@ def test_endless_pagination_is_cut(demo, tmp_path):
 
 
 def test_dropped_connection_retried_then_partial_when_it_persists(demo, tmp_path, monkeypatch):
-    monkeypatch.setattr(base, "sleep", lambda s: None)
+    monkeypatch.setattr(http, "sleep", lambda s: None)
     demo.fault(r"^/api/v4/groups$", close=True, times=1)
     demo.fault(r"^/api/v4/projects/11/pipeline_schedules$", close=True)
     r = Run(demo, tmp_path)
@@ -404,7 +406,7 @@ _FUZZ_INV = _fuzz_inventory()
 def test_transforms_fail_only_in_the_ways_the_collector_catches(payload):
     """Whatever the payload, a transform returns records or raises one of the errors
     ``GitLabCollector._transform`` turns into a skipped, counted record."""
-    from collectors.gitlab import transform_invitation, transform_schedule
+    from collectors.gitlab.collector import transform_invitation, transform_schedule
     scanner = SecretScanner(Fingerprinter(b"k" * 32))
     calls = [lambda: transform_user(payload, SRC), lambda: transform_token(payload, SRC, None, NOW),
              lambda: transform_ssh_key(payload, SRC, "h", NOW),

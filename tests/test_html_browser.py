@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from reports import render
-from scanner.inventory import Inventory
+from scanner.core.store import Inventory
 from tests.test_reports_estate import XSS_IMG, XSS_PATH, XSS_SCRIPT, build_estate
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -250,7 +250,7 @@ def capped_report_file(tmp_path_factory) -> tuple[Path, int, int]:
     from fixtures.synth import generate, write_roster_csv
     from reports.html import render_html
     from scanner.config import load_config
-    from scanner.model import Identity
+    from scanner.core.model import Identity
     from scanner.pipeline import _resolve_into, analyse
 
     tmp = tmp_path_factory.mktemp("html-capped")

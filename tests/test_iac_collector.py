@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from collectors.base import CollectorContext
-from collectors.iac import IacCollector
 from collectors.iac import analyzer as analyzer_mod
-from scanner.inventory import Inventory, Sink
-from scanner.model import Coverage, Exposure, Reference
-from scanner.secrets import Fingerprinter
+from collectors.iac.collector import IacCollector
+from scanner.core.model import Coverage, Exposure, Reference
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
 
 FAKE_AWS_ID = "AKIAQYLPMN5HHHFPZAM2"  # fake
 ENV_SECRET = "DB_PASSWORD=Zq8vN3xT7pL2wK9m\n"  # fake

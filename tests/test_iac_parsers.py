@@ -8,7 +8,7 @@ import json
 import pytest
 
 from collectors.iac.parsers import analyze, file_kind
-from scanner.secrets import Fingerprinter, SecretScanner
+from scanner.core.secrets import Fingerprinter, SecretScanner
 
 FAKE_AWS_ID = "AKIAQYLPMN5HHHFPZAM2"  # fake
 

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from collectors.base import CollectorContext
-from collectors.iac import IacCollector, remotes
+from collectors.iac import remotes
+from collectors.iac.collector import IacCollector
 from fixtures.fake_github import DEMO_TOKEN, FakeGitHub
 from fixtures.fake_gitlab import FakeGitLab, GitLabData
 from fixtures.httpfake import Request, Response, route
-from scanner.inventory import Inventory, Sink
-from scanner.model import Coverage, Exposure
-from scanner.secrets import Fingerprinter
+from scanner.core.model import Coverage, Exposure
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
 from tests.conftest import run_cli, write_config
 
 SECRET_LINE = "DB_PASSWORD=Zq8vN3xT7pL2wK9mREMOTE\n"  # fake
@@ -150,8 +151,8 @@ def test_github_listing_refused_is_a_failed_target_not_clean(tmp_path, github):
 def test_github_listing_retries_429_honouring_retry_after(tmp_path, github, monkeypatch):
     fake, *_ = github
     waits: list[float] = []
-    import collectors.base as base
-    monkeypatch.setattr(base, "sleep", waits.append)
+    from scanner.core import http
+    monkeypatch.setattr(http, "sleep", waits.append)
     fake.fault(r"^/orgs/acme/repos$", status=429, times=2, retry_after=7)
     _e, cov = scan(tmp_path, gh_config(fake))
     assert cov["github:acme"].status == "ok" and cov["github:acme"].api_calls == 3
@@ -304,9 +305,9 @@ def test_scan_cli_github_org(tmp_path, github):
 
 def test_listing_that_drops_connections_retries_then_fails(tmp_path, github, monkeypatch):
     fake, *_ = github
-    import collectors.base as base
+    from scanner.core import http
     waits: list[float] = []
-    monkeypatch.setattr(base, "sleep", waits.append)
+    monkeypatch.setattr(http, "sleep", waits.append)
     fake.fault(r"^/orgs/acme/repos$", close=True)
     lister = remotes.Lister(lambda: None, max_pages=10, max_retries=2, timeout=5)
     with pytest.raises(remotes.CollectorError, match="after 2 retries"):

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from rules.base import all_rules
 from scanner.config import Policy
+from scanner.core.model import Account, Credential, Exposure, Identity, Reference
+from scanner.core.store import Inventory
 from scanner.correlate import correlate
 from scanner.engine import load_context, run_rules
-from scanner.inventory import Inventory
-from scanner.model import Account, Credential, Exposure, Identity, Reference
 from scanner.resolve import resolve
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)

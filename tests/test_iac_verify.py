@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 
 from collectors.base import CollectorContext
-from collectors.iac import IacCollector
+from collectors.iac.collector import IacCollector
 from fixtures.httpfake import FakeServer, Request, Response, route
-from scanner.inventory import Inventory, Sink
-from scanner.model import Coverage, Exposure
-from scanner.secrets import Fingerprinter
+from scanner.core.model import Coverage, Exposure
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
 
 GOOD_GH = "ghp_" + "G" * 32 + "good"  # fake
 BAD_GH = "ghp_" + "B" * 32 + "badd"  # fake

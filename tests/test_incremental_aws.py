@@ -17,8 +17,8 @@ import boto3
 import pytest
 
 from fixtures.aws_estate import FAKE_ENV, SERVICE_CREDENTIALS, ACCOUNT_ID, AwsServer, plant_demo
-from scanner.inventory import TABLES, Inventory
-from scanner.model import Account, Coverage, Exposure, Finding
+from scanner.core.model import Account, Coverage, Exposure, Finding
+from scanner.core.store import TABLES, Inventory
 from tests.conftest import ROOT, run_cli, write_config
 
 ROSTER = (ROOT / "fixtures" / "demo" / "roster.csv").read_text().splitlines()[1:]

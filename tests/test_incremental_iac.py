@@ -8,8 +8,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from scanner.inventory import TABLES, Inventory
-from scanner.model import Coverage, Exposure, Finding, Reference
+from scanner.core.model import Coverage, Exposure, Finding, Reference
+from scanner.core.store import TABLES, Inventory
 from tests.conftest import run_cli, write_config
 
 ROSTER = [

@@ -13,14 +13,16 @@ from pathlib import Path
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from scanner.config import ConfigError, load_config
-from scanner.inventory import Inventory
-from scanner.roster import RosterError, identities_from_csv
+from collectors.csv_roster.roster import identities_from_csv
+from scanner.config import load_config
+from scanner.core.errors import ConfigError
+from scanner.core.errors import RosterError
+from scanner.core.store import Inventory
 from tests.conftest import run_cli, write_config
 
 SLOW_SCAN = """
 import sys, time
-from scanner.inventory import Inventory
+from scanner.core.store import Inventory
 inv = Inventory(sys.argv[1])
 sid = inv.begin_scan("scan")
 print(sid, flush=True)
@@ -49,7 +51,7 @@ def test_killed_scan_is_marked_interrupted_and_history_survives(tmp_path):
 
 
 def test_sigint_marks_the_scan_interrupted(tmp_path):
-    code = ("import sys\nfrom scanner.inventory import Inventory\n"
+    code = ("import sys\nfrom scanner.core.store import Inventory\n"
             "inv = Inventory(sys.argv[1])\nsid = inv.begin_scan('scan')\n"
             "try:\n    print(sid, flush=True); import time; time.sleep(60)\n"
             "except KeyboardInterrupt:\n    inv.finish_scan(sid, 'interrupted'); inv.close()\n")

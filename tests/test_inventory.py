@@ -6,8 +6,8 @@ import os
 import stat
 from datetime import UTC, datetime
 
-from scanner.inventory import Inventory, Sink
-from scanner.model import Account, Credential, Finding
+from scanner.core.model import Account, Credential, Finding
+from scanner.core.store import Inventory, Sink
 
 
 def test_round_trip_and_history(tmp_path):
@@ -50,7 +50,7 @@ def test_second_writer_fails_clearly(tmp_path):
     import subprocess, sys
     path = tmp_path / "i.duckdb"
     with Inventory(path):
-        code = "from scanner.inventory import Inventory, InventoryError\n" \
+        code = "from scanner.core.store import Inventory, InventoryError\n" \
                f"try:\n Inventory({str(path)!r})\nexcept InventoryError as e:\n print('LOCKED', e)\n"
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "LOCKED cannot open inventory" in r.stdout

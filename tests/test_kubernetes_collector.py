@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from collectors.base import CollectorContext
-from collectors.kubernetes import KubernetesCollector
+from collectors.kubernetes.collector import KubernetesCollector
 from fixtures import fake_kubernetes as fk
-from scanner.inventory import Inventory, Sink
-from scanner.model import Account, Coverage, Credential, Exposure, Grant, Reference, Resource
-from scanner.secrets import Fingerprinter
+from scanner.core.model import Account, Coverage, Credential, Exposure, Grant, Reference, Resource
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
 from tests.conftest import NOW
 
 ALICE_KEY = "AKIAFAKEALICEKEY2345"
@@ -188,9 +188,9 @@ def test_forbidden_configmaps_falls_back_to_aws_auth_get(tmp_path, cluster):
 
 
 def test_retries_429_honouring_retry_after(tmp_path, cluster, monkeypatch):
-    import collectors.base as base
+    from scanner.core import http
     waits = []
-    monkeypatch.setattr(base, "sleep", waits.append)
+    monkeypatch.setattr(http, "sleep", waits.append)
     cluster.fault(r"^/api/v1/secrets$", status=429, times=2, retry_after=7,
                   body={"kind": "Status", "code": 429, "reason": "TooManyRequests"})
     r = collect(tmp_path, cluster)

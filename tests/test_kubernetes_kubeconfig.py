@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
-from collectors.kubeconfig import KubeconfigError, kubeconfig_records
+from collectors.kubernetes.kubeconfig import KubeconfigError, kubeconfig_records
 from fixtures.fake_kubernetes import client_certificate
-from scanner.secrets import Fingerprinter
+from scanner.core.secrets import Fingerprinter
 
 FP = Fingerprinter(b"k" * 32)
 KEY_PEM = "-----BEGIN EC PRIVATE KEY-----\nFAKEKEYMATERIALFORTESTSONLY000000000000\n-----END EC PRIVATE KEY-----\n"

@@ -9,16 +9,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 
-from collectors.kubernetes import aws_auth_grants, binding_records, csr_records, \
-    service_account_record, sa_token_credential, cluster_resource
+from collectors.csv_roster.roster import identities_from_csv
+from collectors.kubernetes.collector import (
+    aws_auth_grants, binding_records, csr_records, service_account_record, sa_token_credential,
+    cluster_resource,
+)
 from fixtures import fake_kubernetes as fk
 from rules.base import all_rules
 from scanner.config import Policy
+from scanner.core.model import Account, Credential, Exposure, Grant, Resource
+from scanner.core.secrets import Fingerprinter, SecretScanner
 from scanner.engine import RuleContext, run_rules
-from scanner.model import Account, Credential, Exposure, Grant, Resource
 from scanner.resolve import resolve
-from scanner.roster import identities_from_csv
-from scanner.secrets import Fingerprinter, SecretScanner
 from tests.conftest import NOW
 
 ROOT = Path(__file__).resolve().parents[1]

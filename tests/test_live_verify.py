@@ -18,9 +18,9 @@ from botocore.handlers import BUILTIN_HANDLERS
 from fixtures.aws_estate import FAKE_ENV, AwsServer, plant_demo
 from fixtures.demo import run as demo
 from scanner.config import load_config
+from scanner.core.model import Finding
+from scanner.core.store import Inventory
 from scanner.engine import overall
-from scanner.inventory import Inventory
-from scanner.model import Finding
 from scanner.pipeline import run_scan
 from tests.conftest import NOW, ROOT, run_cli
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from collectors.base import CollectorContext, Scope
-from collectors.okta import OktaCollector
-from collectors.scim import ScimCollector
+from collectors.okta.collector import OktaCollector
+from collectors.scim.collector import ScimCollector
 from fixtures.fake_okta import ALICE, DEMO_TOKEN as OKTA_TOKEN, demo_okta
 from fixtures.fake_scim import ALICE as SCIM_ALICE, DEMO_TOKEN as SCIM_TOKEN, demo_slack
 from scanner.config import check_block
-from scanner.inventory import Inventory, Sink
-from scanner.model import Account, Coverage, Credential, Grant, Resource
-from scanner.secrets import Fingerprinter
+from scanner.core.model import Account, Coverage, Credential, Grant, Resource
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

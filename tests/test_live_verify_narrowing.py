@@ -15,14 +15,14 @@ import pytest
 from botocore.handlers import BUILTIN_HANDLERS
 from moto import mock_aws
 
-from collectors.aws import AwsCollector, names_principal, scoped_principals
+from collectors.aws.collector import AwsCollector, names_principal, scoped_principals
 from collectors.base import CollectorContext, Scope
-from collectors.github import GitHubCollector
+from collectors.github.collector import GitHubCollector
 from fixtures.aws_estate import FAKE_ENV, SERVICE_CREDENTIALS, install_moto_extensions, plant_demo
 from fixtures.fake_github import DEMO_TOKEN, demo_org
-from scanner.inventory import Inventory, Sink
-from scanner.model import Account, Coverage, Credential, Grant, Resource
-from scanner.secrets import Fingerprinter
+from scanner.core.model import Account, Coverage, Credential, Grant, Resource
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 FP = Fingerprinter(b"test-key-0123456789abcdef")
@@ -240,7 +240,7 @@ def test_aws_a_deleted_user_still_matches_the_trust_policy_naming_her(moto_env, 
 # --- GitLab ------------------------------------------------------------------------------
 
 def gitlab_run(server, tmp_path: Path, scope: Scope | None) -> Run:
-    from collectors.gitlab import GitLabCollector
+    from collectors.gitlab.collector import GitLabCollector
     from fixtures.fake_gitlab import ADMIN_TOKEN
     from scanner.config import check_block
     block = check_block({"url": server.url, "token": ADMIN_TOKEN}, GitLabCollector.options,

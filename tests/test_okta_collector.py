@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-import collectors.base as base
 from collectors.base import CollectorContext, Scope
-from collectors.okta import (
+from collectors.okta.collector import (
     OktaClient, OktaCollector, duration, transform_token, transform_user, transform_users,
 )
 from fixtures.fake_okta import (
     ALICE, BOB, CAROL, DEMO_TOKEN, ERIN, FakeOkta, demo_okta, okta_user,
 )
 from scanner.config import check_block
-from scanner.inventory import Inventory, Sink
-from scanner.model import Account, Coverage, Credential, Grant, Resource
-from scanner.secrets import Fingerprinter
+from scanner.core import http
+from scanner.core.model import Account, Coverage, Credential, Grant, Resource
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
 
 SAMPLES = Path("/work/shared/reference/api-samples/okta")
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -198,7 +198,7 @@ def test_app_assignments_forbidden_make_the_target_partial(okta, tmp_path):
 
 def test_429_waits_until_the_rate_limit_resets(okta, tmp_path, monkeypatch):
     waits: list[float] = []
-    monkeypatch.setattr(base, "sleep", waits.append)
+    monkeypatch.setattr(http, "sleep", waits.append)
     reset = int(time.time()) + 30
     okta.fault(r"^/api/v1/apps$", status=429, times=2,
                body={"errorCode": "E0000047", "errorSummary": "API call exceeded rate limit due to too many requests.",
@@ -221,7 +221,7 @@ def test_429_retries_are_bounded(okta, tmp_path):
 
 def test_remaining_zero_pauses_before_the_next_call(okta, monkeypatch):
     waits: list[float] = []
-    monkeypatch.setattr(base, "sleep", waits.append)
+    monkeypatch.setattr(http, "sleep", waits.append)
     okta.rate_limit = 1
     client = OktaClient(okta.url, DEMO_TOKEN)
     client.json("/api/v1/users/" + ALICE)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from collectors.okta import load_okta_roster, user_to_identity
+from collectors.okta.collector import load_okta_roster, user_to_identity
+from collectors.roster import RosterContext
 from fixtures.fake_okta import FakeOkta, okta_user
-from scanner.roster import RosterContext
 
 SAMPLE = Path("/work/shared/reference/api-samples/okta/users_list.json")
 

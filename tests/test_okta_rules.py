@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from collectors.okta import transform_app, transform_assignment, transform_token, transform_user
+from collectors.okta.collector import (
+    transform_app, transform_assignment, transform_token, transform_user,
+)
 from fixtures.fake_okta import okta_api_token, okta_app, okta_app_user, okta_user
 from rules.base import all_rules
 from scanner.config import Policy
+from scanner.core.model import Identity
 from scanner.engine import RuleContext, run_rules
-from scanner.model import Identity
 from scanner.resolve import resolve
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ the ids from the stored records, and no guessed placeholder."""
 from __future__ import annotations
 
 
-from scanner.model import Account, Credential, Finding, Resource
+from scanner.core.model import Account, Credential, Finding, Resource
 from scanner.plan import Objects, step_for, steps_for
 
 SRC = "aws:123456789012"

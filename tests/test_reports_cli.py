@@ -11,7 +11,7 @@ import pytest
 
 from fixtures.fake_scim import DEMO_TOKEN, FakeScim, demo_slack, scim_user
 from reports.data import build_report
-from scanner.inventory import Inventory
+from scanner.core.store import Inventory
 from tests.conftest import run_cli, write_config
 from tests.test_reports_estate import ROSTER
 

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from collectors.csv_roster.roster import identities_from_csv
 from fixtures.demo import __file__ as _demo_init
 from reports.waivers import load_waivers
 from scanner.config import Config, Policy
+from scanner.core.model import Account, Coverage, Credential, Finding, Identity, Resource
+from scanner.core.store import Inventory
 from scanner.engine import finding_fingerprint, verdicts_for
-from scanner.inventory import Inventory
-from scanner.model import Account, Coverage, Credential, Finding, Identity, Resource
 from scanner.pipeline import _resolve_into, analyse
-from scanner.roster import identities_from_csv
 
 ROSTER = Path(_demo_init).parent / "roster.csv"
 XSS_IMG = "<img src=x onerror=alert(1)>"

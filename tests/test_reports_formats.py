@@ -21,9 +21,9 @@ from reports.data import build_report
 from reports.diff import diff_against_previous, diff_scans
 from reports.markdown import code, md_escape
 from reports.waivers import load_waivers
-from scanner.config import ConfigError
-from scanner.inventory import Inventory
-from scanner.model import Finding
+from scanner.core.errors import ConfigError
+from scanner.core.model import Finding
+from scanner.core.store import Inventory
 from tests.conftest import NOW
 from tests.test_reports_estate import XSS_IMG, XSS_PATH, XSS_SCRIPT, build_estate
 

@@ -15,7 +15,7 @@ from markupsafe import escape
 from reports import render
 from reports.data import build_report, data_digest
 from reports.diff import diff_scans
-from scanner.inventory import Inventory
+from scanner.core.store import Inventory
 from tests.test_reports_estate import XSS_IMG, XSS_PATH, XSS_SCRIPT, build_estate
 
 

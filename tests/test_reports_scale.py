@@ -18,8 +18,8 @@ import yaml
 from fixtures.synth import generate, write_roster_csv
 from reports.data import build_report, data_digest, streamed_digest, report_head
 from scanner.config import load_config
-from scanner.inventory import Inventory
-from scanner.model import Identity
+from scanner.core.model import Identity
+from scanner.core.store import Inventory
 from scanner.pipeline import _resolve_into, analyse
 from tests.conftest import run_cli
 

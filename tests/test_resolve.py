@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scanner.model import Account, Credential, Identity
+from scanner.core.model import Account, Credential, Identity
 from scanner.resolve import Resolver, resolve, scope_for
 
 ALICE = Identity("alice@example.com", emails=["alice@example.com"], aliases=["github:alice-gh"],

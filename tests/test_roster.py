@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scanner.roster import RosterError, identities_from_csv, merge
-from scanner.model import Identity
+from collectors.csv_roster.roster import identities_from_csv
+from collectors.roster import merge
+from scanner.core.errors import RosterError
+from scanner.core.model import Identity
 
 HEADER = "id,name,email,kind,status,terminated_at,owner,aliases\n"
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from collectors.roster import merge
 from fixtures.fake_okta import DEMO_TOKEN as OKTA_TOKEN, FakeOkta, demo_okta, okta_user
 from fixtures.fake_scim import FakeScim, scim_user
 from scanner.config import load_config
-from scanner.inventory import Inventory, Sink
-from scanner.model import Coverage, Identity
+from scanner.core.model import Coverage, Identity
+from scanner.core.store import Inventory, Sink
 from scanner.pipeline import load_roster
-from scanner.roster import merge
 
 ROOT = Path(__file__).resolve().parents[1]
 

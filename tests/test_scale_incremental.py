@@ -13,8 +13,8 @@ import pytest
 
 from collectors.base import Collector
 from scanner.config import load_config
-from scanner.inventory import Inventory
-from scanner.model import Account, Coverage, Credential, make_uid
+from scanner.core.model import Account, Coverage, Credential, make_uid
+from scanner.core.store import Inventory
 from scanner.pipeline import run_scan
 from tests.conftest import write_config
 

@@ -38,7 +38,7 @@ def _split_targets(tmp: Path) -> tuple[str, str]:
     from collectors.base import CollectorContext
     from scanner.config import load_config
     from scanner.pipeline import make_collectors, shard_target
-    from scanner.secrets import Fingerprinter
+    from scanner.core.secrets import Fingerprinter
 
     names = [f"repo{i}" for i in range(20)]
     write_config(tmp, {"collectors": {"iac": [{"path": n} for n in names]}}, ROSTER)

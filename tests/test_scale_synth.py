@@ -13,10 +13,10 @@ import pytest
 
 from fixtures.synth import generate, write_roster_csv
 from scanner.config import Policy
+from scanner.core.graph import path_between
+from scanner.core.model import Account, Credential, Identity
+from scanner.core.store import TABLES, Inventory, _cell_in
 from scanner.engine import load_context, run_rules
-from scanner.graph import path_between
-from scanner.inventory import TABLES, Inventory, _cell_in
-from scanner.model import Account, Credential, Identity
 from scanner.pipeline import _resolve_into
 from tests.conftest import ROOT
 
@@ -73,7 +73,7 @@ def test_shape_of_the_estate(estate):
 
 def test_roster_csv_matches(tmp_path, estate):
     inv, r, ctx, *_ = estate
-    from scanner.roster import RosterContext, ROSTER_SOURCES
+    from collectors.roster import RosterContext, ROSTER_SOURCES
     path = write_roster_csv(tmp_path / "roster.csv", 40, seed=3)
     loaded = {i.id: i for i in ROSTER_SOURCES["csv"].load({"path": str(path)}, RosterContext(tmp_path))}
     for ident in (i for i in ctx.identities.values() if i.kind == "human"):

@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 
-import collectors.base as base
 from collectors.base import CollectorContext
-from collectors.scim import (
-    ScimClient, ScimCollector, transform_groups, transform_spc, transform_user, transform_users,
+from collectors.scim.collector import (
+    ScimClient, ScimCollector, transform_groups, transform_spc, transform_user,
+    transform_users,
 )
 from fixtures.fake_scim import DEMO_TOKEN, FakeScim, demo_slack, scim_user
 from scanner.config import check_block
-from scanner.inventory import Inventory, Sink
-from scanner.model import Account, Coverage, Grant, Resource
-from scanner.secrets import Fingerprinter
+from scanner.core import http
+from scanner.core.model import Account, Coverage, Grant, Resource
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
 
 SAMPLES = Path("/work/shared/reference/api-samples/scim")
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -180,7 +181,7 @@ def test_bad_token_fails_the_target_without_leaking_it(slack, tmp_path):
 
 def test_retries_5xx_and_429_honouring_retry_after(slack, tmp_path, monkeypatch):
     waits: list[float] = []
-    monkeypatch.setattr(base, "sleep", waits.append)
+    monkeypatch.setattr(http, "sleep", waits.append)
     slack.fault(r"/Users$", status=503, times=1, retry_after=7)
     slack.fault(r"/Groups$", status=429, times=1, retry_after=3)
     c, inv, scan = run(slack, tmp_path, page_size=100)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from collectors.scim import load_scim_roster, user_to_identity
+from collectors.roster import RosterContext
+from collectors.scim.collector import load_scim_roster, user_to_identity
 from fixtures.fake_scim import FakeScim, scim_user
-from scanner.config import ConfigError, load_config
-from scanner.roster import RosterContext
+from scanner.config import load_config
+from scanner.core.errors import ConfigError
 
 
 @pytest.fixture

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from collectors.scim import transform_users
+from collectors.scim.collector import transform_users
 from fixtures.fake_scim import demo_slack
 from rules.base import all_rules
 from scanner.config import Policy
+from scanner.core.model import Identity
 from scanner.engine import RuleContext, run_rules
-from scanner.model import Identity
 from scanner.resolve import resolve
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

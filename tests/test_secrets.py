@@ -9,7 +9,7 @@ import string
 
 import pytest
 
-from scanner.secrets import Fingerprinter, SecretScanner, hint, ssh_public_fingerprint
+from scanner.core.secrets import Fingerprinter, SecretScanner, hint, ssh_public_fingerprint
 
 FAKE_AWS_ID = "AKIAQYLPMN5HHHFPZAM2"  # fake, not a real key
 FAKE_GH = "ghp_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"  # fake

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from scanner.core.model import Account, Credential, Grant, Identity, Resource
+from scanner.core.store import Inventory
 from scanner.engine import context_from_records, run_rules
-from scanner.inventory import Inventory
-from scanner.model import Account, Credential, Grant, Identity, Resource
 from scanner.plan import build_plan, render_plan
 from tests.conftest import NOW, run_cli, write_config
 

@@ -24,7 +24,7 @@ from typing import Iterable, Iterator
 
 from collectors.iac.facts import FileFacts
 from collectors.iac.parsers import analyze
-from scanner.secrets import Fingerprinter, SecretScanner
+from scanner.core.secrets import Fingerprinter, SecretScanner
 
 ANALYZER_VERSION = "iac-1"
 PARALLEL_MIN_BYTES = 512 * 1024  # below this, one process is faster than starting two

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from scanner.secrets import SecretHit
+from scanner.core.secrets import SecretHit
 
 
 @dataclass(slots=True)

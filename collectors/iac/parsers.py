@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 import yaml
 
 from collectors.iac.facts import FileFacts, RefFact
-from scanner.secrets import AWS_KEY_ID_LOOSE, SECRET_KEY_NAME, SecretHit, SecretScanner
+from scanner.core.secrets import AWS_KEY_ID_LOOSE, SECRET_KEY_NAME, SecretHit, SecretScanner
 
 EMAIL = re.compile(r"(?<![\w.%+-])([A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
 ARN = re.compile(r"\b(arn:aws[a-z-]*:(?:iam|sts)::\d{12}:(?:user|role|group|assumed-role|root)"
@@ -161,7 +161,7 @@ def analyze(path: str, text: str, scanner: SecretScanner) -> FileFacts:
 def _kubeconfig_module():
     """The Kubernetes part's pure kubeconfig reader, if present (one place knows kubeconfig)."""
     try:
-        from collectors import kubeconfig
+        from collectors.kubernetes import kubeconfig
     except Exception:  # noqa: BLE001 - absent or broken: parse_kubeconfig below does it
         return None
     return kubeconfig if hasattr(kubeconfig, "kubeconfig_records") else None
@@ -232,7 +232,7 @@ def generic_refs(text: str) -> Iterator[RefFact]:
 
 
 def _starts(text: str) -> list[int]:
-    from scanner.secrets import line_starts
+    from scanner.core.secrets import line_starts
     return line_starts(text)
 
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 from urllib.parse import quote, urlparse
 
-import collectors.base as base
-from collectors.base import CollectorError, backoff_delays, bounded_pages
+from scanner.core import http
+from scanner.core.errors import CollectorError
+from scanner.core.http import backoff_delays, bounded_pages
 
 log = logging.getLogger("residual.collectors.iac")
 
@@ -145,7 +146,7 @@ class Lister:
                 if delay is None:
                     raise CollectorError(f"{what}: {exc.__class__.__name__} after "
                                          f"{self.max_retries} retries") from None
-                base.sleep(delay)
+                http.sleep(delay)
                 continue
             except requests.RequestException as exc:
                 raise CollectorError(f"{what}: {exc.__class__.__name__}") from None
@@ -160,7 +161,7 @@ class Lister:
                 delay = max(delay, float(retry_after)) if retry_after else delay
             except ValueError:
                 pass
-            base.sleep(min(delay, 60.0))
+            http.sleep(min(delay, 60.0))
         if resp.status_code != 200:
             raise CollectorError(f"{what}: HTTP {resp.status_code} {_message(resp)}".rstrip())
         return resp

@@ -41,12 +41,15 @@ from typing import Any, Callable, Iterable, Iterator
 
 import requests
 
+from collectors.base import Collector, Scope
 import collectors.base as base
-from collectors.base import Collector, CollectorError, Scope
-from scanner.config import Option
-from scanner.inventory import Sink
-from scanner.model import Account, Grant, Identity, Resource, make_uid
-from scanner.roster import RosterContext, parse_time, roster_source
+from collectors.roster import RosterContext, roster_source
+from scanner.core import http
+from scanner.core.errors import CollectorError
+from scanner.core.model import Account, Grant, Identity, Resource, make_uid
+from scanner.core.options import Option
+from scanner.core.store import Sink
+from scanner.core.timeparse import parse_time
 
 log = logging.getLogger("residual.collectors.scim")
 
@@ -91,7 +94,7 @@ class ScimClient:
                                     timeout=self.timeout)
 
         try:
-            resp = base.send_with_retries(
+            resp = http.send_with_retries(
                 send, self.max_retries,
                 wait_for=lambda r, d: _retry_after(r.headers.get("Retry-After"), d))
         except requests.RequestException as exc:
@@ -132,7 +135,7 @@ class ScimClient:
 
 
 def _retry_after(value: str | None, default: float) -> float:
-    return base.retry_after_seconds(value, default, RETRY_AFTER_CAP)
+    return http.retry_after_seconds(value, default, RETRY_AFTER_CAP)
 
 
 def _error_detail(resp: requests.Response) -> tuple[str, str | None]:

@@ -34,15 +34,16 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
+from scanner.core import http
 
-from collectors import base
-from collectors.base import (Collector, CollectorError, Scope, TargetRun, backoff_delays,
-                             bounded_pages)
-from collectors.kubeconfig import KubeconfigError, kubeconfig_records, parse_certificate
-from scanner.config import Option
-from scanner.inventory import Sink
-from scanner.model import Account, Credential, Exposure, Grant, Record, Resource, make_uid
-from scanner.secrets import SecretScanner, hint
+from collectors.base import Collector, Scope, TargetRun
+from collectors.kubernetes.kubeconfig import KubeconfigError, kubeconfig_records, parse_certificate
+from scanner.core.errors import CollectorError
+from scanner.core.http import backoff_delays, bounded_pages
+from scanner.core.model import Account, Credential, Exposure, Grant, Record, Resource, make_uid
+from scanner.core.options import Option
+from scanner.core.secrets import SecretScanner, hint
+from scanner.core.store import Sink
 
 log = logging.getLogger("residual.collectors.kubernetes")
 
@@ -542,12 +543,12 @@ class KubernetesCollector(Collector):
                 delay = next(delays, None) if exc.status in RETRYABLE else None
                 if delay is None:
                     raise
-                base.sleep(_retry_after(exc) or delay)
+                http.sleep(_retry_after(exc) or delay)
             except HTTPError:
                 delay = next(delays, None)
                 if delay is None:
                     raise
-                base.sleep(delay)
+                http.sleep(delay)
 
     def _pages(self, path: str) -> Iterator[list[Any]]:
         """A paged list: ``limit`` = page_size, following ``metadata.continue``."""

@@ -29,8 +29,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from scanner.model import Exposure, Reference
-from scanner.secrets import Fingerprinter, hint, identifier_for
+from scanner.core.model import Exposure, Reference
+from scanner.core.secrets import Fingerprinter, hint, identifier_for
 
 log = logging.getLogger("residual.collectors.kubeconfig")
 

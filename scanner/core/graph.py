@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # imported where a graph is built: the CLI starts without it
     import networkx as nx
 
-from scanner.model import Account, Credential, Exposure, Grant, Identity, Link, Reference, Resource
+from scanner.core.model import (
+    Account, Credential, Exposure, Grant, Identity, Link, Reference, Resource,
+)
 
 
 def build_graph(identities: Iterable[Identity], accounts: Iterable[Account],

@@ -25,7 +25,7 @@ deep pass asks, per account in scope (leavers, unowned), what GitLab gives only 
 (SSH keys, impersonation tokens).
 
 Every request goes through ``_get``: counted, read-only (HTTP GET), retried on 429/5xx
-with bounded backoff that honours ``Retry-After`` (through ``collectors.base.sleep``).
+with bounded backoff that honours ``Retry-After`` (through ``scanner.core.http.sleep``).
 python-gitlab's own retry loop is switched off so that it cannot sleep behind our back.
 """
 
@@ -44,14 +44,16 @@ from urllib.parse import quote, urlparse
 
 import gitlab
 import requests
+from scanner.core import http
 from gitlab.exceptions import GitlabError
 
-from collectors import base as _base
-from collectors.base import Collector, CollectorError, Scope, TargetRun, backoff_delays, safe_error
-from scanner.config import Option
-from scanner.inventory import Sink
-from scanner.model import Account, Credential, Exposure, Grant, Resource, make_uid
-from scanner.secrets import SecretScanner
+from collectors.base import Collector, Scope, TargetRun
+from scanner.core.errors import CollectorError, safe_error
+from scanner.core.http import backoff_delays
+from scanner.core.model import Account, Credential, Exposure, Grant, Resource, make_uid
+from scanner.core.options import Option
+from scanner.core.secrets import SecretScanner
+from scanner.core.store import Sink
 
 log = logging.getLogger("residual.collectors.gitlab")
 
@@ -460,7 +462,7 @@ class GitLabCollector(Collector):
                 delay = next(delays, None)
                 if delay is None:
                     raise
-            _base.sleep(delay)
+            http.sleep(delay)
 
     def _json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         resp = self._get(path, params)

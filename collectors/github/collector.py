@@ -36,17 +36,19 @@ import json
 import logging
 import re
 import time
+from scanner.core import http
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from collectors import base as _base
-from collectors.base import Collector, CollectorError, Scope, backoff_delays, bounded_pages
-from scanner.config import Option
-from scanner.inventory import Sink
-from scanner.model import Account, Credential, Grant, Record, Resource, make_uid
-from scanner.secrets import Fingerprinter
+from collectors.base import Collector, Scope
+from scanner.core.errors import CollectorError
+from scanner.core.http import backoff_delays, bounded_pages
+from scanner.core.model import Account, Credential, Grant, Record, Resource, make_uid
+from scanner.core.options import Option
+from scanner.core.secrets import Fingerprinter
+from scanner.core.store import Sink
 
 log = logging.getLogger("residual.collectors.github")
 
@@ -176,7 +178,7 @@ class GitHubApi:
     def _wait(self, seconds: float) -> None:
         seconds = max(0.0, min(self.MAX_WAIT_S, seconds))
         self.stats.waited_s += seconds
-        _base.sleep(seconds)
+        http.sleep(seconds)
 
     def _request(self, verb: str, url: str, params: dict[str, Any] | None = None,
                  headers: dict[str, str] | None = None, body: Any = None,

@@ -22,7 +22,7 @@ Why it is shaped this way:
   instead (``AccountRead.token``, docs/scale.md). IAM has no ETag: the reads are not
   saved, the transform and load are.
 - **Retries are ours**, not botocore's: 429/5xx/throttling are retried with bounded
-  backoff through ``collectors.base.sleep`` (tests make it instant); a refused
+  backoff through ``scanner.core.http.sleep`` (tests make it instant); a refused
   connection is retried twice and then fails the target, which makes the verdict
   incomplete, never clean.
 """
@@ -40,12 +40,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Callable, Iterable, Iterator
 
-import collectors.base as base
-from collectors.base import Collector, Scope, TargetRun, backoff_delays, bounded_pages
-from scanner.config import Option
-from scanner.inventory import Sink
-from scanner.model import Account, Credential, Grant, Resource, make_uid
-from scanner.secrets import AWS_KEY_ID
+from collectors.base import Collector, Scope, TargetRun
+from scanner.core import errors, http
+from scanner.core.http import backoff_delays, bounded_pages
+from scanner.core.model import Account, Credential, Grant, Resource, make_uid
+from scanner.core.options import Option
+from scanner.core.secrets import AWS_KEY_ID
+from scanner.core.store import Sink
 
 log = logging.getLogger("residual.collectors.aws")
 
@@ -738,14 +739,14 @@ class AwsCollector(Collector):
                 if (code in RETRYABLE_CODES or status == 429 or status >= 500) \
                         and not _not_implemented(exc) and attempt < len(delays):
                     after = (meta.get("HTTPHeaders") or {}).get("retry-after")
-                    base.sleep(_retry_after(after, delays[attempt]))
+                    http.sleep(_retry_after(after, delays[attempt]))
                     attempt += 1
                     continue
                 raise
             except (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError,
                     ReadTimeoutError):
                 if attempt < min(CONNECT_RETRIES, len(delays)):
-                    base.sleep(delays[attempt])
+                    http.sleep(delays[attempt])
                     attempt += 1
                     continue
                 raise
@@ -772,7 +773,7 @@ class AwsCollector(Collector):
         try:
             session = boto3.Session(profile_name=self.config.get("profile") or None)
         except Exception as exc:  # noqa: BLE001 - an unknown profile fails this collector only
-            yield (self.config.get("profile") or "default", None, base.safe_error(exc))
+            yield (self.config.get("profile") or "default", None, errors.safe_error(exc))
             return
         yield (self.config.get("name") or self.config.get("profile") or "default", session, None)
         for role_arn in self.config.get("assume_roles") or []:
@@ -784,7 +785,7 @@ class AwsCollector(Collector):
                                                aws_secret_access_key=creds["SecretAccessKey"],
                                                aws_session_token=creds["SessionToken"]), None)
             except Exception as exc:  # noqa: BLE001
-                yield (role_arn, None, base.safe_error(exc))
+                yield (role_arn, None, errors.safe_error(exc))
 
     # -- bulk pass --------------------------------------------------------------------
     def collect(self, sink: Sink, scope: Scope | None = None) -> None:
@@ -796,7 +797,7 @@ class AwsCollector(Collector):
                     ident = self._call(self._client(session, "sts"), "get_caller_identity")
                     account_id = str(ident["Account"])
                 except Exception as exc:  # noqa: BLE001
-                    error = base.safe_error(exc)
+                    error = errors.safe_error(exc)
             if account_id is None:
                 self.emit_coverage(sink, label, self.layer, "failed", error=error,
                                    api_calls=self.calls - before)
@@ -994,7 +995,7 @@ class AwsCollector(Collector):
         self._call(iam, "generate_credential_report")
         for delay in [0.0, *backoff_delays(self.ctx.max_retries + 2, base=1.0, cap=10.0)]:
             if delay:
-                base.sleep(delay)
+                http.sleep(delay)
             try:
                 resp = self._call(iam, "get_credential_report")
                 content = resp["Content"]
@@ -1080,7 +1081,7 @@ class AwsCollector(Collector):
                                    error=f"{what}: {reason}")
                 run.attributes.setdefault("skipped", []).append(what)
             else:
-                run.partial(f"{what}: {base.safe_error(exc)}")
+                run.partial(f"{what}: {errors.safe_error(exc)}")
         finally:
             run.attributes.setdefault("calls", {})[what] = \
                 run.attributes.get("calls", {}).get(what, 0) + self.calls - before
@@ -1256,7 +1257,7 @@ class AwsCollector(Collector):
             except Exception as exc:  # noqa: BLE001
                 if _error_code(exc) in SKIP_CODES:
                     continue
-                run.partial(f"get_access_key_last_used {kid}: {base.safe_error(exc)}")
+                run.partial(f"get_access_key_last_used {kid}: {errors.safe_error(exc)}")
                 continue
             name = resp.get("UserName")
             if name:
@@ -1315,7 +1316,7 @@ class AwsCollector(Collector):
                     sink.emit(cred)
         except Exception as exc:  # noqa: BLE001 - one user's failure leaves the rest
             if _error_code(exc) != "NoSuchEntity":  # NoSuchEntity: deleted since the bulk pass
-                run.partial(f"deep pass {u.name}: {base.safe_error(exc)}")
+                run.partial(f"deep pass {u.name}: {errors.safe_error(exc)}")
         return key_ids
 
 

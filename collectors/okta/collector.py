@@ -38,12 +38,15 @@ from typing import Any, Callable, Iterable, Iterator
 
 import requests
 
+from collectors.base import Collector, Scope
 import collectors.base as base
-from collectors.base import Collector, CollectorError, Scope
-from scanner.config import Option
-from scanner.inventory import Sink
-from scanner.model import Account, Credential, Grant, Identity, Resource, make_uid
-from scanner.roster import RosterContext, parse_time, roster_source
+from collectors.roster import RosterContext, roster_source
+from scanner.core import http
+from scanner.core.errors import CollectorError
+from scanner.core.model import Account, Credential, Grant, Identity, Resource, make_uid
+from scanner.core.options import Option
+from scanner.core.store import Sink
+from scanner.core.timeparse import parse_time
 
 log = logging.getLogger("residual.collectors.okta")
 
@@ -103,7 +106,7 @@ class OktaClient:
             return wait if wait > 0 else backoff
 
         try:
-            resp = base.send_with_retries(send, self.max_retries, wait=self._wait, wait_for=wait_for)
+            resp = http.send_with_retries(send, self.max_retries, wait=self._wait, wait_for=wait_for)
         except requests.RequestException as exc:
             raise OktaError(f"GET {_path(url)}: {exc.__class__.__name__}") from None
         if resp.status_code >= 400:
@@ -126,7 +129,7 @@ class OktaClient:
     def _wait(self, seconds: float, fallback: float = 1.0) -> None:
         seconds = seconds if seconds > 0 else fallback
         self.waited.append(seconds)
-        base.sleep(seconds)
+        http.sleep(seconds)
 
     def json(self, url: str, params: dict[str, Any] | None = None) -> Any:
         resp = self.get(url, params)
@@ -174,7 +177,7 @@ def _path(url: str) -> str:
 
 
 def _retry_after(value: str | None, default: float) -> float:
-    return base.retry_after_seconds(value, default, RESET_WAIT_CAP)
+    return http.retry_after_seconds(value, default, RESET_WAIT_CAP)
 
 
 def _error(resp: requests.Response) -> tuple[str | None, str]:

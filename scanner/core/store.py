@@ -30,12 +30,7 @@ from typing import Any, Iterable, Iterator, TypeVar
 import duckdb
 import pyarrow as pa
 
-from scanner.model import (
-    RECORD_TYPES,
-    Coverage,
-    Finding,
-    Record,
-)
+from scanner.core.model import RECORD_TYPES, Coverage, Finding, Record
 
 T = TypeVar("T", bound=Record)
 
@@ -416,7 +411,7 @@ class Inventory:
         Collected tables only: identities come from the roster, links, findings and
         verdicts are recomputed, coverage is the caller's to write; deep-pass records
         (``attributes.deep``) are not copied, the deep pass asks again. Rows per table."""
-        from scanner.model import Coverage, Finding, Identity, Link
+        from scanner.core.model import Coverage, Finding, Identity, Link
         out: dict[str, int] = {}
         if not sources:
             return out

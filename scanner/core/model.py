@@ -12,7 +12,7 @@ Identifiers:
   ``holder``, a grant's ``principal``).
 
 Raw secret values never appear in a record: only a keyed ``fingerprint`` and a ``hint``
-(see ``scanner.secrets``).
+(see ``scanner.core.secrets``).
 """
 
 from __future__ import annotations

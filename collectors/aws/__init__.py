@@ -1,0 +1,1 @@
+"""AWS: IAM users, access keys, roles and their trust, across accounts (boto3)."""

@@ -1,0 +1,1 @@
+"""GitHub: org members, outside collaborators, deploy keys, apps and PATs (REST + GraphQL)."""

@@ -1,0 +1,1 @@
+"""GitLab: members, access tokens, deploy keys and CI variables (python-gitlab)."""

@@ -1,0 +1,1 @@
+"""Kubernetes: service accounts, RBAC bindings, token secrets, and kubeconfig files."""

@@ -1,0 +1,97 @@
+"""The roster-source contract: who is who, who left and when, who owns which NHI.
+
+A roster source is a plugin like a collector: it lives in its source's folder
+(``collectors/csv_roster/roster.py``, ``collectors/okta/collector.py``...) and registers
+with ``@roster_source``. Several sources merge by e-mail (see ``merge``), and each
+identity remembers which sources it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from scanner.core.model import Identity
+from scanner.core.options import Option
+
+
+@dataclass
+class RosterSource:
+    name: str
+    options: dict[str, Option]
+    load: Callable[[dict[str, Any], "RosterContext"], Iterable[Identity]]
+    shorthand: str | None = None  # `- csv: roster.csv` means {path: roster.csv}
+
+
+@dataclass
+class RosterContext:
+    base_dir: Path
+    api_calls: dict[str, int] = field(default_factory=dict)
+
+
+ROSTER_SOURCES: dict[str, RosterSource] = {}
+
+
+def roster_source(name: str, options: dict[str, Option], shorthand: str | None = None):
+    def register(fn: Callable[[dict[str, Any], RosterContext], Iterable[Identity]]):
+        ROSTER_SOURCES[name] = RosterSource(name, options, fn, shorthand)
+        return fn
+    return register
+
+
+_STATUS_WEIGHT = {"active": 0, "suspended": 1, "terminated": 2}
+
+
+def merge(batches: list[list[Identity]]) -> list[Identity]:
+    """Merge identities from several sources, in config order.
+
+    Precedence: identities match by id or by any shared e-mail (case-folded). The first
+    source that sets a field wins, except ``status``: the most final status wins
+    (terminated > suspended > active), because a directory that says someone left is
+    right even if an older CSV says otherwise; ``terminated_at`` follows that status, and
+    when two sources give the same final status the earliest date wins (access used after
+    the earliest recorded departure is already residue). Aliases, e-mails and sources
+    accumulate, and ``attributes["roster_status"]`` keeps what each source said
+    ({source: status}), so a disagreement (HR says terminated, Okta says active) is visible.
+    """
+    merged: list[Identity] = []
+    by_key: dict[str, Identity] = {}
+    for batch in batches:
+        for ident in batch:
+            keys = [ident.id.lower()] + [e.lower() for e in ident.emails]
+            target = next((by_key[k] for k in keys if k in by_key), None)
+            if target is None:
+                target = Identity(id=ident.id, name=ident.name, kind=ident.kind, status=ident.status,
+                                  terminated_at=ident.terminated_at, owner=ident.owner,
+                                  emails=list(ident.emails), aliases=list(ident.aliases),
+                                  sources=list(ident.sources), attributes=dict(ident.attributes))
+                merged.append(target)
+                target.attributes["roster_status"] = {}
+            else:
+                target.name = target.name or ident.name
+                target.owner = target.owner or ident.owner
+                if _STATUS_WEIGHT[ident.status] > _STATUS_WEIGHT[target.status]:
+                    target.status = ident.status
+                    target.terminated_at = ident.terminated_at or target.terminated_at
+                elif target.terminated_at is None:
+                    target.terminated_at = ident.terminated_at
+                elif (ident.status == target.status != "active" and ident.terminated_at
+                      and ident.terminated_at < target.terminated_at):
+                    target.terminated_at = ident.terminated_at
+                for e in ident.emails:
+                    if e not in target.emails:
+                        target.emails.append(e)
+                for a in ident.aliases:
+                    if a not in target.aliases:
+                        target.aliases.append(a)
+                for s in ident.sources:
+                    if s not in target.sources:
+                        target.sources.append(s)
+                for k, v in ident.attributes.items():
+                    target.attributes.setdefault(k, v)
+            for s in ident.sources:
+                target.attributes.setdefault("roster_status", {})[s] = ident.status
+            for k in [target.id.lower()] + [e.lower() for e in target.emails]:
+                by_key[k] = target
+    return merged

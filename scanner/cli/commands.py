@@ -1,0 +1,216 @@
+"""The DESIGN.md commands: `residual scan`, `verify`, `report`, `diff`, `demo`.
+
+Exit codes (DESIGN.md): 0 clean; 1 residual access, or findings at or above --fail-on;
+2 usage or configuration error (one line, nothing written); 3 incomplete: a layer could
+not be verified and nothing else was found.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from fixtures.demo.run import run_demo
+from reports import RENDERERS, STREAMERS, render
+from reports.diff import diff_scans
+from scanner.cli.common import (
+    EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_RESIDUAL, UsageFailure, common_options, config_option,
+    console, load, open_inventory, out, print_scan_summary, print_verdicts, run, setup_logging,
+    verify_live_option, write_private,
+)
+from scanner.cli.scale import scan_shard
+from scanner.core.errors import RosterError
+from scanner.core.model import SEVERITIES, severity_rank
+from scanner.core.store import Inventory
+from scanner.engine import exit_code_for, overall
+from scanner.pipeline import load_roster
+from scanner.resolve import Resolver, identities_named
+
+
+# --- scan --------------------------------------------------------------------------------
+
+
+@click.command()
+@common_options
+@click.option("--only", multiple=True, help="run only these collectors (repeatable)")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
+              help="exit 1 when a finding is at or above this severity (default: policy.fail_on)")
+@click.option("--shard", "shard_spec", default=None, metavar="I/N",
+              help="collect only shard I of N (by target) and write it for `residual merge`")
+@click.option("--shard-out", default=None, help="directory for the shard (default: next to the inventory)")
+@verify_live_option
+def scan(config_path: str, quiet: bool, verbose: int, only: tuple[str, ...],
+         fail_on: str | None, shard_spec: str | None = None, shard_out: str | None = None,
+         verify_live: bool = False) -> None:
+    """Collect every configured source, resolve, run the rules, store the scan."""
+    config = load(config_path, verify_live)
+    setup_logging(verbose, quiet, config)
+    unknown = [o for o in only if o not in config.collectors]
+    if unknown:
+        raise UsageFailure(f"--only {unknown[0]}: not a configured collector "
+                           f"(configured: {', '.join(sorted(config.collectors)) or 'none'})")
+    if shard_spec:  # scale-out: scanner/cli/scale.py
+        scan_shard(config, quiet, only, shard_spec, shard_out)
+    result = run(config, quiet, command="scan", only=only or None)
+    threshold = severity_rank(fail_on or config.policy.fail_on)
+    if not quiet:
+        print_scan_summary(result)
+    blocking = [f for f in result.findings
+                if f.status != "waived" and severity_rank(f.severity) >= threshold]
+    if blocking:
+        sys.exit(EXIT_RESIDUAL)
+    if result.status == "incomplete":
+        sys.exit(EXIT_INCOMPLETE)
+    sys.exit(EXIT_CLEAN)
+
+
+# --- verify ------------------------------------------------------------------------------
+
+
+@click.command()
+@common_options
+@click.argument("identities", nargs=-1, required=True)
+@click.option("--scan", "scan_id", default=None,
+              help="give verdicts from this stored scan instead of scanning now")
+@click.option("--live", is_flag=True,
+              help="targeted: ask each source only about these identities' known accounts")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@verify_live_option
+def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, ...],
+           scan_id: str | None, live: bool, fmt: str, verify_live: bool = False) -> None:
+    """Post-offboarding verification: a per-layer verdict for each IDENTITY.
+
+    Exit 0 clean, 1 residual access, 3 incomplete (a layer could not be verified)."""
+    config = load(config_path, verify_live)
+    setup_logging(verbose, quiet, config)
+    if scan_id:
+        with open_inventory(config, read_only=True) as inv:
+            verdicts, ids = _stored_verdicts(inv, scan_id, identities)
+    else:
+        try:
+            roster = load_roster(config)
+        except RosterError as exc:
+            raise UsageFailure(str(exc)) from None
+        resolver = Resolver(roster)
+        ids = []
+        for name in identities:
+            ident = resolver.find(name)
+            if ident is None:
+                raise UsageFailure(f"{name}: not in the roster")
+            ids.append(ident.id)
+        result = run(config, quiet, command="verify-live" if live else "verify", verify=set(ids))
+        verdicts = {i: result.verdicts.get(i, {}) for i in ids}
+    if fmt == "json":
+        out.print_json(json.dumps({i: {"verdict": overall(v), "layers": v} for i, v in verdicts.items()}))
+    elif not quiet:
+        print_verdicts(verdicts)
+    sys.exit(exit_code_for(overall(v) for v in verdicts.values()))
+
+
+def _stored_verdicts(inv: Inventory, scan_id: str, names: tuple[str, ...]):
+    if scan_id == "latest":
+        # the newest finished scan, targeted (verify --live, watch) or not, that gave a
+        # verdict for the first identity named
+        latest_any = inv.latest_scan_id(estate_only=False) or ""
+        resolver = Resolver(identities_named(inv, latest_any, names)) if latest_any else None
+        first = resolver.find(names[0]) if resolver else None
+        row = inv.query(
+            "SELECT v.scan_id FROM verdicts v JOIN scans s USING (scan_id) WHERE v.identity = ? "
+            "AND s.status IN ('complete', 'incomplete') ORDER BY s.seq DESC LIMIT 1",
+            [first.id]) if first else []
+        scan_id = row[0][0] if row else latest_any
+    if not inv.scan(scan_id):
+        raise UsageFailure(f"--scan {scan_id or 'latest'}: no such scan")
+    resolver = Resolver(identities_named(inv, scan_id, names))  # not the whole roster
+    stored = inv.verdicts(scan_id)
+    ids, verdicts = [], {}
+    for name in names:
+        ident = resolver.find(name)
+        if ident is None:
+            raise UsageFailure(f"{name}: not in the roster of scan {scan_id}")
+        ids.append(ident.id)
+        if ident.id not in stored:
+            raise UsageFailure(f"{name}: scan {scan_id} has no verdict for this identity "
+                               "(it was not a leaver then); run `residual verify` without --scan")
+        verdicts[ident.id] = stored[ident.id]
+    return verdicts, ids
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+@click.command()
+@config_option
+@click.option("--scan", "scan_id", default=None, help="scan id (default: the latest)")
+@click.option("--format", "fmt", required=True, help="html, json, sarif, csv, md, ...")
+@click.option("-o", "--output", default=None, help="file to write (default: stdout)")
+def report(config_path: str, scan_id: str | None, fmt: str, output: str | None) -> None:
+    """Render a stored scan as a report."""
+    if fmt not in RENDERERS:
+        raise UsageFailure(f"--format {fmt}: unknown format (known: {', '.join(sorted(RENDERERS))})")
+    config = load(config_path)
+    with open_inventory(config, read_only=True) as inv:
+        sid = scan_id or inv.latest_scan_id()
+        if not sid or not inv.scan(sid):
+            raise UsageFailure(f"--scan {scan_id}: no such scan" if scan_id else "no finished scan yet")
+        if output and fmt in STREAMERS:  # large formats: written chunk by chunk
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            write_private(Path(output), (c.encode() for c in STREAMERS[fmt](inv, sid, config)))
+            console.print(f"wrote {output}")
+            return
+        text = render(fmt, inv, sid, config)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        write_private(Path(output), text)
+        console.print(f"wrote {output}")
+    else:
+        click.echo(text)
+
+
+# --- diff --------------------------------------------------------------------------------
+
+
+@click.command()
+@config_option
+@click.option("--from", "from_id", default=None, help="older scan (default: the one before --to)")
+@click.option("--to", "to_id", default=None, help="newer scan (default: the latest)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def diff(config_path: str, from_id: str | None, to_id: str | None, fmt: str) -> None:
+    """New, resolved and persisting findings between two scans. Exit 1 if anything is new."""
+    config = load(config_path)
+    with open_inventory(config, read_only=True) as inv:
+        to_id = to_id or inv.latest_scan_id()
+        if not to_id or not inv.scan(to_id):
+            raise UsageFailure("--to: no such scan")
+        from_id = from_id or inv.previous_scan_id(to_id)
+        if not from_id or not inv.scan(from_id):
+            raise UsageFailure("--from: no earlier scan to compare with")
+        d = diff_scans(inv, from_id, to_id)
+    if fmt == "json":
+        click.echo(json.dumps(d, indent=2, default=str))
+    else:
+        for kind in ("new", "resolved", "persisting"):
+            t = Table(title=f"{kind} ({len(d[kind])})", title_justify="left")
+            for col in ("severity", "rule", "identity", "object", "fingerprint"):
+                t.add_column(col)
+            for f in d[kind]:
+                t.add_row(f["severity"], f["rule"], f["identity"] or "", f["object"], f["fingerprint"][:12])
+            out.print(t)
+    sys.exit(EXIT_RESIDUAL if d["new"] else EXIT_CLEAN)
+
+
+# --- demo --------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--out", "out_dir", default="demo-output", show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+def demo(out_dir: str, quiet: bool) -> None:
+    """Start the bundled demo estate on 127.0.0.1, scan it, and write the reports."""
+    setup_logging(0, quiet)
+    code = run_demo(Path(out_dir), quiet=quiet, console=console)
+    sys.exit(code)

@@ -1,0 +1,185 @@
+"""What every command shares: exit codes, consoles, loading the config and the inventory,
+logging with secrets redacted, running a scan with progress, the scan summary tables.
+
+Commands live in their own modules (scanner/cli/commands.py, rules.py, live.py,
+scale.py) and import only this module's public names; scanner/cli/__init__.py lists them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from reports.waivers import load_waivers
+from scanner.config import Config, load_config
+from scanner.core.errors import ConfigError, RosterError
+from scanner.core.model import LAYERS, SEVERITIES
+from scanner.core.store import Inventory, InventoryError
+from scanner.engine import overall
+from scanner.pipeline import now_utc, run_scan
+
+EXIT_CLEAN, EXIT_RESIDUAL, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+console = Console(stderr=True)
+out = Console()
+
+
+class UsageFailure(click.ClickException):
+    exit_code = EXIT_USAGE
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"residual: error: {self.message}", err=True)
+
+
+def load(path: str, verify_live: bool = False) -> Config:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        raise UsageFailure(str(exc)) from None
+    if verify_live:  # --verify-live: the iac collectors' opt-in, for this run only
+        if not config.collectors.get("iac"):
+            raise UsageFailure("--verify-live: no iac collector configured (it checks the "
+                               "secrets that collector finds)")
+        for block in config.collectors["iac"]:
+            block["verify_live"] = True
+    return config
+
+
+def open_inventory(config: Config, read_only: bool = False) -> Inventory:
+    if read_only and not config.inventory.exists():
+        raise UsageFailure(f"{config.inventory}: no inventory yet; run `residual scan` first")
+    try:
+        return Inventory(config.inventory, read_only=read_only)
+    except InventoryError as exc:
+        raise UsageFailure(config.redact_text(str(exc))) from None
+
+
+def progress_bar(quiet: bool) -> Progress | None:
+    if quiet or not sys.stderr.isatty():
+        return None
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+def setup_logging(verbose: int, quiet: bool, config: Config | None = None) -> None:
+    level = logging.WARNING
+    if quiet:
+        level = logging.ERROR
+    if verbose == 1:
+        level = logging.INFO
+    elif verbose >= 2:
+        level = logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    if config is not None:
+        handler.addFilter(RedactFilter(config))
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("botocore", "boto3", "urllib3", "kubernetes", "github", "gitlab", "werkzeug"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+class RedactFilter(logging.Filter):
+    """Tokens from the config never reach a log line, whatever library logged it."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = config
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        red = self.config.redact_text(msg)
+        if red != msg:
+            record.msg, record.args = red, ()
+        if record.exc_info:  # a traceback can quote a URL or header with the token in it
+            record.exc_text = self.config.redact_text(
+                logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def config_option(f):
+    return click.option("-c", "--config", "config_path", default="residual.yaml",
+                        show_default=True, help="config file")(f)
+
+
+def verify_live_option(f):
+    return click.option("--verify-live", is_flag=True,
+                        help="opt-in: ask each provider's identity endpoint whether the exposed "
+                             "credentials the iac collector finds still work (docs/iac.md)")(f)
+
+
+def common_options(f):
+    f = click.option("-q", "--quiet", is_flag=True, help="no progress, no tables")(f)
+    f = click.option("-v", "--verbose", count=True, help="more logging (-vv: debug)")(f)
+    return config_option(f)
+
+
+def run(config: Config, quiet: bool, **kwargs: Any):
+    try:  # waiver expiry is judged at the scan's "now" (RESIDUAL_NOW when pinned)
+        waive = load_waivers(config.waivers, today=now_utc().date()) if config.waivers else None
+    except ConfigError as exc:
+        raise UsageFailure(str(exc)) from None
+    with open_inventory(config) as inv:
+        progress = progress_bar(quiet)
+        try:
+            with progress if progress else nullcontext():
+                return run_scan(config, inv, progress=progress, waive=waive, **kwargs)
+        except RosterError as exc:
+            raise UsageFailure(str(exc)) from None
+
+
+def print_scan_summary(result) -> None:
+    t = Table(title=f"scan {result.scan_id}", title_justify="left")
+    for col in ("collector", "target", "layer", "status", "records", "api calls", "error"):
+        t.add_column(col)
+    for c in result.coverage:
+        style = {"ok": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}.get(c.status)
+        t.add_row(c.collector, c.target, c.layer, f"[{style}]{c.status}[/]", str(c.records),
+                  str(c.api_calls), c.error or "")
+    console.print(t)
+    by_sev = {s: 0 for s in reversed(SEVERITIES)}
+    for f in result.findings:
+        by_sev[f.severity] += 1
+    console.print("findings: " + ", ".join(f"{n} {s}" for s, n in by_sev.items() if n) if result.findings
+                  else "findings: none")
+    if result.verdicts:
+        print_verdicts(result.verdicts)
+
+
+def print_verdicts(verdicts: dict[str, dict[str, str]]) -> None:
+    t = Table(title="verdicts", title_justify="left")
+    t.add_column("identity")
+    t.add_column("verdict")
+    for layer in LAYERS:
+        t.add_column(layer)
+    colors = {"clean": "green", "residual": "red", "incomplete": "yellow", "not_configured": "dim"}
+    for ident, layers in verdicts.items():
+        v = overall(layers)
+        t.add_row(ident, f"[{colors[v]}]{v}[/]",
+                  *[f"[{colors[layers[l]]}]{layers[l].replace('_', ' ')}[/]" for l in LAYERS])
+    console.print(t)
+
+
+def write_private(path: Path, text: Any) -> None:
+    """Reports name who can still reach what: create them 0600. ``text``: str, bytes, or
+    an iterable of bytes chunks (a streamed report)."""
+    data = text.encode() if isinstance(text, str) else text
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        if isinstance(data, bytes):
+            fh.write(data)
+        else:
+            fh.writelines(data)
+    os.chmod(path, 0o600)

@@ -1,0 +1,129 @@
+"""Real-time offboarding commands: `residual plan` and `residual watch`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from scanner.cli.common import UsageFailure, config_option, load, open_inventory, setup_logging, write_private
+from scanner.core.model import Identity
+from scanner.plan import build_plan, render_plan
+from scanner.resolve import Resolver
+from scanner.watch import (
+    OktaEventHookSource, OktaLogSource, RosterFileSource, ScimActiveSource, Sinks, WatchStats,
+    targeted_verify, watch_loop,
+)
+
+
+@click.command()
+@config_option
+@click.argument("identity")
+@click.option("--scan", "scan_id", default=None, help="scan id (default: the latest)")
+@click.option("--format", "fmt", type=click.Choice(["md", "sh", "json"]), default="md")
+@click.option("-o", "--output", default=None)
+def plan(config_path: str, identity: str, scan_id: str | None, fmt: str, output: str | None) -> None:
+    """The revocation plan for IDENTITY: every finding as the exact step that removes
+    it, in a safe order, ending with a re-verify. residual itself changes nothing."""
+    config = load(config_path)
+    with open_inventory(config, read_only=True) as inv:
+        sid = scan_id or inv.latest_scan_id()
+        if not sid or not inv.scan(sid):
+            raise UsageFailure("no such scan; run `residual scan` or `residual verify` first")
+        ident = Resolver(inv.load(Identity, sid)).find(identity)
+        if ident is None:
+            raise UsageFailure(f"{identity}: not in the roster of scan {sid}")
+        if not scan_id:  # not someone else's targeted verify (a watch may have run since)
+            sid = latest_scan_about(inv, ident.id) or sid
+        click.echo(f"plan from scan {sid}", err=True)
+        text = render_plan(build_plan(inv, sid, ident.id), ident.id, fmt)
+    if output:
+        write_private(Path(output), text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+@click.command()
+@config_option
+@click.option("--roster-file", type=click.Path(path_type=Path), default=None,
+              help="watch this roster CSV (default: the config's first CSV roster)")
+@click.option("--okta-url", default=None, help="poll this Okta org's System Log")
+@click.option("--okta-token", envvar="OKTA_TOKEN", default=None, show_envvar=True)
+@click.option("--okta-since", default=None,
+              help="first run only: read the System Log from this time (default: now)")
+@click.option("--okta-hook", "okta_hook", default=None, metavar="HOST:PORT",
+              help="receive Okta Event Hooks here (put it behind TLS); spooled beside the state")
+@click.option("--okta-hook-secret", envvar="OKTA_HOOK_SECRET", default=None, show_envvar=True,
+              help="the Authorization header value configured on the Okta event hook")
+@click.option("--scim-url", default=None, help="poll this SCIM app's users' active flag")
+@click.option("--scim-name", default="scim", show_default=True)
+@click.option("--scim-token", envvar="SCIM_TOKEN", default=None, show_envvar=True)
+@click.option("--jsonl", "jsonl", type=click.Path(path_type=Path), default=None,
+              help="also append each verdict to this JSON-lines file")
+@click.option("--webhook", default=None, help="also POST each verdict to this URL")
+@click.option("--interval", type=float, default=30.0, show_default=True)
+@click.option("--once", is_flag=True, help="poll once and exit (cron-style)")
+@click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
+              help="where the cursor is kept (default: beside the inventory)")
+def watch(config_path: str, roster_file: Path | None, okta_url: str | None,
+          okta_token: str | None, okta_since: str | None, okta_hook: str | None,
+          okta_hook_secret: str | None, scim_url: str | None,
+          scim_name: str, scim_token: str | None, jsonl: Path | None, webhook: str | None,
+          interval: float, once: bool, state_path: Path | None) -> None:
+    """React to identity status changes with a targeted verify of that identity.
+
+    Exit 0 when every event was handled, 3 with --once when one could not be (it is
+    retried at the next run; the state file keeps the place)."""
+    config = load(config_path)
+    setup_logging(0, True, config)
+    sources: list = []
+    csv_block = next((b for b in config.roster if b["kind"] == "csv"), None)
+    if roster_file is None and csv_block:
+        p = Path(csv_block["path"])
+        roster_file = p if p.is_absolute() else config.base_dir / p
+    if roster_file:
+        sources.append(RosterFileSource(roster_file))
+    if okta_url:
+        if not okta_token:
+            raise UsageFailure("--okta-url needs --okta-token (or OKTA_TOKEN)")
+        sources.append(OktaLogSource(okta_url, okta_token, since=okta_since))
+    if scim_url:
+        sources.append(ScimActiveSource(scim_name, scim_url, scim_token))
+    state = state_path or config.inventory.with_name(config.inventory.name + ".watch.json")
+    hook = None
+    if okta_hook:
+        host, _, port = okta_hook.rpartition(":")
+        if not okta_hook_secret or not port.isdigit():
+            raise UsageFailure("--okta-hook HOST:PORT needs --okta-hook-secret (or OKTA_HOOK_SECRET)")
+        hook = OktaEventHookSource(state.with_name(state.name + ".okta-hook.jsonl"), okta_hook_secret)
+        sources.append(hook)
+    if not sources:
+        raise UsageFailure("nothing to watch: give --roster-file, --okta-url, --okta-hook or --scim-url")
+    if hook is not None and not once:  # --once only drains what was received
+        click.echo(f"receiving Okta event hooks on {hook.serve(host or '127.0.0.1', int(port))}", err=True)
+
+    sinks = Sinks(stdout=True, file=jsonl, webhook=webhook, echo=click.echo)
+    stats = WatchStats()
+    try:
+        n = watch_loop(sources, state, lambda ev: targeted_verify(config, ev), sinks,
+                       interval=interval, once=once, stats=stats)
+    except KeyboardInterrupt:
+        sys.exit(0)
+    finally:
+        if hook is not None:
+            hook.stop()
+    click.echo(f"handled {n} event(s)" + (f", {stats.failed} failed (retried next time)"
+                                           if stats.failed else ""), err=True)
+    sys.exit(3 if stats.failed else 0)
+
+
+def latest_scan_about(inv, identity: str) -> str | None:
+    """The latest finished scan that covers IDENTITY: a scan of the whole estate, or a
+    targeted verify (``verify --live``, a watch event) of this identity. A targeted verify
+    of someone else holds none of their records."""
+    rows = inv.query(
+        "SELECT s.scan_id FROM scans s WHERE s.status IN ('complete', 'incomplete') AND "
+        "(s.command <> 'verify-live' OR EXISTS (SELECT 1 FROM verdicts v WHERE v.scan_id = s.scan_id "
+        "AND v.identity = ?)) ORDER BY s.seq DESC LIMIT 1", [identity])
+    return rows[0][0] if rows else None

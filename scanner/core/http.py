@@ -1,0 +1,72 @@
+"""The one retry, Retry-After and paging helper every HTTP client of the project uses.
+
+``sleep`` is an indirection so tests can make retries instantaneous
+(``monkeypatch.setattr(scanner.core.http, "sleep", ...)``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterator
+
+import requests
+
+from scanner.core.errors import PaginationLimit
+
+
+def bounded_pages(max_pages: int, what: str) -> Iterator[int]:
+    """Page numbers 1..max_pages for a pagination loop (``for page in bounded_pages(...)``
+    instead of ``while True``). Past the bound it raises PaginationLimit: a server whose
+    cursors never end (a bug, or a hostile endpoint) fails the target, visibly, instead
+    of hanging the scan or silently cutting the list."""
+    for page in range(1, max(1, max_pages) + 1):
+        yield page
+    raise PaginationLimit(f"{what}: more than {max_pages} pages, listing cut")
+
+
+def backoff_delays(max_retries: int, base: float = 0.5, cap: float = 8.0) -> Iterator[float]:
+    """Exponential backoff delays for retrying 429/5xx (bounded)."""
+    for i in range(max_retries):
+        yield min(cap, base * (2 ** i))
+
+
+def sleep(seconds: float) -> None:
+    """Indirection so tests can make retries instantaneous."""
+    time.sleep(seconds)
+
+
+def retry_after_seconds(value: Any, default: float, cap: float = 60.0) -> float:
+    """A Retry-After header (seconds) as a bounded wait; ``default`` when absent or
+    unreadable (HTTP-dates are rare on APIs and read as absent)."""
+    try:
+        return min(cap, max(0.0, float(value))) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def send_with_retries(send: Callable[[], Any], max_retries: int, *,
+                      wait: Callable[[float], None] | None = None,
+                      wait_for: Callable[[Any, float], float] | None = None) -> Any:
+    """One HTTP request through ``send()`` (a requests call), retried on connection
+    errors, 429 and 5xx with bounded exponential backoff. ``wait_for(resp, backoff)``
+    says how long to wait before retrying that answer (default: its Retry-After, else
+    the backoff). Returns the last answer, which may still be an error status for the
+    caller to report; re-raises the last connection error when the retries run out."""
+    pause = wait or (lambda s: sleep(s))
+    delays = backoff_delays(max_retries)
+    while True:
+        try:
+            resp = send()
+        except requests.RequestException:
+            delay = next(delays, None)
+            if delay is None:
+                raise
+            pause(delay)
+            continue
+        if resp.status_code == 429 or resp.status_code >= 500:
+            delay = next(delays, None)
+            if delay is not None:
+                pause(wait_for(resp, delay) if wait_for else
+                      retry_after_seconds(resp.headers.get("Retry-After"), delay))
+                continue
+        return resp

@@ -1,0 +1,34 @@
+"""The config contract a plugin declares: ``Option`` describes one key of its block;
+``redact`` hides secret-looking values before anything is shown or hashed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+
+SECRET_KEY_PATTERN = re.compile(r"(token|password|secret|private_key|api_key|credential)", re.I)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One key of a config block: its type(s), whether it is required, its default."""
+
+    types: tuple[type, ...] | type
+    required: bool = False
+    default: Any = None
+    item_type: type | tuple[type, ...] | None = None  # for lists
+    choices: tuple[Any, ...] | None = None
+    secret: bool = False
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """A copy of a config tree with every secret-looking key's value replaced."""
+    if isinstance(value, dict):
+        return {k: redact(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, key) for v in value]
+    if key and SECRET_KEY_PATTERN.search(key) and value not in (None, ""):
+        return "***"
+    return value
