@@ -35,6 +35,7 @@ class Policy:
     unused_after_days: int = 45
     rotate_after_days: int = 90
     fail_on: str = "high"
+    removal_sla_hours: int = 24  # `residual evidence`: termination to removal, per item
 
 
 @dataclass
@@ -73,7 +74,8 @@ TOP_LEVEL = {"inventory", "roster", "policy", "collectors", "fingerprint_key", "
 NETWORK_OPTIONS = {"timeout_s": Option((int, float), default=30.0),
                    "max_retries": Option(int, default=4),
                    "max_pages": Option(int, default=10_000)}
-POLICY_KEYS = {"unused_after_days": int, "rotate_after_days": int, "fail_on": str}
+POLICY_KEYS = {"unused_after_days": int, "rotate_after_days": int, "fail_on": str,
+               "removal_sla_hours": int}
 
 
 def _type_names(types: tuple[type, ...] | type) -> str:
@@ -188,7 +190,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         setattr(policy, key, value)
     if policy.fail_on not in SEVERITIES:
         raise ConfigError(f"{file}: policy.fail_on: expected one of {', '.join(SEVERITIES)}")
-    for key in ("unused_after_days", "rotate_after_days"):
+    for key in ("unused_after_days", "rotate_after_days", "removal_sla_hours"):
         if getattr(policy, key) < 1:
             raise ConfigError(f"{file}: policy.{key}: expected a positive integer")
 

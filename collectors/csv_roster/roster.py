@@ -18,7 +18,8 @@ from scanner.core.options import Option
 from scanner.core.timeparse import parse_time
 
 
-CSV_COLUMNS = ("id", "name", "email", "kind", "status", "terminated_at", "owner", "aliases")
+CSV_COLUMNS = ("id", "name", "email", "kind", "status", "terminated_at", "owner", "aliases",
+               "notified_at")
 
 
 def identities_from_csv(text: str, where: str) -> list[Identity]:
@@ -63,13 +64,20 @@ def _identities(reader: csv.DictReader, where: str) -> list[Identity]:
         except ValueError:
             raise RosterError(f"{where}: line {line}: terminated_at {row.get('terminated_at')!r} "
                               "is not an ISO date") from None
+        try:  # when IT was told (optional): evidence measures removal from it too
+            notified_at = parse_time(row.get("notified_at", ""))
+        except ValueError:
+            raise RosterError(f"{where}: line {line}: notified_at {row.get('notified_at')!r} "
+                              "is not an ISO date") from None
         aliases = [a.strip() for a in row.get("aliases", "").split(";") if a.strip()]
         for a in aliases:
             if ":" not in a:
                 raise RosterError(f"{where}: line {line}: alias {a!r} is not system:handle")
         out.append(Identity(id=ident, name=row.get("name", ""), kind=kind, status=status,
                             terminated_at=terminated_at, owner=row.get("owner") or None,
-                            emails=[email] if email else [], aliases=aliases))
+                            emails=[email] if email else [], aliases=aliases,
+                            attributes={"notified_at": notified_at.isoformat()}
+                            if notified_at else {}))
     return out
 
 

@@ -11,7 +11,7 @@ import os
 
 import click
 
-from scanner.cli import commands, live, rules, scale
+from scanner.cli import commands, evidence, live, rules, scale
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,5 +22,6 @@ def main() -> None:
 
 
 for command in (commands.scan, commands.verify, commands.report, commands.diff, rules.rules,
-                commands.demo, live.plan, live.watch, scale.merge, scale.export):
+                commands.demo, live.plan, live.watch, scale.merge, scale.export,
+                evidence.evidence):
     main.add_command(command)
