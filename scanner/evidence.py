@@ -41,6 +41,24 @@ CONTROLS = ("SOC2:CC6.2", "SOC2:CC6.3", "ISO27001:2022:A.5.18", "NIST-800-53:PS-
             "OWASP-NHI:NHI1:2025", "CIS-Controls-8:6.2")
 
 DEFAULT_SLA_HOURS = 24
+# Provider events that take access away, whatever category the collector gave them.
+REMOVAL_ACTIONS = frozenset({
+    "DeleteAccessKey", "UpdateAccessKey", "DeleteLoginProfile", "DeleteUser", "DeleteSSHPublicKey",
+    "DeleteServiceSpecificCredential", "DeleteSigningCertificate", "RemoveUserFromGroup",
+    "DetachUserPolicy", "DeleteUserPolicy", "DeactivateMFADevice",
+    "user.lifecycle.deactivate", "user.lifecycle.suspend", "user.lifecycle.delete.completed",
+    "application.user_membership.remove", "group.user_membership.remove",
+    "user.session.clear", "user.authentication.revoke_tokens",
+    "org.remove_member", "org.remove_outside_collaborator", "public_key.delete",
+    "repo.remove_member", "team.remove_member", "deploy_key.delete",
+    "personal_access_token.revoke", "personal_access_token.destroy",
+    "user_access_token_revoked", "personal_access_token_revoked", "user_blocked",
+    "user_removed_from_group", "user_removed_from_project",
+    "Delete user", "Disable account", "Remove member from group", "Revoke sign-in sessions",
+    "Remove owner from application", "Update application – Certificates and secrets management",
+    "google.iam.admin.v1.DeleteServiceAccountKey", "google.iam.admin.v1.DisableServiceAccountKey",
+    "SUSPEND_USER", "DELETE_USER", "REVOKE_TOKEN", "DELETE_APPLICATION_SPECIFIC_PASSWORD",
+})
 CHECKED_VERDICTS = ("clean", "residual")
 LIVE_STATUSES = {"account": ("active",), "credential": ("active", "unknown"),
                  "grant": ("active",), "finding": ("active",)}
@@ -338,7 +356,8 @@ def build(inv: Inventory, period_from: date, period_to: date, sla_hours: int = D
         e = {"id": eid, "system": system, "action": action, "at": _utc(at), "actor": actor,
              "outcome": outcome}
         for uid in {acc, cred} - {None}:
-            (removals if category == "removal" else uses).setdefault(uid, []).append(e)
+            removal = category == "removal" or action in REMOVAL_ACTIONS
+            (removals if removal else uses).setdefault(uid, []).append(e)
 
     handles = _handles(inv, ids, pop)
     account_status = {r[2]: r[9] for r in rows if r[1] == "account" and r[8] == last.seq}
