@@ -217,14 +217,16 @@ def _population(inv: Inventory, scan_ids: list[str], start: datetime, end: datet
 
 
 _PRESENCE = """
+CREATE OR REPLACE TEMP TABLE evidence_presence AS
 WITH est AS (SELECT scan_id, seq FROM scans WHERE scan_id IN (SELECT unnest($scans))),
 pop AS (SELECT unnest($pop) AS identity),
-lk AS (SELECT DISTINCT l.account, l.identity FROM links l JOIN est USING (scan_id)
-       JOIN pop USING (identity)),
+lk AS (SELECT DISTINCT l.account, l.identity, split_part(l.account, '|', 1) AS src,
+              substr(l.account, length(split_part(l.account, '|', 1)) + 2) AS nid
+       FROM links l JOIN est USING (scan_id) JOIN pop USING (identity)),
 pres AS (
-  SELECT lk.identity, 'account' AS kind, a.source || '|' || a.native_id AS uid, a.system,
+  SELECT lk.identity, 'account' AS kind, lk.account AS uid, a.system,
          a.kind AS sub, coalesce(nullif(a.login, ''), a.native_id) AS name, a.status, est.seq
-  FROM accounts a JOIN est USING (scan_id) JOIN lk ON lk.account = a.source || '|' || a.native_id
+  FROM accounts a JOIN est USING (scan_id) JOIN lk ON a.source = lk.src AND a.native_id = lk.nid
   UNION ALL
   SELECT lk.identity, 'credential', c.source || '|' || c.native_id, c.system, c.kind,
          coalesce(nullif(c.name, ''), c.native_id), c.status, est.seq
@@ -242,31 +244,35 @@ pres AS (
   WHERE f.severity <> 'info' AND NOT (starts_with(f.subject, 'account:')
         OR starts_with(f.subject, 'credential:') OR starts_with(f.subject, 'grant:'))
 )
+SELECT * FROM pres
 """
 
 
-def _items(inv: Inventory, scan_ids: list[str], pop: list[str]):
+def _presence(inv: Inventory, scan_ids: list[str], pop: list[str]) -> None:
+    """Every sighting of every access item of the population, once, in a temporary table
+    (the read-only connection allows those): the items and the input digests both read it."""
+    inv.query(_PRESENCE, {"scans": scan_ids, "pop": pop})
+
+
+def _items(inv: Inventory):
     live = " OR ".join(f"(kind = '{k}' AND status IN ({', '.join(repr(s) for s in v)}))"
                        for k, v in LIVE_STATUSES.items())
-    return inv.query(
-        _PRESENCE + f"""
+    return inv.query(f"""
         SELECT identity, kind, uid, arg_max(system, seq), arg_max(sub, seq), arg_max(name, seq),
                min(seq), max(seq) FILTER (WHERE {live}), max(seq), arg_max(status, seq),
                max(seq) FILTER (WHERE status = 'waived')
-        FROM pres GROUP BY identity, kind, uid ORDER BY identity, kind, uid""",
-        {"scans": scan_ids, "pop": pop})
+        FROM evidence_presence GROUP BY identity, kind, uid ORDER BY identity, kind, uid""")
 
 
-def _input_digests(inv: Inventory, scan_ids: list[str], pop: list[str]) -> dict[str, str]:
+def _input_digests(inv: Inventory, scans: list[ScanRef]) -> dict[str, str]:
     """Per scan, a SHA-256 over the rows this report drew from it: a later re-check
     that gets another digest knows that scan's data changed."""
     rows = inv.query(
-        _PRESENCE + """
-        SELECT e.scan_id, sha256(string_agg(p.identity || '|' || p.kind || '|' || p.uid || '|'
-               || coalesce(p.status, ''), chr(10) ORDER BY p.identity, p.kind, p.uid, p.status))
-        FROM pres p JOIN est e ON e.seq = p.seq GROUP BY e.scan_id""",
-        {"scans": scan_ids, "pop": pop})
-    return dict(rows)
+        "SELECT seq, sha256(string_agg(identity || '|' || kind || '|' || uid || '|' "
+        "|| coalesce(status, ''), chr(10) ORDER BY identity, kind, uid, status)) "
+        "FROM evidence_presence GROUP BY seq")
+    by_seq = dict(rows)
+    return {s.id: by_seq.get(s.seq, hashlib.sha256(b"").hexdigest()) for s in scans}
 
 
 def _checked(inv: Inventory, scan_ids: list[str], pop: list[str]) -> dict[tuple[str, str], list[int]]:
@@ -344,11 +350,12 @@ def build(inv: Inventory, period_from: date, period_to: date, sla_hours: int = D
     pop = list(leavers)
     if not pop:
         return ev
-    digests = _input_digests(inv, ids, pop)
+    _presence(inv, ids, pop)
+    digests = _input_digests(inv, scans)
     for s in scans:
-        s.input_sha256 = digests.get(s.id, hashlib.sha256(b"").hexdigest())
+        s.input_sha256 = digests[s.id]
     checked = _checked(inv, ids, pop)
-    rows = _items(inv, ids, pop)
+    rows = _items(inv)
     uids = sorted({r[2] for r in rows if r[1] in ("account", "credential")})
     removals: dict[str, list[dict[str, Any]]] = {}
     uses: dict[str, list[dict[str, Any]]] = {}
