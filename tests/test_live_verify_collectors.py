@@ -12,7 +12,7 @@ import pytest
 from collectors.base import CollectorContext, Scope
 from collectors.okta.collector import OktaCollector
 from collectors.scim.collector import ScimCollector
-from fixtures.fake_okta import ALICE, DEMO_TOKEN as OKTA_TOKEN, demo_okta
+from fixtures.fake_okta import ALICE, DEMO_TOKEN as OKTA_TOKEN, demo_okta, okta_user
 from fixtures.fake_scim import ALICE as SCIM_ALICE, DEMO_TOKEN as SCIM_TOKEN, demo_slack
 from scanner.config import check_block
 from scanner.core.model import Account, Coverage, Credential, Grant, Resource
@@ -68,8 +68,17 @@ def test_okta_by_email_when_nothing_is_known_yet_and_a_deleted_user(okta, tmp_pa
     assert inv.load(Credential, scan) == []  # alice's token is not bob's business
     (cov,) = [c for c in inv.load(Coverage, scan) if c.target == "acme.okta.com"]
     assert cov.status == "ok"  # a user Okta does not have is an answer, not a failure
-    flt = [r.arg("filter") for r in okta.requests if r.path == "/api/v1/users"]
+    flt = [r.arg("search") for r in okta.requests if r.path == "/api/v1/users"]
     assert flt == ['profile.email eq "bob@example.com"']
+
+
+def test_okta_mixed_case_email_is_found_by_a_case_insensitive_search(okta, tmp_path):
+    # Okta keeps the case the admin typed; the roster's e-mail is lower-cased. ``filter``
+    # compares exactly, so only ``search`` finds her.
+    okta.users.append(okta_user("00ufrank00000000f006", "Frank.Miller@Example.com", "Frank", "Miller"))
+    scope = Scope(emails={"frank.miller@example.com"})
+    inv, scan = collect(OktaCollector, okta_block(okta), scope, tmp_path)
+    assert [a.native_id for a in inv.load(Account, scan)] == ["00ufrank00000000f006"]
 
 
 def test_okta_scope_with_nothing_for_okta_emits_nothing(okta, tmp_path):

@@ -255,3 +255,40 @@ def test_list_envelope_matches_the_rfc_sample(slack):
                         headers={"Authorization": f"Bearer {DEMO_TOKEN}"}).json()
     assert list(body) == list(sample("Users_list.json"))
     assert (body["totalResults"], body["startIndex"], body["itemsPerPage"]) == (5, 3, 2)
+
+
+def test_untyped_members_resolve_against_groups_not_a_user_that_does_not_exist(slack, tmp_path):
+    # python-scim2-server answers members with ``value`` only (type and $ref are optional)
+    from fixtures.fake_scim import ADMINS, ENGINEERING
+    slack.member_refs = False
+    admins = next(g for g in slack.groups if g["id"] == ADMINS)
+    admins["members"].append({"value": ENGINEERING, "display": "engineering"})  # nested group
+    c, inv, scan = run(slack, tmp_path, page_size=100)
+    grants = inv.load(Grant, scan)
+    assert "scim:slack|" + ENGINEERING not in {g.principal for g in grants}  # no such user
+    nested = [g for g in grants if g.principal == f"scim:slack|group:{ENGINEERING}"]
+    assert [(g.resource, g.via) for g in nested] == [(f"scim:slack|group:{ADMINS}", "group")]
+    accounts = {a.login: a for a in inv.load(Account, scan)}
+    direct = {g.principal for g in grants if g.resource == f"scim:slack|group:{ADMINS}" and g.via == "direct"}
+    assert direct == {accounts["alice@example.com"].uid}
+
+
+def test_targeted_pass_asks_groups_by_member_when_user_groups_is_omitted(slack, tmp_path):
+    from collectors.base import Scope
+    from fixtures.fake_scim import ALICE, ADMINS
+    slack.user_groups = False
+    block = check_block({"name": "slack", "url": slack.base_url, "token": DEMO_TOKEN},
+                        ScimCollector.options, "collectors.scim[0]", Path("t.yaml"))
+    inv = Inventory(":memory:")
+    scan = inv.begin_scan("test")
+    sink = Sink(inv, scan)
+    ScimCollector(block, CollectorContext(fingerprinter=Fingerprinter(b"k" * 32), cache_dir=tmp_path,
+                                          now=NOW)).collect(sink, Scope(accounts={f"scim:slack|{ALICE}"}))
+    sink.flush()
+    groups = {r.name for r in inv.load(Resource, scan) if r.kind == "group"}
+    assert groups == {"engineering", "workspace-admins"}  # her admin group was not missed
+    assert {g.resource for g in inv.load(Grant, scan) if g.principal == f"scim:slack|{ALICE}"} >= {
+        f"scim:slack|group:{ADMINS}"}
+    assert ("/scim/v2/Groups", f'members.value eq "{ALICE}"') in [(r.path, r.arg("filter")) for r in slack.requests]
+    (cov,) = [c for c in inv.load(Coverage, scan) if c.target == "slack"]
+    assert cov.status == "ok"

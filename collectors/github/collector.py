@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
+from urllib.parse import urlencode
 
 from collectors.base import Collector, Scope
 from scanner.core.errors import CollectorError
@@ -80,10 +81,34 @@ class GraphQLError(CollectorError):
         first = errors[0] if errors else {}
         self.saml = any((e.get("extensions") or {}).get("saml_failure") for e in errors)
         self.forbidden = any(e.get("type") == "FORBIDDEN" for e in errors)
+        self.missing_scopes = missing_scopes(errors)
         self.errors = errors
-        msg = "SAML SSO enforcement: the token is not authorized for this organization" if self.saml \
-            else str(first.get("message") or "GraphQL error")[:200]
+        if self.saml:
+            msg = "SAML SSO enforcement: the token is not authorized for this organization"
+        elif self.missing_scopes:
+            msg = f"the token lacks the scope {' or '.join(self.missing_scopes)}"
+        else:
+            msg = str(first.get("message") or "GraphQL error")[:200]
         super().__init__(f"GraphQL: {msg}")
+
+    @property
+    def insufficient_scopes(self) -> bool:
+        return any(e.get("type") == "INSUFFICIENT_SCOPES" for e in self.errors)
+
+
+def missing_scopes(errors: list[dict[str, Any]]) -> list[str]:
+    """The scopes GitHub names in INSUFFICIENT_SCOPES errors ("The 'email' field requires
+    one of the following scopes: ['user:email', 'read:user'], but your token has only been
+    granted the: [...]"), in order, once each: what the coverage row tells the operator."""
+    out: list[str] = []
+    for e in errors:
+        if e.get("type") != "INSUFFICIENT_SCOPES":
+            continue
+        m = re.search(r"requires one of the following scopes: \[([^\]]*)\]", str(e.get("message") or ""))
+        for scope in re.findall(r"'([^']+)'", m.group(1) if m else ""):
+            if scope not in out:
+                out.append(scope)
+    return out or (["(unnamed)"] if any(e.get("type") == "INSUFFICIENT_SCOPES" for e in errors) else [])
 
 
 def _reason(status: int, body: Any, headers: dict[str, str]) -> tuple[str, bool]:
@@ -229,10 +254,13 @@ class GitHubApi:
         """One conditional GET: (body, Link header). A 304 answers from the cache.
         ``scrub`` rewrites a body before it is cached or used (e.g. replaces a token's
         last eight characters by their keyed digest), so the cache holds nothing secret."""
-        key = url + ("?" + "&".join(f"{k}={v}" for k, v in sorted(params.items())) if params else "")
+        if params:  # encoded here: a list value is the key repeated (``owner[]=a&owner[]=b``),
+            # which older PyGithub's own encoding does not do
+            url += ("&" if "?" in url else "?") + urlencode(sorted(params.items()), doseq=True)
+        key = url
         cached = self.cache.get(key) if self.cache else None
         headers = {"If-None-Match": cached["etag"]} if cached else None
-        status, rh, data = self._request("GET", url, params, headers)
+        status, rh, data = self._request("GET", url, None, headers)
         if status == 304 and cached:
             self.stats.not_modified += 1
             return cached["body"], cached.get("link")
@@ -286,7 +314,10 @@ class GitHubApi:
             raise CollectorError("malformed GraphQL answer")
         errors = data.get("errors") or []
         out = data.get("data") or {}
-        if errors and not any(v for v in out.values()):
+        if errors and (not any(v for v in out.values())
+                       or any(e.get("type") == "INSUFFICIENT_SCOPES" for e in errors)):
+            # a field the token may not read comes back null, which reads like "none":
+            # the caller decides what that part is worth (skipped, or retried without it)
             raise GraphQLError(errors)
         if errors:
             out["_errors"] = errors
@@ -344,7 +375,7 @@ Q_REPOS = """query OrgRepos($org: String!, $first: Int!, $after: String) {
         }
         deployKeys(first: 100) {
           totalCount pageInfo { hasNextPage endCursor }
-          nodes { id title key readOnly verified createdAt }
+          nodes { id title key readOnly verified enabled createdAt }
         }
       }
     }
@@ -364,7 +395,7 @@ Q_REPO_DEPLOY_KEYS = """query RepoDeployKeys($org: String!, $name: String!, $fir
   repository(owner: $org, name: $name) {
     deployKeys(first: $first, after: $after) {
       totalCount pageInfo { hasNextPage endCursor }
-      nodes { id title key readOnly verified createdAt }
+      nodes { id title key readOnly verified enabled createdAt }
     }
   }
 }"""
@@ -377,6 +408,10 @@ Q_MEMBERS = """query OrgMembers($org: String!, $first: Int!, $after: String) {
     }
   }
 }"""
+
+# ``User.email`` (the public profile e-mail) needs ``user:email`` or ``read:user``, beyond
+# what the org listing needs: a token without it reads the members without e-mails.
+Q_MEMBERS_NO_EMAIL = Q_MEMBERS.replace(" name email }", " name }")
 
 Q_TEAMS = """query OrgTeams($org: String!, $first: Int!, $after: String) {
   organization(login: $org) {
@@ -456,6 +491,23 @@ Q_SAML = """query SamlIdentities($org: String!, $first: Int!, $after: String) {
       externalIdentities(first: $first, after: $after) {
         totalCount pageInfo { hasNextPage endCursor }
         edges { node { guid samlIdentity { nameId username } scimIdentity { username } user { login } } }
+      }
+    }
+  }
+}"""
+
+# Enterprise-level SAML (Enterprise Cloud with SSO configured on the enterprise account,
+# where the org itself has no IdP). ``ownerInfo`` needs ``read:enterprise`` and an
+# enterprise owner.
+Q_ENTERPRISE_SAML = """query EnterpriseSamlIdentities($slug: String!, $first: Int!, $after: String) {
+  enterprise(slug: $slug) {
+    ownerInfo {
+      samlIdentityProvider {
+        id ssoUrl issuer
+        externalIdentities(first: $first, after: $after) {
+          totalCount pageInfo { hasNextPage endCursor }
+          edges { node { guid samlIdentity { nameId username } scimIdentity { username } user { login } } }
+        }
       }
     }
   }
@@ -780,6 +832,7 @@ class GitHubCollector(Collector):
         "private_key": Option(str, secret=True),
         "installation_id": Option(int),
         "secrets": Option(str, default="scoped", choices=("scoped", "all")),
+        "enterprise": Option(str),  # the enterprise slug: its SAML IdP, where the org has none
     }
 
     def __init__(self, config: dict[str, Any], context: Any):
@@ -789,6 +842,7 @@ class GitHubCollector(Collector):
         self.api: GitHubApi | None = None
         self.malformed = 0
         self.scoped = False  # a targeted verify's narrowed pass ran
+        self.org_saml: bool | None = None  # the org has its own SAML IdP (None: none seen)
 
     def describe(self) -> str:
         return self.org.source
@@ -846,7 +900,7 @@ class GitHubCollector(Collector):
                                api_calls=self.calls - before)
             return
         except GraphQLError as exc:
-            if not (exc.forbidden or exc.saml):
+            if not (exc.forbidden or exc.saml or exc.insufficient_scopes):
                 raise
             self.emit_coverage(sink, f"{self.org.login}/{what}", layer, "skipped", error=str(exc),
                                api_calls=self.calls - before)
@@ -875,6 +929,12 @@ class GitHubCollector(Collector):
                 linked.update(self.get_saml())
                 return len(linked)
             self._optional(sink, "saml-identities", self.layer, saml, graphql=True)
+            if self.org_saml is None and self.config.get("enterprise"):
+                def enterprise_saml() -> int:
+                    linked.update(self.get_enterprise_saml())
+                    return len(linked)
+                self._optional(sink, "enterprise-saml-identities", self.layer, enterprise_saml,
+                               graphql=True)
             n_members = self.load_members(sink, state, linked)
             self._optional(sink, "outside_collaborators", self.layer,
                            lambda: self.load_outside(sink, state, linked))
@@ -1029,8 +1089,13 @@ class GitHubCollector(Collector):
 
             def fine_grained() -> int:
                 n = 0
-                for item in api.get_all(f"/orgs/{org.login}/personal-access-tokens",
-                                        params={"owner[]": ",".join(logins)}):
+                # ``owner[]`` once per login (at most 10 a request, GitHub's limit): one
+                # comma-joined value names a login nobody has, and the listing comes back empty
+                items: list[dict[str, Any]] = []
+                for i in range(0, len(logins), 10):
+                    items += api.get_all(f"/orgs/{org.login}/personal-access-tokens",
+                                         params={"owner[]": logins[i:i + 10]})
+                for item in items:
                     if self._ok(item, "token_id") and (item.get("owner") or {}).get("login") in wanted:
                         sink.emit(transform_fine_grained_pat(org, item, self.ctx.now))
                         n += 1
@@ -1129,15 +1194,42 @@ class GitHubCollector(Collector):
                 self.api.cache.save()
 
     def get_saml(self) -> dict[str, list[str]]:
+        """The org's SAML identities; ``org_saml`` says whether the org has an IdP at all."""
         edges: list[dict[str, Any]] = []
+        self.org_saml = None
         for conn in self.client().connection(Q_SAML, {"org": self.org.login},
                                              ["organization", "samlIdentityProvider", "externalIdentities"]):
+            self.org_saml = True
+            edges.extend(conn.get("edges") or [])
+        return transform_saml(edges)
+
+    def get_enterprise_saml(self) -> dict[str, list[str]]:
+        """The enterprise's SAML identities (SSO configured on the enterprise account)."""
+        edges: list[dict[str, Any]] = []
+        path = ["enterprise", "ownerInfo", "samlIdentityProvider", "externalIdentities"]
+        for conn in self.client().connection(Q_ENTERPRISE_SAML, {"slug": self.config["enterprise"]}, path):
             edges.extend(conn.get("edges") or [])
         return transform_saml(edges)
 
     def load_members(self, sink: Sink, state: OrgState, linked: dict[str, list[str]]) -> int:
+        """Members and roles. Their public e-mails need ``user:email``/``read:user``; a
+        token without it (GitHub: INSUFFICIENT_SCOPES on ``User.email``) reads them without
+        e-mails and the row ``member-emails`` says "skipped" with the scope, rather than the
+        whole org failing."""
+        before = self.calls
+        try:
+            return self._load_members(sink, state, linked, Q_MEMBERS)
+        except GraphQLError as exc:
+            if not exc.insufficient_scopes:
+                raise
+            self.emit_coverage(sink, f"{self.org.login}/member-emails", self.layer, "skipped",
+                               error=f"{exc}: members are read without their public e-mails",
+                               api_calls=self.calls - before)
+        return self._load_members(sink, state, linked, Q_MEMBERS_NO_EMAIL)
+
+    def _load_members(self, sink: Sink, state: OrgState, linked: dict[str, list[str]], query: str) -> int:
         n = 0
-        for conn in self.client().connection(Q_MEMBERS, {"org": self.org.login},
+        for conn in self.client().connection(query, {"org": self.org.login},
                                              ["organization", "membersWithRole"]):
             for edge in conn.get("edges") or []:
                 if not self._ok(edge, "node", "login"):

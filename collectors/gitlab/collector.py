@@ -424,6 +424,7 @@ class GitLabCollector(Collector):
         self._service_names: set[str] = set()
         self._authenticated = False
         self._discovered = False
+        self._no_admin_mode = False  # a non-admin view from a token without ``admin_mode``
 
     def describe(self) -> str:
         return self.source
@@ -581,10 +582,25 @@ class GitLabCollector(Collector):
             raise CollectorError("/user: unexpected payload")
         is_admin = bool(me.get("is_admin"))
         self.admin = is_admin if self.config.get("admin") is None else bool(self.config["admin"])
+        scopes = None if is_admin else self._token_scopes()  # why the view is a regular user's
+        if scopes is not None:
+            run.attributes["token_scopes"] = scopes
+            self._no_admin_mode = "admin_mode" not in scopes
         if self.admin and not is_admin:
             # GitLab answers a non-admin's instance listings with their own rows only:
             # a silent narrowing, so say it
-            run.partial("admin: true is configured but the token is not an administrator's")
+            if scopes is not None and "admin_mode" not in scopes:
+                # with Admin Mode on, an administrator's token without ``admin_mode`` is
+                # answered as a regular user's: the same shrunken view, named
+                self.emit_coverage(sink, f"{self.host}:admin-mode", "code-hosting", "skipped",
+                                   error="admin-only listings not read (other users' tokens, e-mails, "
+                                         "audit events, runners): the token lacks the admin_mode scope, "
+                                         "and with Admin Mode on GitLab shows an administrator's token "
+                                         "a regular user's view")
+                run.partial("admin: true is configured but GitLab answers as to a regular user: the "
+                            "token is not an administrator's, or lacks the admin_mode scope (Admin Mode)")
+            else:
+                run.partial("admin: true is configured but the token is not an administrator's")
         run.attributes["admin"] = self.admin
         self._authenticated = True
 
@@ -646,10 +662,59 @@ class GitLabCollector(Collector):
                                        "personal_access_token", None, None)
                 if cred:
                     sink.emit(cred)
-        else:
-            run.partial("personal access tokens of other users: an administrator token is needed")
+        elif not self._group_inventory(sink, run):
+            run.partial("personal access tokens of other users: an administrator token, or the "
+                        "top-level group's credentials inventory (Owner, Ultimate), is needed")
             self._skips.setdefault(("code-hosting", "personal access tokens"), []).append(
-                "instance (403 without an administrator token)")
+                "instance (403 without an administrator token" +
+                ("; with Admin Mode on, one with the admin_mode scope" if self._no_admin_mode else "") + ")")
+
+    def _token_scopes(self) -> list[str] | None:
+        """The token's scopes (``GET /personal_access_tokens/self``, GitLab 15.5+); None
+        where GitLab cannot say (older, or not a personal/service-account token)."""
+        try:
+            data = self._json("/personal_access_tokens/self")
+        except (GitlabError, MalformedPage, requests.RequestException):
+            return None
+        scopes = data.get("scopes") if isinstance(data, dict) else None
+        return [str(x) for x in scopes] if isinstance(scopes, list) else None
+
+    def _group_inventory(self, sink: Sink, run: TargetRun) -> bool:
+        """GitLab.com has no instance admin: an Owner of a top-level group on Ultimate reads
+        its credentials inventory instead (its enterprise users' personal access tokens and
+        SSH keys, and the hierarchy's access tokens). True when every top-level group's token
+        inventory was read; each part refused is a ``skipped`` row with GitLab's reason."""
+        tops = [p for p in self._places if p.kind == "group" and not p.ancestors]
+        if not tops:
+            return False
+        complete = True
+        for place in tops:
+            api = f"/groups/{place.id}/manage"
+            pats = self._each(run, "code-hosting", "credentials inventory of personal access tokens",
+                              place.path, f"{api}/personal_access_tokens", needed=False)
+            complete = complete and pats is not None
+            resource = self._each(run, "code-hosting", "credentials inventory of access tokens",
+                                  place.path, f"{api}/resource_access_tokens", needed=False)
+            for t in (pats or []) + (resource or []):
+                if not isinstance(t, dict) or t.get("id") in self._seen_tokens:
+                    continue
+                self._seen_tokens.add(t.get("id"))
+                kind = f"{t['resource_type']}_access_token" if t.get("resource_type") else "personal_access_token"
+                cred = self._transform(transform_token, t, self.source, self._holder(t.get("user_id")),
+                                       self.ctx.now, kind, None, None)
+                if cred:
+                    cred.attributes["credentials_inventory"] = place.path
+                    sink.emit(cred)
+            for k in self._each(run, "code-hosting", "credentials inventory of SSH keys", place.path,
+                                f"{api}/ssh_keys", needed=False) or []:
+                cred = self._transform(transform_ssh_key, k, self.source, self._holder(k.get("user_id")),
+                                       self.ctx.now)
+                if cred:
+                    cred.attributes["credentials_inventory"] = place.path
+                    sink.emit(cred)
+        if complete:
+            run.attributes["credentials_inventory"] = [p.path for p in tops]
+        return complete
 
     def _scoped_usernames(self) -> set[str] | None:
         """A targeted verify's usernames on this instance (accounts linked to her before,

@@ -16,7 +16,7 @@ What it reads (GET only, ``Authorization: SSWS <token>``):
 - API tokens: ``/api/v1/api-tokens`` -> Credential(kind="api_key", holder = the creator's
   account). A 403/404 there (a read-only admin) is a "skipped" coverage row, not a failure;
 - targeted (``verify --live``, a scope is given): only the users in scope, each by
-  ``/api/v1/users/{id or login}`` (or ``filter=profile.email eq``), their apps by
+  ``/api/v1/users/{id or login}`` (or ``search=profile.email eq``, case-insensitive), their apps by
   ``/api/v1/apps?filter=user.id eq "..."`` and each assignment by
   ``/api/v1/apps/{app}/users/{user}``; API tokens are listed (Okta has no per-user
   filter) and only the scoped users' are kept;
@@ -404,7 +404,9 @@ class OktaCollector(Collector):
                 if key.lower() not in known:
                     keep(self.get_user(client, key))
             for email in sorted({e.lower() for e in scope.emails} - known):
-                for payload in client.pages("/api/v1/users", {"filter": f'profile.email eq "{email}"'}):
+                # ``search``, not ``filter``: Okta's filter is case-sensitive, and the
+                # roster's e-mail need not match the case Okta stored (Alice.Smith@...)
+                for payload in client.pages("/api/v1/users", {"search": f'profile.email eq "{email}"'}):
                     keep(payload)
             accounts, bad = transform_users(users.values(), self.source)
             if bad:

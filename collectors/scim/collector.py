@@ -250,7 +250,12 @@ def app_grants(accounts: Iterable[Account], app: Resource) -> list[Grant]:
 
 
 def transform_groups(payloads: Iterable[Any], source: str) -> tuple[list[Resource], list[Grant], int]:
-    """Groups -> Resources, members -> Grants (a nested group is a via="group" grant)."""
+    """Groups -> Resources, members -> Grants (a nested group is a via="group" grant).
+    A member's ``type`` and ``$ref`` are optional (RFC 7643 §4.2; python-scim2-server
+    leaves both out): an untyped member whose id is one of the listed groups is that
+    group, not a user of that id, which does not exist."""
+    payloads = list(payloads)
+    group_ids = {str(g["id"]) for g in payloads if isinstance(g, dict) and g.get("id")}
     resources, grants, bad = [], [], 0
     for g in payloads:
         if not isinstance(g, dict) or not g.get("id"):
@@ -264,7 +269,11 @@ def transform_groups(payloads: Iterable[Any], source: str) -> tuple[list[Resourc
         for m in g.get("members") or []:
             if not isinstance(m, dict) or not m.get("value"):
                 continue
-            nested = str(m.get("type") or "").lower() == "group" or "/Groups/" in str(m.get("$ref") or "")
+            kind, ref = str(m.get("type") or "").lower(), str(m.get("$ref") or "")
+            if kind or ref:
+                nested = kind == "group" or "/Groups/" in ref
+            else:
+                nested = str(m["value"]) in group_ids
             principal = make_uid(source, f"group:{m['value']}" if nested else str(m["value"]))
             grants.append(Grant(system=source, source=source, principal=principal,
                                 resource=res.uid, permission="member",
@@ -411,9 +420,38 @@ class ScimCollector(Collector):
             sink.emit_all(accounts)
             sink.emit_all(app_grants(accounts, app))
             resources, grants = grants_from_user_groups(users.values(), self.source)
+            omitted = [uid for uid, u in users.items() if "groups" not in u]
+            if omitted:  # ``User.groups`` is optional: ask /Groups who has her as a member
+                more_res, more_grants = self.groups_of(client, sink, run, omitted)
+                resources += more_res
+                grants += more_grants
             sink.emit_all(resources)
             sink.emit_all(grants)
             run.attributes.update({"scoped": True, "users": len(accounts)})
+
+    def groups_of(self, client: ScimClient, sink: Sink, run: base.TargetRun,
+                  user_ids: list[str]) -> tuple[list[Resource], list[Grant]]:
+        """Her groups where the server leaves ``User.groups`` out: ``/Groups`` filtered on
+        ``members.value`` (RFC 7644 §3.4.2.2). A server that cannot filter Groups makes the
+        row partial: her group memberships were not checked."""
+        resources: dict[str, Resource] = {}
+        grants: list[Grant] = []
+        try:
+            for uid in user_ids:
+                for g in client.list("Groups", 100, f'members.value eq "{_scim_quote(uid)}"'):
+                    res, _, _ = transform_groups([g], self.source)
+                    if not res:
+                        continue
+                    resources.setdefault(res[0].native_id, res[0])
+                    grants.append(Grant(system=self.source, source=self.source,
+                                        principal=make_uid(self.source, uid), resource=res[0].uid,
+                                        permission="member", via="direct"))
+        except ScimError as exc:
+            if exc.status not in (400, 403, 404, 501):
+                raise
+            run.partial(f"group memberships not checked: the server omits User.groups and "
+                        f"/Groups?filter=members.value answered {exc}")
+        return list(resources.values()), grants
 
     def capabilities(self, client: ScimClient, sink: Sink) -> Capabilities:
         """ServiceProviderConfig is REQUIRED by RFC 7644, but some apps lack it: then

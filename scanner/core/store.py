@@ -460,7 +460,10 @@ class Inventory:
             sql += f" AND ({where})"
         cur = self.con.cursor()
         try:
-            reader = cur.sql(sql, params=[scan_id, *(params or [])]).to_arrow_reader(batch_rows)
+            rel = cur.sql(sql, params=[scan_id, *(params or [])])
+            # duckdb 2.0 renamed fetch_arrow_reader (deprecated there) to to_arrow_reader
+            reader = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader
+            reader = reader(batch_rows)
             kinds = [k for _, k in table.columns]
             for batch in reader:
                 # column at a time, in C where pyarrow can (row-at-a-time conversion
