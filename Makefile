@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install browser bench clean lock
+.PHONY: demo test install browser bench clean lock floors
 
 UV_VERSION := 0.9.30
 
@@ -38,8 +38,27 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
+# The declared floors, tested: a separate venv with the lowest versions pyproject.toml
+# allows for our direct dependencies (uv --resolution lowest-direct), then end-to-end
+# tests that drive every client library through the real CLI (a few minutes at most).
+FLOORS := .venv-floors
+FLOORS_TESTS := \
+  tests/test_aws_e2e.py::test_verify_terminated_user_finds_key_password_ssh_key_and_trust \
+  tests/test_github_e2e.py::test_demo_scan_finds_alice_and_keeps_carol_clean \
+  tests/test_github_scopes.py::test_fine_grained_pats_are_asked_with_one_owner_value_per_login \
+  tests/test_gitlab_e2e.py::test_demo_scan_finds_alice_and_dave_and_leaves_carol_clean \
+  tests/test_kubernetes_e2e.py::test_alice_residual_and_carol_clean \
+  tests/test_okta_e2e.py::test_verify_alice_exits_1 \
+  tests/test_iac_e2e.py::test_scan_iac_only \
+  tests/test_fake_vault.py tests/test_fake_google.py
+floors: $(STAMP)
+	rm -rf $(FLOORS)
+	$(PYTHON) -m venv $(FLOORS)
+	$(BIN)/uv pip install -q --python $(FLOORS)/bin/python --resolution lowest-direct -e '.[dev]'
+	$(FLOORS)/bin/python -m pytest -q -p no:cacheprovider $(FLOORS_TESTS)
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/aws_api_calls.py
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache
+	rm -rf $(VENV) $(FLOORS) demo-output .pytest_cache

@@ -553,6 +553,23 @@ def test_identity_center_users_and_assignments(tmp_path, moto_env, read_only):
     assert [(g.principal, g.resource) for g in grants] == [(users[0].uid, f"{SRC}|{ps}")]
 
 
+def test_identity_center_is_read_in_its_home_region(tmp_path, moto_env, read_only):
+    """The instance lives in eu-west-1; the scan's first region is us-east-1."""
+    sso = boto3.client("sso-admin", region_name="eu-west-1")
+    store = boto3.client("identitystore", region_name="eu-west-1")
+    inst = sso.list_instances()["Instances"][0]
+    store.create_user(IdentityStoreId=inst["IdentityStoreId"], UserName="alice", DisplayName="Alice",
+                      Name={"GivenName": "A", "FamilyName": "A"},
+                      Emails=[{"Value": "alice@example.com", "Primary": True}])
+    run, c = Run(), collector(tmp_path, identity_center=True, regions=["us-east-1", "eu-west-1"],
+                              identity_center_region="eu-west-1")
+    c.collect(run.sink)
+    users = [a for a in run.load(Account) if a.attributes.get("identity_center")]
+    assert [u.login for u in users] == ["alice"]
+    (cov,) = [x for x in run.load(Coverage) if x.target == ACCT]
+    assert cov.attributes["identity_center_region"] == "eu-west-1"
+
+
 def test_eks_access_entries_with_stubber(tmp_path, moto_env):
     """moto has no EKS access entries: drive the collector's EKS part through
     botocore's Stubber with payloads shaped like the real API."""

@@ -655,6 +655,9 @@ class AwsCollector(Collector):
         "endpoint_url": Option(str, default=None),
         "assume_roles": Option(list, default=[], item_type=str),
         "identity_center": Option(bool, default=False),
+        # the instance's home region (an instance lives in one region only); unset: the
+        # first configured region that has an instance
+        "identity_center_region": Option(str),
         "secrets_manager": Option(bool, default=True),
         "eks": Option(bool, default=True),
     }
@@ -1179,10 +1182,10 @@ class AwsCollector(Collector):
                               snap: "AccountRead") -> None:
         """[{"instance", "users": [...], "permission_sets": [{"arn", "assignments"}]}]."""
         def get() -> None:
-            sso = self._client(t.session, "sso-admin")
-            store = self._client(t.session, "identitystore")
-            instances = [i for p in self._pages(sso, "list_instances", "Instances", "NextToken",
-                                                "NextToken") for i in p.get("Instances") or []]
+            region, instances = self._identity_center_home(t)
+            run.attributes["identity_center_region"] = region
+            sso = self._client(t.session, "sso-admin", region)
+            store = self._client(t.session, "identitystore", region)
             snap.identity_center = out = []
             for inst in instances:
                 store_id, inst_arn = inst["IdentityStoreId"], inst["InstanceArn"]
@@ -1202,6 +1205,20 @@ class AwsCollector(Collector):
                                                  PermissionSetArn=ps_arn):
                             ps["assignments"].extend(apage.get("AccountAssignments") or [])
         self._optional(sink, run, "identity_center", get)
+
+    def _identity_center_home(self, t: AwsTarget) -> tuple[str, list[dict[str, Any]]]:
+        """(home region, its instances): ``identity_center_region``, else the first
+        configured region whose ``ListInstances`` is not empty (the instance, its users and
+        assignments exist in its home region only: asking ``regions[0]`` misses them)."""
+        wanted = self.config.get("identity_center_region")
+        instances: list[dict[str, Any]] = []
+        for region in [wanted] if wanted else self.regions:
+            sso = self._client(t.session, "sso-admin", region)
+            instances = [i for p in self._pages(sso, "list_instances", "Instances", "NextToken",
+                                                "NextToken") for i in p.get("Instances") or []]
+            if instances:
+                return region, instances
+        return wanted or self.regions[0], instances
 
     def _load_identity_center(self, sink: Sink, t: AwsTarget, snap: "AccountRead") -> None:
         for one in snap.identity_center or []:
