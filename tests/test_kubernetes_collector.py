@@ -173,7 +173,7 @@ def test_forbidden_secrets_is_partial_and_the_rest_goes_on(tmp_path, cluster):
     cluster.forbid("secrets")
     r = collect(tmp_path, cluster)
     assert r.main.status == "partial"
-    assert "secrets: forbidden (403)" in r.main.error
+    assert "secrets: forbidden (403; the role needs list on secrets)" in r.main.error
     assert not [c for c in r.load(Credential) if c.kind == "sa_token"]
     assert "CSR:alice" in r.credentials()  # later types still read
     assert any(g.via == "mapping" for g in r.load(Grant))

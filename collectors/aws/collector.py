@@ -68,6 +68,14 @@ SKIP_CODES = {
     "404", "NoSuchEntity", "ResourceNotFoundException", "OptInRequired",
     "SubscriptionRequiredException",
 }
+
+# The IAM actions an optional part needs (docs/permissions/aws.md), named in its
+# "skipped" row when AWS answers AccessDenied.
+IAM_NEEDS = {
+    "iam:service_specific_credentials": "iam:ListServiceSpecificCredentials",
+    "identity_center": "sso:ListInstances, sso:ListPermissionSets, sso:ListAccountAssignments, "
+                       "identitystore:ListUsers",
+}
 CONNECT_RETRIES = 2
 
 REPORT_NONE = {"", "N/A", "n/a", "not_supported", "no_information", "None"}
@@ -1080,6 +1088,8 @@ class AwsCollector(Collector):
             code = _error_code(exc)
             if _not_implemented(exc) or code in SKIP_CODES:
                 reason = "not implemented by this endpoint" if _not_implemented(exc) else code
+                if code and ("denied" in code.lower() or code == "UnauthorizedOperation"):
+                    reason += f" (needs {IAM_NEEDS.get(what, what)})"
                 self.emit_coverage(sink, f"{run.target}/{what}", self.layer, "skipped",
                                    error=f"{what}: {reason}")
                 run.attributes.setdefault("skipped", []).append(what)

@@ -60,6 +60,27 @@ PAGE = 100
 
 # --- errors --------------------------------------------------------------------------------
 
+# What each optional part needs (docs/permissions/github.md), named in its "skipped" row:
+# GitHub's 403/404 bodies do not say it.
+NEEDS = {
+    "saml-identities": "an org owner's token (admin:org or read:org) on an org with SAML",
+    "enterprise-saml-identities": "read:enterprise and an enterprise owner",
+    "outside_collaborators": "read:org (App: Members read)",
+    "invitations": "an org owner, read:org (App: Members read)",
+    "failed_invitations": "an org owner, read:org (App: Members read)",
+    "credential-authorizations": "an org owner on Enterprise Cloud with SAML, read:org",
+    "personal-access-tokens": "a GitHub App with Organization: Personal access tokens read",
+    "installations": "an org owner, read:org (App: Administration read)",
+    "hooks": "admin:org_hook (App: Webhooks read)",
+    "actions/secrets": "an org owner, repo or admin:org (App: Secrets read)",
+    "actions/runners": "an org owner, admin:org (App: Self-hosted runners read)",
+    "repo-hooks": "admin on the repositories, repo (App: Repository Administration read)",
+}
+
+
+def needs(what: str) -> str:
+    return f" (needs {NEEDS[what]})" if what in NEEDS else ""
+
 class GitHubApiError(CollectorError):
     """An HTTP answer the collector cannot get past; ``reason`` is safe to show."""
 
@@ -896,13 +917,14 @@ class GitHubCollector(Collector):
         except GitHubApiError as exc:
             if graphql or not exc.optional_skip:
                 raise
-            self.emit_coverage(sink, f"{self.org.login}/{what}", layer, "skipped", error=exc.reason,
-                               api_calls=self.calls - before)
+            self.emit_coverage(sink, f"{self.org.login}/{what}", layer, "skipped",
+                               error=exc.reason + needs(what), api_calls=self.calls - before)
             return
         except GraphQLError as exc:
             if not (exc.forbidden or exc.saml or exc.insufficient_scopes):
                 raise
-            self.emit_coverage(sink, f"{self.org.login}/{what}", layer, "skipped", error=str(exc),
+            self.emit_coverage(sink, f"{self.org.login}/{what}", layer, "skipped",
+                               error=str(exc) + ("" if exc.missing_scopes else needs(what)),
                                api_calls=self.calls - before)
             return
         log.debug("github %s: %s records", what, n)

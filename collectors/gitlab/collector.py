@@ -66,6 +66,28 @@ ACCESS_LEVELS = {5: "minimal_access", 10: "guest", 15: "planner", 20: "reporter"
 STATES = {"active": "active", "blocked": "blocked", "ldap_blocked": "blocked",
           "banned": "blocked", "blocked_pending_approval": "pending", "deactivated": "disabled"}
 BOT_USERNAME = re.compile(r"^(project|group)_\d+_bot(_[0-9a-f]+)?$")
+# The role (with a read_api token) each part needs (docs/permissions/gitlab.md), named in
+# its "skipped" row: GitLab's 403 does not say it.
+NEEDS = {
+    "users": "an administrator (with the admin_mode scope where Admin Mode is on)",
+    "audit events": "an administrator, Premium or Ultimate",
+    "personal access tokens": "an administrator, or the top-level group's credentials inventory",
+    "service accounts": "an administrator",
+    "runners": "an administrator",
+    "impersonation tokens": "an administrator",
+    "members": "Guest",
+    "invitations": "Maintainer",
+    "project access tokens": "Maintainer",
+    "group access tokens": "Owner",
+    "deploy tokens": "Maintainer",
+    "deploy keys": "Maintainer",
+    "CI/CD variables": "Maintainer (groups: Owner or Maintainer)",
+    "pipeline schedules": "Developer",
+    "credentials inventory of personal access tokens": "Owner of the top-level group, Ultimate",
+    "credentials inventory of access tokens": "Owner of the top-level group, Ultimate",
+    "credentials inventory of SSH keys": "Owner of the top-level group, Ultimate",
+}
+
 INTERNAL_BOTS = {"ghost", "alert-bot", "support-bot", "visual-review-bot", "gitlab-admin-bot",
                  "gitlab-security-bot", "gitlab-automation-bot", "gitlab-llm-bot"}
 # detect-secrets plugins that say "this looks like a secret" without saying which kind:
@@ -539,8 +561,9 @@ class GitLabCollector(Collector):
                 continue
             del self._skips[(lay, what)]  # each skipped part reported once
             shown = ", ".join(places[:5]) + (f" and {len(places) - 5} more" if len(places) > 5 else "")
+            role = f"; needs {NEEDS[what]}" if what in NEEDS else ""
             self.emit_coverage(sink, f"{self.host}:{what}", layer, "skipped",
-                               error=f"{what} not readable with this token: {shown}")
+                               error=f"{what} not readable with this token: {shown}{role}")
 
     def _transform(self, fn: Any, *args: Any) -> Any:
         """Apply a transform; a payload it cannot read is skipped and counted."""

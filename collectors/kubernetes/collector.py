@@ -639,7 +639,7 @@ class KubernetesCollector(Collector):
                 raise CollectorError("the API server refused the credential (401)") from None
             if exc.status == 403:
                 run.attributes.setdefault("forbidden", []).append(resource)
-                run.partial(f"{resource}: forbidden (403)")
+                run.partial(f"{resource}: forbidden (403; the role needs list on {resource})")
             elif exc.status == 404:
                 self.emit_coverage(sink, f"{self.label}/{resource}", self.layer, "skipped",
                                    error=f"{resource}: not served by this cluster (404)")

@@ -473,7 +473,8 @@ class ScimCollector(Collector):
             if exc.status not in (403, 404, 501):
                 raise
             self.emit_coverage(sink, f"{self.config['name']}/Groups", self.layer, "skipped",
-                               error=f"{exc}; memberships taken from the users' groups attribute")
+                               error=f"{exc} (needs read access to /Groups); memberships taken "
+                                     "from the users' groups attribute")
             resources, grants = grants_from_user_groups(users, self.source)
             sink.emit_all(resources)
             sink.emit_all(grants)
