@@ -86,6 +86,16 @@ def test_enterprise_saml_without_read_enterprise_is_skipped_naming_it(demo, tmp_
     assert row.status == "skipped" and "read:enterprise" in row.error
 
 
+def test_targeted_verify_links_her_enterprise_saml_identity(demo, tmp_path):
+    demo.saml = None
+    demo.enterprise = "acme-corp"
+    demo.enterprise_saml = {"alice-gh": "alice@example.com", "bob-gh": "bob@example.com"}
+    inv, scan = run(demo, tmp_path, Scope(logins={"github": {"alice-gh"}}), enterprise="acme-corp")
+    accounts = {a.native_id: a for a in inv.load(Account, scan)}
+    assert accounts["alice-gh"].attributes.get("linked_emails") == ["alice@example.com"]
+    assert "bob-gh" not in accounts
+
+
 def test_org_idp_present_enterprise_is_not_asked(demo, tmp_path):
     demo.enterprise = "acme-corp"
     run(demo, tmp_path, enterprise="acme-corp")

@@ -1058,8 +1058,16 @@ class GitHubCollector(Collector):
             self.malformed = 0
             sink.emit(transform_org(org))
             linked: dict[str, list[str]] = {}
+            self.org_saml = None
             for login in logins:
                 self.load_user_in_org(sink, state, login, linked)
+            if logins and self.org_saml is None and self.config.get("enterprise"):
+                def enterprise_saml() -> int:
+                    ent = self.get_enterprise_saml()
+                    linked.update({k: v for k, v in ent.items() if k in set(logins)})
+                    return len(linked)
+                self._optional(sink, "enterprise-saml-identities", self.layer, enterprise_saml,
+                               graphql=True)
             for login, m in members.items():
                 user = m.get("user") or {}
                 edge = {"role": str(m.get("role") or "member").upper(), "hasTwoFactorEnabled": None,
@@ -1157,6 +1165,8 @@ class GitHubCollector(Collector):
                                                "first": PAGE, "after": after})
             orgdata = data.get("organization") or {}
             if after is None:  # the SAML identity rides along on the first page
+                if orgdata.get("samlIdentityProvider") is not None:
+                    self.org_saml = True
                 idp = orgdata.get("samlIdentityProvider") or {}
                 linked.update(transform_saml((idp.get("externalIdentities") or {}).get("edges") or []))
             conn = orgdata.get("teams") or {}
