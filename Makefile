@@ -50,7 +50,8 @@ FLOORS_TESTS := \
   tests/test_kubernetes_e2e.py::test_alice_residual_and_carol_clean \
   tests/test_okta_e2e.py::test_verify_alice_exits_1 \
   tests/test_iac_e2e.py::test_scan_iac_only \
-  tests/test_fake_vault.py tests/test_fake_google.py
+  tests/test_fake_vault.py::test_accessors_are_listed_and_looked_up \
+  tests/test_fake_google.py::test_users_list_with_delegated_credentials_pages_to_the_end
 floors: $(STAMP)
 	rm -rf $(FLOORS)
 	$(PYTHON) -m venv $(FLOORS)
