@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from collectors.base import CollectorContext, Scope
-from collectors.github import GitHubCollector
+from collectors.github.collector import GitHubCollector
 from fixtures.fake_github import DEMO_TOKEN, demo_org
-from scanner.inventory import Inventory, Sink
-from scanner.model import Account, Coverage, Credential
-from scanner.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
+from scanner.core.model import Account, Coverage, Credential
+from scanner.core.secrets import Fingerprinter
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 FP = Fingerprinter(b"test-key-0123456789abcdef")

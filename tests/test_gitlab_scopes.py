@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.fake_gitlab import ADMIN_TOKEN, FakeGitLab, demo_instance
-from scanner.model import Credential
+from scanner.core.model import Credential
 from tests.test_gitlab_collector import Run
 
 OWNER_TOKEN = "fake-gitlab-group-owner-token"
