@@ -12,19 +12,18 @@ from pathlib import Path
 import pytest
 import requests
 
-pytest.importorskip("googleapiclient")  # not yet in pyproject: the collector's change adds it
-
 from google.auth.exceptions import RefreshError  # noqa: E402
 from google.oauth2 import service_account  # noqa: E402
 from googleapiclient.discovery import build  # noqa: E402
 from googleapiclient.errors import HttpError  # noqa: E402
 
+from fixtures import SAMPLES as SAMPLES_ROOT  # noqa: E402
 from fixtures.fake_google import (  # noqa: E402
     ADMIN, ALICE_KEY, AUTH, GCP_SCOPES, SCANNER, WORKSPACE_SCOPES, FakeGoogle, demo_google, path_of,
     start_demo, synthetic_google,
 )
 
-SAMPLES = Path("/work/shared/reference/api-samples")
+SAMPLES = SAMPLES_ROOT
 DEPLOY = "svc-deploy@acme-prod.iam.gserviceaccount.com"
 
 

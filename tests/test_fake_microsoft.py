@@ -21,8 +21,9 @@ from fixtures.fake_microsoft import (ALICE, CAROL, DAVE, DEMO_CLIENT, DEMO_SECRE
                                      DEMO_TENANT, READ_ROLES, Client, FakeMicrosoft, demo_tenant,
                                      synthetic_tenant)
 from fixtures.fake_microsoft.identity import ARM_AUDIENCE, GRAPH_AUDIENCE
+from fixtures import SAMPLES as SAMPLES_ROOT
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "api-samples" / "microsoft-graph"
+SAMPLES = SAMPLES_ROOT / "microsoft-graph"
 GRAPH = "https://graph.microsoft.com/.default"
 ARM = "https://management.azure.com/.default"
 RESTRICTED = "0be5e1f0-0000-4000-8000-000000000002"  # User.Read.All only

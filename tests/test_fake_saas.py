@@ -15,8 +15,9 @@ import requests
 
 from fixtures.fake_saas import anthropic, atlassian, openai
 from fixtures.fake_saas.common import NOW
+from fixtures import SAMPLES as SAMPLES_ROOT
 
-SAMPLES = Path("/work/shared/reference/api-samples/saas-tokens")
+SAMPLES = (SAMPLES_ROOT / "saas-tokens")
 STALE = NOW - timedelta(days=200)
 
 

@@ -23,6 +23,7 @@ from fixtures import fake_github as gh
 from fixtures import fake_okta as okta
 from fixtures import fake_slack as slack
 from fixtures.aws_estate import FAKE_ENV, AwsServer, plant_demo
+from fixtures import SAMPLES as SAMPLES_ROOT
 
 try:  # Slack's official client; until pyproject.toml lists it, its tests skip rather than break
     from slack_sdk import WebClient
@@ -33,7 +34,7 @@ except ImportError:  # pragma: no cover
     SlackApiError = Exception  # type: ignore[assignment,misc]
 needs_slack_sdk = pytest.mark.skipif(WebClient is None, reason="slack_sdk is not installed")
 
-SAMPLES = Path("/work/shared/reference/api-samples")
+SAMPLES = SAMPLES_ROOT
 TERMINATED = datetime(2026, 11, 1, tzinfo=UTC)
 
 

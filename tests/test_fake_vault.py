@@ -17,8 +17,9 @@ import pytest
 import requests
 
 from fixtures import fake_vault as fv
+from fixtures import SAMPLES as SAMPLES_ROOT
 
-SAMPLES = Path("/work/shared/reference/api-samples/vault")
+SAMPLES = (SAMPLES_ROOT / "vault")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from scanner.core import http
 from scanner.core.model import Account, Coverage, Credential, Grant, Resource
 from scanner.core.secrets import Fingerprinter
 from scanner.core.store import Inventory, Sink
+from fixtures import SAMPLES as SAMPLES_ROOT
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 FP = Fingerprinter(b"test-key-0123456789abcdef")
@@ -212,8 +213,8 @@ def test_plan_and_saml_403_404_are_skipped_not_failed(demo, tmp_path):
 
 
 def test_graphql_saml_failure_on_identities_is_skipped(demo, tmp_path):
-    sample = json.loads(Path("/work/shared/reference/api-samples/github/graphql_error_saml_failure.json")
-                        .read_text()) if Path("/work/shared/reference/api-samples").exists() else None
+    sample = json.loads((SAMPLES_ROOT / "github/graphql_error_saml_failure.json")
+                        .read_text()) if SAMPLES_ROOT.exists() else None
     body = {"data": {"organization": {"samlIdentityProvider": None}},
             "errors": (sample or {}).get("errors") or [{"type": "FORBIDDEN", "extensions": {"saml_failure": True},
                                                         "message": SAML_MESSAGE}]}

@@ -1,6 +1,6 @@
 """Pure transforms on GitHub's own sample payloads, and the fake's fidelity to them: the
 fake must answer with exactly the field names and shapes of
-/work/shared/reference/api-samples/github/ (else tests would pass against a GitHub that
+fixtures/samples/github/ (else tests would pass against a GitHub that
 does not exist)."""
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from collectors.github.collector import (
 )
 from fixtures.fake_github import DEMO_TOKEN, demo_org, fake_ssh_key
 from scanner.core.secrets import Fingerprinter
+from fixtures import SAMPLES as SAMPLES_ROOT
 
-SAMPLES = Path("/work/shared/reference/api-samples/github")
+SAMPLES = (SAMPLES_ROOT / "github")
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 FP = Fingerprinter(b"test-key-0123456789abcdef")
 ORG = Org("octo-org")

@@ -25,8 +25,9 @@ from scanner.core.errors import ConfigError
 from scanner.core.model import Account, Coverage, Credential, Exposure, Grant, Resource
 from scanner.core.secrets import Fingerprinter, SecretScanner
 from scanner.core.store import Inventory, Sink
+from fixtures import SAMPLES as SAMPLES_ROOT
 
-SAMPLES = Path("/work/shared/reference/api-samples/gitlab")
+SAMPLES = (SAMPLES_ROOT / "gitlab")
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 SRC = "gitlab:gitlab.example.com"
 BOB_TOKEN = "fake-gitlab-bob-token"

@@ -11,8 +11,9 @@ import pytest
 import requests
 
 from fixtures.fake_gitlab import ADMIN_TOKEN, FakeGitLab, GitLabData, demo_instance
+from fixtures import SAMPLES as SAMPLES_ROOT
 
-SAMPLES = Path("/work/shared/reference/api-samples/gitlab")
+SAMPLES = (SAMPLES_ROOT / "gitlab")
 
 
 def sample(name: str):

@@ -17,6 +17,7 @@ from scanner.core.model import Account, Coverage, Credential, Exposure, Grant, R
 from scanner.core.secrets import Fingerprinter
 from scanner.core.store import Inventory, Sink
 from tests.conftest import NOW
+from fixtures import SAMPLES as SAMPLES_ROOT
 
 ALICE_KEY = "AKIAFAKEALICEKEY2345"
 RAW_SECRETS = (fk.DEMO_SECRET_ACCESS_KEY, "fake-registry-password-FOR-TESTS",
@@ -297,7 +298,7 @@ def test_default_label_is_current_context(tmp_path, cluster):
     assert r2.collector.source == "kubernetes:eu-prod"
 
 
-SAMPLES = Path("/work/shared/reference/api-samples/kubernetes")
+SAMPLES = (SAMPLES_ROOT / "kubernetes")
 
 
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="reference API samples not present")

@@ -11,8 +11,9 @@ import pytest
 from collectors.okta.collector import load_okta_roster, user_to_identity
 from collectors.roster import RosterContext
 from fixtures.fake_okta import FakeOkta, okta_user
+from fixtures import SAMPLES as SAMPLES_ROOT
 
-SAMPLE = Path("/work/shared/reference/api-samples/okta/users_list.json")
+SAMPLE = (SAMPLES_ROOT / "okta/users_list.json")
 
 
 def test_statuses_from_the_sample():

@@ -19,8 +19,9 @@ from scanner.core import http
 from scanner.core.model import Account, Coverage, Grant, Resource
 from scanner.core.secrets import Fingerprinter
 from scanner.core.store import Inventory, Sink
+from fixtures import SAMPLES as SAMPLES_ROOT
 
-SAMPLES = Path("/work/shared/reference/api-samples/scim")
+SAMPLES = (SAMPLES_ROOT / "scim")
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
