@@ -158,13 +158,11 @@ def report(config_path: str, scan_id: str | None, fmt: str, output: str | None) 
         if not sid or not inv.scan(sid):
             raise UsageFailure(f"--scan {scan_id}: no such scan" if scan_id else "no finished scan yet")
         if output and fmt in STREAMERS:  # large formats: written chunk by chunk
-            Path(output).parent.mkdir(parents=True, exist_ok=True)
             write_private(Path(output), (c.encode() for c in STREAMERS[fmt](inv, sid, config)))
             console.print(f"wrote {output}")
             return
         text = render(fmt, inv, sid, config)
     if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
         write_private(Path(output), text)
         console.print(f"wrote {output}")
     else:

@@ -27,7 +27,10 @@ from scanner.core.store import Inventory, InventoryError
 from scanner.engine import overall
 from scanner.pipeline import now_utc, run_scan
 
-EXIT_CLEAN, EXIT_RESIDUAL, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+EXIT_CLEAN, EXIT_RESIDUAL, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES_HELP = ("Exit codes: 0 clean; 1 residual access (or a finding at or above "
+                   "--fail-on); 2 usage, config or output error; 3 incomplete (a layer could "
+                   "not be verified); 130 interrupted.")
 
 console = Console(stderr=True)
 out = Console()
@@ -109,9 +112,20 @@ class RedactFilter(logging.Filter):
         return True
 
 
+def _config_path(ctx: click.Context, _param: Any, value: str | None) -> str:
+    """-c after the command, else -c before it (``residual -c FILE CMD``), else
+    $RESIDUAL_CONFIG, else ./residual.yaml."""
+    if value:
+        return value
+    root = ctx.find_root()
+    return (root.params.get("config_path") if root is not ctx else None) \
+        or os.environ.get("RESIDUAL_CONFIG") or "residual.yaml"
+
+
 def config_option(f):
-    return click.option("-c", "--config", "config_path", default="residual.yaml",
-                        show_default=True, help="config file")(f)
+    return click.option("-c", "--config", "config_path", default=None, callback=_config_path,
+                        help="config file (default: $RESIDUAL_CONFIG, else ./residual.yaml; "
+                             "also accepted before the command)")(f)
 
 
 def verify_live_option(f):
@@ -176,10 +190,17 @@ def write_private(path: Path, text: Any) -> None:
     """Reports name who can still reach what: create them 0600. ``text``: str, bytes, or
     an iterable of bytes chunks (a streamed report)."""
     data = text.encode() if isinstance(text, str) else text
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        if isinstance(data, bytes):
-            fh.write(data)
-        else:
-            fh.writelines(data)
-    os.chmod(path, 0o600)
+    path = Path(path)
+    if path.is_dir():
+        raise UsageFailure(f"{path}: is a directory; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            if isinstance(data, bytes):
+                fh.write(data)
+            else:
+                fh.writelines(data)
+        os.chmod(path, 0o600)
+    except OSError as exc:  # unwritable folder, full disk: one line, exit 2
+        raise UsageFailure(f"{path}: cannot write ({exc.strerror or type(exc).__name__})") from None

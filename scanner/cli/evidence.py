@@ -60,9 +60,6 @@ def evidence(config_path: str, date_from: str | None, date_to: str | None, fmt: 
     text, sidecar = render_with_manifest(ev, fmt, str(config.inventory))
     if output:
         out = Path(output)
-        if out.is_dir():
-            raise UsageFailure(f"-o {output}: is a directory")
-        out.parent.mkdir(parents=True, exist_ok=True)
         write_private(out, text)
         if sidecar:
             write_private(out.with_name(out.name + ".manifest.json"), sidecar)
