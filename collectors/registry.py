@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
+from types import ModuleType
 
 import collectors
 from collectors.base import Collector
@@ -35,6 +36,18 @@ def _subclasses(cls: type) -> list[type]:
     for sub in cls.__subclasses__():
         out.append(sub)
         out.extend(_subclasses(sub))
+    return out
+
+
+def remediations() -> list[ModuleType]:
+    """Each source package's ``remediation`` module (``collectors/<name>/remediation.py``):
+    its ``SYSTEMS``, ``credential_step(c, acc)``, ``account_step(acc)`` and ``RULE_STEPS``
+    (rule id -> plan builder), which ``scanner.plan`` consults before its own tables."""
+    _load_all()
+    out = []
+    for mod in pkgutil.iter_modules(collectors.__path__):
+        if mod.ispkg and importlib.util.find_spec(f"collectors.{mod.name}.remediation"):
+            out.append(importlib.import_module(f"collectors.{mod.name}.remediation"))
     return out
 
 

@@ -23,6 +23,9 @@ ROTATABLE = {"access_key", "api_key", "pat", "secret", "deploy_token", "service_
 # Kinds with a dedicated leaver rule that says more (a client certificate cannot be
 # revoked: kubernetes.client_cert_of_leaver gives its expiry and the honest remediation).
 DEDICATED = {"client_cert"}
+# Kinds whose own rules say more, and for which the generic ones would be wrong: Vault
+# tokens carry no last-use time and every login token is an orphan (rules/vault.py).
+OWN_RULES = {"vault_token", "secret_id", "lease"}
 SHOULD_EXPIRE = {"pat", "api_key", "deploy_token", "sa_token", "access_key", "oauth_grant"}
 
 
@@ -72,7 +75,7 @@ def live_of_leaver(ctx: RuleContext) -> Iterator[Hit]:
     """Keys, passwords, SSH keys, tokens and certificates still valid for a leaver."""
     for c in ctx.credentials:
         ident = _leaver_of(ctx, c)
-        if ident and is_live(c, ctx) and c.kind not in DEDICATED:
+        if ident and is_live(c, ctx) and c.kind not in DEDICATED and c.kind not in OWN_RULES:
             if ident.terminated_at and c.last_used_at and c.last_used_at > ident.terminated_at:
                 continue  # reported, more severely, by credential.used_after_termination
             yield _hit(ctx, c, ident, {"identity_status": ident.status,
@@ -90,7 +93,8 @@ def used_after_termination(ctx: RuleContext) -> Iterator[Hit]:
     for c in ctx.credentials:
         ident = _leaver_of(ctx, c)
         if (ident and ident.terminated_at and c.last_used_at
-                and c.last_used_at > ident.terminated_at and c.kind not in NOT_USABLE):
+                and c.last_used_at > ident.terminated_at and c.kind not in NOT_USABLE
+                and c.kind not in OWN_RULES):
             yield _hit(ctx, c, ident, {"terminated_at": ident.terminated_at,
                                        "days_used_after": round((c.last_used_at - ident.terminated_at).total_seconds() / 86400, 1)})
 
@@ -103,7 +107,7 @@ def used_after_termination(ctx: RuleContext) -> Iterator[Hit]:
 def orphaned(ctx: RuleContext) -> Iterator[Hit]:
     """A live credential nobody is accountable for is one nobody will revoke."""
     for c in ctx.credentials:
-        if not is_live(c, ctx):
+        if not is_live(c, ctx) or c.kind in OWN_RULES:
             continue
         if c.holder and (c.holder in ctx.links or c.holder not in ctx.accounts):
             continue
@@ -152,7 +156,7 @@ def unused(ctx: RuleContext) -> Iterator[Hit]:
     from its creation."""
     limit = ctx.policy.unused_after_days
     for c in ctx.credentials:
-        if not is_live(c, ctx) or c.kind in ("client_cert",):
+        if not is_live(c, ctx) or c.kind in ("client_cert",) or c.kind in OWN_RULES:
             continue
         if c.last_used_at is None and c.created_at is None:
             continue

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 from urllib.parse import quote
 
+from collectors.registry import remediations
 from scanner.core.model import Account, Credential, Finding, Resource, severity_rank
 from scanner.core.store import Inventory
 
@@ -98,10 +99,20 @@ def _arn_name(arn: str) -> str:
 # --- per system: the step that revokes one credential --------------------------------------
 
 
+def _source_steps(system: str) -> Any:
+    """The remediation module a source package declares for ``system``, or None."""
+    base = system.split(":", 1)[0]
+    return next((m for m in remediations() if base in getattr(m, "SYSTEMS", ())), None)
+
+
 def credential_step(c: Credential, acc: Account | None, objs: Objects) -> tuple[str, str, str]:
     """(action, command, note) that revokes credential ``c`` at its issuer."""
     s = c.system.split(":", 1)[0]
     a = c.attributes
+    mod = _source_steps(c.system)
+    step = mod.credential_step(c, acc) if mod and hasattr(mod, "credential_step") else None
+    if step:
+        return step
     if s == "aws":
         user = (acc.login if acc else "") or a.get("user_name") or _arn_name(c.native_id.split("#")[0])
         if c.kind == "access_key":
@@ -220,6 +231,10 @@ def credential_step(c: Credential, acc: Account | None, objs: Objects) -> tuple[
 def account_step(acc: Account, suspended: bool = False) -> tuple[str, str, str]:
     s = acc.system.split(":", 1)[0]
     a = acc.attributes
+    mod = _source_steps(acc.system)
+    step = mod.account_step(acc) if mod and hasattr(mod, "account_step") else None
+    if step:
+        return step
     if s == "aws":
         if acc.kind == "role":
             return ("delete the role (or retag its owner)",
@@ -614,10 +629,15 @@ def _fallback(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
             f"# {f.title}: {f.object_name or f.object_id} ({f.remediation})", "no exact step is known for this rule yet")
 
 
+def _source_rule_steps() -> dict[str, Builder]:
+    """Rule id -> builder, from the source packages' remediation modules."""
+    return {rid: fn for m in remediations() for rid, fn in getattr(m, "RULE_STEPS", {}).items()}
+
+
 def steps_for(f: Finding, objs: Objects) -> list[Step]:
     """The revocation step(s) for one finding (two when a dependant must be served
     before the revocation: a secret in use)."""
-    out = STEP_BUILDERS.get(f.rule, _fallback)(f, objs)
+    out = (STEP_BUILDERS.get(f.rule) or _source_rule_steps().get(f.rule) or _fallback)(f, objs)
     return [Step(phase, f.system, action, command, f.fingerprint, f.rule, f.severity, note)
             for phase, action, command, note in (out if isinstance(out, list) else [out])]
 

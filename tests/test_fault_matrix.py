@@ -33,7 +33,7 @@ import pytest
 import requests
 
 from collectors.base import CollectorContext
-from fixtures import fake_github, fake_gitlab, fake_kubernetes, fake_okta, fake_scim
+from fixtures import fake_github, fake_gitlab, fake_kubernetes, fake_okta, fake_scim, fake_vault
 from fixtures.aws_estate import FAKE_ENV, READ_PREFIXES, AwsServer, plant_demo
 from fixtures.httpfake import FakeServer, Request, Response
 from scanner.config import check_block
@@ -167,6 +167,12 @@ def _scim(tmp: Path):
     return s, {"name": "slack", "url": s.url, "token": fake_scim.DEMO_TOKEN}
 
 
+def _vault(tmp: Path):
+    s = fake_vault.start_demo()
+    return s, {"url": s.url, "token": fake_vault.DEMO_TOKEN, "lease_prefixes": ["database/"],
+               "concurrency": 2}
+
+
 _AWS: dict[str, Any] = {}
 
 
@@ -206,6 +212,11 @@ SPECS = {
     "scim": Spec("scim", _scim, _cls("collectors.scim.collector", "ScimCollector"),
                  core=r"^/Users$", optional=r"^/Groups$", optional_fault=NOT_FOUND,
                  listing=r"^/Users$", main=lambda c: c.target == "slack"),
+    "vault": Spec("vault", _vault, _cls("collectors.vault.collector", "VaultCollector"),
+                  core=r"^/v1/auth/token/accessors/?$", optional=r"^/v1/secret/metadata/?$",
+                  optional_fault={"status": 404, "body": {"errors": [
+                      'no handler for route "secret/metadata". route entry not found.']}},
+                  listing=r"^/v1/sys/leases/lookup/", main=lambda c: c.target == "vault"),
     "aws": Spec("aws", _aws, _cls("collectors.aws.collector", "AwsCollector"),
                 core=r"^/GetAccountAuthorizationDetails$",
                 optional=r"^/ListServiceSpecificCredentials$",
@@ -260,6 +271,8 @@ def endless(spec: Spec, server: Any) -> None:
 
     def lying(req: Request) -> Response:
         resp = orig(req)
+        if spec.name == "vault" and resp.status == 404:  # an empty prefix, made to lie too
+            resp = Response(200, {"data": {"keys": []}})
         if not re.search(spec.listing, req.path) or left["n"] <= 0 or resp.status != 200:
             return resp
         left["n"] -= 1
@@ -274,6 +287,8 @@ def endless(spec: Spec, server: Any) -> None:
             import json
             token = base64.urlsafe_b64encode(json.dumps({"start": 0, "n": n}).encode()).decode()
             resp.body = {**resp.body, "metadata": {**resp.body.get("metadata", {}), "continue": token}}
+        elif spec.name == "vault":  # LIST has no pages: a sub-prefix under every sub-prefix
+            resp.body = {**resp.body, "data": {"keys": [f"deeper{n}/"]}}
         elif spec.name == "scim":  # more results promised, and never an empty page
             first.setdefault("items", resp.body.get("Resources"))
             resp.body = {**resp.body, "totalResults": 10 ** 9,
