@@ -162,9 +162,13 @@ def unused(ctx: RuleContext) -> Iterator[Hit]:
             continue
         age = unused_days(c, ctx.now)
         if age >= limit:
+            # a source that reads use from a window (Anthropic's usage report) knows only
+            # "not used in the last N days" of a key without use there, not "never"
+            window = c.attributes.get("usage_window_days")
             yield _hit(ctx, c, ctx.identity_of(c.holder),
                        {"unused_days": int(age), "policy_days": limit,
-                        "never_used": c.last_used_at is None})
+                        "never_used": c.last_used_at is None and not window,
+                        **({"no_use_within_days": window} if window and c.last_used_at is None else {})})
 
 
 @rule(id="credential.unrotated",

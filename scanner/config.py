@@ -30,12 +30,18 @@ from scanner.core.options import SECRET_KEY_PATTERN, Option, redact
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+# What marks an account, app or key as an AI agent by its name or description
+# (docs/agents.md); a tag ``kind: agent`` or a roster ``kind: agent`` marks it too.
+AGENT_NAME_PATTERN = r"(?i)(?<![a-z])(ai[-_ ]?agent|agent|mcp|copilot|assistant|llm)s?(?![a-z])"
+
+
 @dataclass
 class Policy:
     unused_after_days: int = 45
     rotate_after_days: int = 90
     fail_on: str = "high"
     removal_sla_hours: int = 24  # `residual evidence`: termination to removal, per item
+    agent_name_pattern: str = AGENT_NAME_PATTERN
 
 
 @dataclass
@@ -75,7 +81,8 @@ NETWORK_OPTIONS = {"timeout_s": Option((int, float), default=30.0),
                    "max_retries": Option(int, default=4),
                    "max_pages": Option(int, default=10_000)}
 POLICY_KEYS = {"unused_after_days": int, "rotate_after_days": int, "fail_on": str,
-               "removal_sla_hours": int}
+               "removal_sla_hours": int,
+               "agent_name_pattern": str}
 
 
 def _type_names(types: tuple[type, ...] | type) -> str:
@@ -193,6 +200,10 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     for key in ("unused_after_days", "rotate_after_days", "removal_sla_hours"):
         if getattr(policy, key) < 1:
             raise ConfigError(f"{file}: policy.{key}: expected a positive integer")
+    try:
+        re.compile(policy.agent_name_pattern)
+    except re.error as exc:
+        raise ConfigError(f"{file}: policy.agent_name_pattern: not a valid regular expression ({exc})") from None
 
     roster_raw = data.get("roster") or []
     if not isinstance(roster_raw, list):

@@ -576,7 +576,24 @@ def _reference(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
             f"# {where} ({ctx}): replace {f.object_name} with a current owner", "")
 
 
+def _agent(f: Finding, objs: Objects) -> Any:
+    """An agent acting for a leaver: an MCP server's config gets a credential of its own
+    (phase 1) before the leaver's is revoked (phase 2); an agent's own key is revoked; an
+    agent whose sponsor left gets a new owner."""
+    if f.object_kind == "mcp_server":
+        where = f"{f.location_path}:{f.location_line}" if f.location_line else f.location_path
+        return [(1, "give the MCP server a credential of its own (a service account or app token)",
+                 f"# {where}: replace the leaver's credential in the {f.evidence.get('server')} entry's "
+                 "env/headers with a reference to a secret store holding a team-owned credential",
+                 "the agent stops working with the leaver's authority only once the file changes"),
+                _revoke(f, objs)]
+    if f.subject in objs.credentials:
+        return _revoke(f, objs)
+    return _nhi_owner(f, objs)
+
+
 STEP_BUILDERS: dict[str, Builder] = {
+    "agent.acting_for_leaver": _agent,
     "account.active_after_termination": _disable_account,
     "account.active_while_suspended": _disable_account,
     "account.unowned": _unowned,

@@ -27,6 +27,9 @@ def write(tmp_path: Path, text: str) -> Path:
     ("collectors: {nosuch: []}\n", "collectors.nosuch"),
     ("collectors: 5\n", "collectors"),
     ("inventory: [1]\n", "inventory"),
+    ("policy: {agent_name_pattern: '(agent'}\n", "policy.agent_name_pattern"),
+    ("collectors: {vault: [{url: x, auth_method: ldap}]}\n", "collectors.vault[0].auth_method"),
+    ("collectors: {openai: [{name: x}]}\n", "collectors.openai[0].admin_key"),
 ])
 def test_errors_name_the_key(tmp_path, text, key):
     with pytest.raises(ConfigError) as exc:

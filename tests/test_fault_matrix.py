@@ -33,7 +33,7 @@ import pytest
 import requests
 
 from collectors.base import CollectorContext
-from fixtures import fake_github, fake_gitlab, fake_kubernetes, fake_okta, fake_scim, fake_vault
+from fixtures import fake_github, fake_gitlab, fake_kubernetes, fake_okta, fake_saas, fake_scim, fake_vault
 from fixtures.aws_estate import FAKE_ENV, READ_PREFIXES, AwsServer, plant_demo
 from fixtures.httpfake import FakeServer, Request, Response
 from scanner.config import check_block
@@ -173,6 +173,22 @@ def _vault(tmp: Path):
                "concurrency": 2}
 
 
+def _openai(tmp: Path):
+    s = fake_saas.openai.start_demo()
+    return s, {"admin_key": fake_saas.openai.DEMO_ADMIN_KEY, "base_url": s.url}
+
+
+def _anthropic(tmp: Path):
+    s = fake_saas.anthropic.start_demo()
+    return s, {"admin_key": fake_saas.anthropic.DEMO_ADMIN_KEY, "base_url": s.url}
+
+
+def _atlassian(tmp: Path):
+    s = fake_saas.atlassian.start_demo(page_size=2)
+    return s, {"org_id": fake_saas.atlassian.ORG_ID, "api_key": fake_saas.atlassian.DEMO_ADMIN_KEY,
+               "base_url": s.url, "name": "acme"}
+
+
 _AWS: dict[str, Any] = {}
 
 
@@ -217,6 +233,18 @@ SPECS = {
                   optional_fault={"status": 404, "body": {"errors": [
                       'no handler for route "secret/metadata". route entry not found.']}},
                   listing=r"^/v1/sys/leases/lookup/", main=lambda c: c.target == "vault"),
+    "openai": Spec("openai", _openai, _cls("collectors.openai.collector", "OpenAICollector"),
+                   core=r"^/v1/organization/users$", optional=r"^/v1/organization/audit_logs$",
+                   optional_fault=NOT_FOUND, listing=r"^/v1/organization/users$",
+                   main=lambda c: c.target == "openai"),
+    "anthropic": Spec("anthropic", _anthropic, _cls("collectors.anthropic.collector", "AnthropicCollector"),
+                      core=r"^/v1/organizations/users$", optional=r"^/v1/organizations/usage_report/",
+                      optional_fault=NOT_FOUND, listing=r"^/v1/organizations/users$",
+                      main=lambda c: c.target == "anthropic"),
+    "atlassian": Spec("atlassian", _atlassian, _cls("collectors.atlassian.collector", "AtlassianCollector"),
+                      core=r"^/admin/v1/orgs/[^/]+/users$", optional=r"/api-tokens$",
+                      optional_fault=NOT_FOUND, listing=r"^/admin/v1/orgs/[^/]+/users$",
+                      main=lambda c: c.target == "acme"),
     "aws": Spec("aws", _aws, _cls("collectors.aws.collector", "AwsCollector"),
                 core=r"^/GetAccountAuthorizationDetails$",
                 optional=r"^/ListServiceSpecificCredentials$",
@@ -259,7 +287,7 @@ def endless(spec: Spec, server: Any) -> None:
     cursors each time: loop detection cannot save the client, only a page bound can).
     The fake stops lying after LIE pages, so a client without a bound ends the test
     with LIE+ requests instead of hanging it."""
-    if spec.name in ("github", "gitlab"):  # Link / X-Next-Page with page=N+1
+    if spec.name in ("github", "gitlab", "openai", "anthropic", "atlassian"):  # next page, new cursor
         server.fault(spec.listing, endless_pages=True, times=LIE)
         return
     if spec.name == "aws":

@@ -26,7 +26,7 @@ from collectors.iac.facts import FileFacts
 from collectors.iac.parsers import analyze
 from scanner.core.secrets import Fingerprinter, SecretScanner
 
-ANALYZER_VERSION = "iac-1"
+ANALYZER_VERSION = "iac-2"  # 2: agent/MCP configs
 PARALLEL_MIN_BYTES = 512 * 1024  # below this, one process is faster than starting two
 BATCH_BYTES = 128 * 1024  # small enough to keep both workers busy to the end
 

@@ -34,7 +34,7 @@ from collectors.iac.analyzer import ANALYZER_VERSION, Analyzer, Job
 from collectors.iac.facts import FileFacts
 from collectors.iac.walker import Rules, is_binary, walk
 from scanner.core.errors import CollectorError
-from scanner.core.model import Exposure, Reference
+from scanner.core.model import Exposure, Reference, Resource
 from scanner.core.options import Option
 from scanner.core.store import Sink
 
@@ -43,7 +43,7 @@ log = logging.getLogger("residual.collectors.iac")
 MAX_PARSE_ERRORS_LISTED = 50
 # Bump when transform() changes what the same facts become (ANALYZER_VERSION covers the
 # parsers): change tokens then stop matching and every target is analysed again.
-TRANSFORM_VERSION = "iac-transform/1"
+TRANSFORM_VERSION = "iac-transform/2"  # 2: MCP server resources
 
 
 class IacCollector(Collector):
@@ -291,8 +291,16 @@ def rules_state(rules: Rules) -> dict[str, Any]:
 
 
 def transform(facts: FileFacts, source: str, location: str, commit: str | None,
-              in_head: bool | None) -> Iterable[Exposure | Reference]:
-    """FileFacts of one file or blob -> Reference and Exposure records (pure)."""
+              in_head: bool | None) -> Iterable[Exposure | Reference | Resource]:
+    """FileFacts of one file or blob -> Reference, Exposure and (agent configs) Resource
+    records (pure). A secret inside an MCP server's entry names that server."""
+    if in_head is not False:  # a server removed from the tree no longer runs from it
+        for a in facts.agents:
+            yield Resource(system="iac", source=source, native_id=f"mcp:{location}#{a.name}",
+                           kind="mcp_server", name=a.name,
+                           attributes={"location": location, "line": a.line, "transport": a.transport,
+                                       "command": a.command, "url": a.url, "env_keys": a.env_keys,
+                                       "header_keys": a.header_keys, "config": a.config, "commit": commit})
     for r in facts.refs:
         yield Reference(
             system="iac", source=source, location=location, matched=r.matched,
@@ -307,6 +315,9 @@ def transform(facts: FileFacts, source: str, location: str, commit: str | None,
             attrs["tfstate"] = True
         if h.key:
             attrs["key"] = h.key
+        server = next((a for a in facts.agents if a.line <= h.line <= a.end_line), None)
+        if server is not None:
+            attrs["mcp_server"] = server.name
         yield Exposure(
             system="iac", source=source, detector=h.detector, fingerprint=h.fingerprint,
             hint=h.hint, location=location, line=h.line, commit=commit, in_head=in_head,

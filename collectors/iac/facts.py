@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from collectors.iac.agents import AgentFact
 from scanner.core.secrets import SecretHit
 
 
@@ -35,6 +36,7 @@ class FileFacts:
     parse_error: str | None = None
     filtered: dict[str, int] = field(default_factory=dict)  # noise filter -> hits dropped
     verify_calls: int = 0  # identity-endpoint calls made (verify_live only)
+    agents: list[AgentFact] = field(default_factory=list)  # MCP servers of an agent config
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,4 +45,5 @@ class FileFacts:
     def from_json(cls, d: dict[str, Any]) -> "FileFacts":
         return cls(kind=d["kind"], refs=[RefFact(**r) for r in d["refs"]],
                    hits=[SecretHit(**h) for h in d["hits"]], parse_error=d.get("parse_error"),
-                   filtered=d.get("filtered") or {}, verify_calls=d.get("verify_calls", 0))
+                   filtered=d.get("filtered") or {}, verify_calls=d.get("verify_calls", 0),
+                   agents=[AgentFact(**a) for a in d.get("agents") or []])

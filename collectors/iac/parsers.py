@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 import yaml
 
+from collectors.iac.agents import config_kind, parse_agent_config
 from collectors.iac.facts import FileFacts, RefFact
 from scanner.core.secrets import AWS_KEY_ID_LOOSE, SECRET_KEY_NAME, SecretHit, SecretScanner
 
@@ -149,6 +150,11 @@ def analyze(path: str, text: str, scanner: SecretScanner) -> FileFacts:
                     facts.hits.append(hit)
                 for h in same_line:  # detect-secrets saw it first: keep its detector
                     h.identifier = h.identifier or hit.identifier
+    if config_kind(path):
+        try:
+            facts.agents = parse_agent_config(text, path)
+        except ValueError as exc:
+            facts.parse_error = facts.parse_error or f"agent config: {exc}"
     facts.refs = _dedupe_refs(facts.refs)
     facts.filtered = dict(scanner.filtered)
     if scanner.verifier is not None:

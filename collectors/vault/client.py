@@ -38,7 +38,6 @@ class CountingSession(requests.Session):
         super().__init__()
         self.on_call = on_call
         self.max_retries = max_retries
-        self.max_redirects = 0
 
     def request(self, method, url, *args, **kwargs):  # type: ignore[override]
         kwargs["allow_redirects"] = False

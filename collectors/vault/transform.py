@@ -8,30 +8,16 @@ are UUIDs, unique across namespaces.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any, Iterable
 
 from scanner.core.model import Account, Credential, Grant, Resource, make_uid
-from scanner.core.timeparse import parse_time
+from scanner.core.timeparse import timestamp as ts
 
 SYSTEM = "vault"
 NEVER = "0001-01-01T00:00:00Z"  # Vault's zero time: "never expires"
 # auth methods whose aliases name a person (an IdP login); the others name a machine
 HUMAN_MOUNTS = {"oidc", "ldap", "userpass", "okta", "github", "saml", "radius"}
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def ts(value: Any) -> datetime | None:
-    """A Vault time (RFC 3339, any offset, nanoseconds) or unix seconds; Vault's zero
-    time and unreadable values are None."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=UTC) if value > 0 else None
-    if not isinstance(value, str) or not value or value.startswith("0001-01-01"):
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
 
 
 def data_of(resp: Any) -> dict[str, Any]:

@@ -42,7 +42,8 @@ from typing import Iterable
 
 # Public prefixes that identify a token's issuer; showing them reveals nothing secret.
 KNOWN_PREFIXES = (
-    "github_pat_", "glpat-", "gldt-", "glptt-", "glrt-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+    "sk-ant-admin01-", "sk-ant-api03-", "sk-admin-", "sk-proj-", "sk-svcacct-", "ATATT", "ATCTT",
+    "hvs.", "hvb.", "github_pat_", "glpat-", "gldt-", "glptt-", "glrt-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
     "xoxb-", "xoxp-", "xoxa-", "xapp-", "sk_live_", "sk_test_", "rk_live_", "AKIA", "ASIA",
     "AIza", "SG.", "npm_", "pypi-", "dop_v1_", "hf_", "-----BEGIN",
 )
@@ -104,6 +105,13 @@ class Fingerprinter:
     def fingerprint(self, value: str | bytes) -> str:
         data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
         return hmac.new(self._key, data, hashlib.sha256).hexdigest()[:40]
+
+    def redacted(self, shown: str) -> str:
+        """Correlation handle for tokens that providers list by a redacted form (OpenAI's
+        ``redacted_value``, Anthropic's ``partial_key_hint``): keyed like ``last8``. The
+        collector hashes the form the API shows; ``identifier_for`` the same form computed
+        from an exposed value (``provider_redaction``)."""
+        return "redacted:" + self.fingerprint("redacted:" + shown)
 
     def last8(self, token: str) -> str:
         """Correlation handle for tokens that providers identify by their last eight
@@ -167,11 +175,36 @@ def ssh_public_fingerprint(pem: str) -> str | None:
     return "SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
 
 
+OPENAI_KEY = re.compile(r"^sk-(?:(admin|proj|svcacct)-)?[A-Za-z0-9_-]{20,}$")
+ANTHROPIC_KEY = re.compile(r"^(sk-ant-(?:api|admin)\d\d-)[A-Za-z0-9_-]{20,}$")
+
+
+def provider_redaction(value: str) -> str | None:
+    """The redacted form under which the provider's admin API lists this key, or None:
+    OpenAI ``sk-admin...`` + the last 3 (admin keys), ``sk-proj-``/``sk-svcacct-`` + 3 +
+    ``...`` + the last 3; Anthropic the prefix + 3 + ``...`` + the last 4."""
+    v = value.strip()
+    m = ANTHROPIC_KEY.match(v)
+    if m:
+        p = m.group(1)
+        return f"{p}{v[len(p):len(p) + 3]}...{v[-4:]}"
+    m = OPENAI_KEY.match(v)
+    if m and "T3BlbkFJ" in v or m and m.group(1):
+        if m.group(1) == "admin":
+            return f"sk-admin...{v[-3:]}"
+        p = f"sk-{m.group(1)}-" if m.group(1) else "sk-"
+        return f"{p}{v[len(p):len(p) + 3]}...{v[-3:]}"
+    return None
+
+
 def identifier_for(detector: str, value: str, fp: Fingerprinter) -> str | None:
     """A non-secret handle that lets an exposure be tied to a live credential."""
     m = AWS_KEY_ID.search(value)
     if m:
         return m.group(1)
+    shown = provider_redaction(value)
+    if shown:
+        return fp.redacted(shown)
     if value.startswith(("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")):
         return fp.last8(value)
     if "PRIVATE KEY" in value and "-----BEGIN" in value:
@@ -332,6 +365,9 @@ ANCHORS: dict[str, tuple[bool, list[list[str]]]] = {
     "MailchimpDetector": (True, [["-us"]]),
     "NpmDetector": (True, [["_authToken="]]),
     "OpenAIDetector": (True, [["T3BlbkFJ"]]),
+    "AnthropicKeyDetector": (True, [["sk-ant-"]]),
+    "AtlassianApiTokenDetector": (True, [["ATATT3"]]),
+    "VaultTokenDetector": (True, [["hvs.", "hvb."]]),
     "PrivateKeyDetector": (True, [["PRIVATE KEY"]]),
     "PypiTokenDetector": (True, [["pypi-"]]),
     "SendGridDetector": (True, [["SG."]]),
@@ -361,8 +397,12 @@ class _Engine:
 
         # what detect_secrets.settings.default_settings() sets, for the life of the process
         cache_bust()
+        custom = Path(__file__).with_name("secret_plugins.py")
+        own = ("AnthropicKeyDetector", "AtlassianApiTokenDetector", "VaultTokenDetector")
         configure_settings_from_baseline({"plugins_used": [
-            {"name": cls.__name__} for cls in get_mapping_from_secret_type_to_class().values()]})
+            {"name": cls.__name__} for cls in get_mapping_from_secret_type_to_class().values()
+            if cls.__name__ not in own] + [{"name": n, "path": f"file://{custom}"} for n in own]})
+        get_mapping_from_secret_type_to_class.cache_clear()  # now with the custom plugins
         from detect_secrets.core import scan as ds_scan
         from detect_secrets.plugins.base import RegexBasedDetector
         from detect_secrets.settings import get_plugins
@@ -400,6 +440,8 @@ class _Engine:
                     ps.secret_value = None  # drop the raw value from detect-secrets' object
                     if isinstance(plugin, self.regex_based) and len(value) < 16:
                         value = self._whole_match(plugin, line, value)
+                    if ps.type == "OpenAI Token":  # its pattern stops 20 characters after
+                        value = _whole_token(line, value)  # T3BlbkFJ: the key goes on
                     yield ps.type, value
 
     @staticmethod
@@ -411,6 +453,15 @@ class _Engine:
                 if value in m.groups() and len(m.group(0)) > len(value):
                     return m.group(0)
         return value
+
+
+def _whole_token(line: str, value: str) -> str:
+    """``value`` extended to the token characters that follow it on ``line``."""
+    i = line.find(value)
+    if i < 0:
+        return value
+    m = re.compile(r"[A-Za-z0-9_-]*").match(line, i + len(value))
+    return value + (m.group(0) if m else "")
 
 
 def line_starts(text: str) -> list[int]:

@@ -18,3 +18,19 @@ def parse_time(value: str) -> datetime | None:
         d = date.fromisoformat(value)  # raises ValueError with a clear message
         dt = datetime(d.year, d.month, d.day)
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def timestamp(value: object) -> datetime | None:
+    """Lenient form for API payloads: an RFC 3339 string (any offset, nanoseconds), unix
+    seconds, or nothing. Absent, unreadable, and zero times (unix 0, Go's
+    ``0001-01-01T00:00:00Z`` that Vault uses for "never") are None."""
+    if isinstance(value, bool) or value in (None, ""):
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=UTC) if value > 0 else None
+    if not isinstance(value, str) or value.startswith("0001-01-01"):
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None

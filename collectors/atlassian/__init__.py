@@ -1,0 +1,5 @@
+"""Atlassian Cloud admin API: organization users and their API tokens."""
+
+from .collector import LAYER, SYSTEM, AtlassianCollector
+
+__all__ = ["LAYER", "SYSTEM", "AtlassianCollector"]
