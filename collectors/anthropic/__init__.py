@@ -1,5 +1,5 @@
 """Anthropic Admin API: API keys (with ``created_by``), users, workspace members."""
 
-from .collector import LAYER, SYSTEM, AnthropicCollector
+from collectors.anthropic.collector import LAYER, SYSTEM, AnthropicCollector
 
 __all__ = ["LAYER", "SYSTEM", "AnthropicCollector"]

@@ -1,5 +1,5 @@
 """Atlassian Cloud admin API: organization users and their API tokens."""
 
-from .collector import LAYER, SYSTEM, AtlassianCollector
+from collectors.atlassian.collector import LAYER, SYSTEM, AtlassianCollector
 
 __all__ = ["LAYER", "SYSTEM", "AtlassianCollector"]

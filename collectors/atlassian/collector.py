@@ -15,7 +15,7 @@ from scanner.core.jsonapi import HttpError, JsonApi
 from scanner.core.options import Option
 from scanner.core.store import Sink
 
-from . import transform as tf
+from collectors.atlassian import transform as tf
 
 SYSTEM = tf.SYSTEM
 LAYER = "saas"

@@ -1,5 +1,5 @@
 """OpenAI organization Admin API: users, admin keys, project keys, service accounts."""
 
-from .collector import LAYER, SYSTEM, OpenAICollector
+from collectors.openai.collector import LAYER, SYSTEM, OpenAICollector
 
 __all__ = ["LAYER", "SYSTEM", "OpenAICollector"]

@@ -18,7 +18,7 @@ from scanner.core.jsonapi import HttpError, JsonApi, after_cursor
 from scanner.core.options import Option
 from scanner.core.store import Sink
 
-from . import transform as tf
+from collectors.openai import transform as tf
 
 SYSTEM = tf.SYSTEM
 LAYER = "saas"

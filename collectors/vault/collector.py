@@ -39,8 +39,8 @@ from scanner.core.options import Option
 from scanner.core.store import Sink
 from scanner.core.model import Credential, Resource
 
-from . import transform as tf
-from .client import AUTH_METHODS, VaultClients, VaultError, call, keys
+from collectors.vault import transform as tf
+from collectors.vault.client import AUTH_METHODS, VaultClients, VaultError, call, keys
 
 log = logging.getLogger("residual.collectors.vault")
 
