@@ -646,7 +646,7 @@ def _fallback(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
             f"# {f.title}: {f.object_name or f.object_id} ({f.remediation})", "no exact step is known for this rule yet")
 
 
-def _source_rule_steps() -> dict[str, Builder]:
+def source_rule_steps() -> dict[str, Builder]:
     """Rule id -> builder, from the source packages' remediation modules."""
     return {rid: fn for m in remediations() for rid, fn in getattr(m, "RULE_STEPS", {}).items()}
 
@@ -654,7 +654,7 @@ def _source_rule_steps() -> dict[str, Builder]:
 def steps_for(f: Finding, objs: Objects) -> list[Step]:
     """The revocation step(s) for one finding (two when a dependant must be served
     before the revocation: a secret in use)."""
-    out = (STEP_BUILDERS.get(f.rule) or _source_rule_steps().get(f.rule) or _fallback)(f, objs)
+    out = (STEP_BUILDERS.get(f.rule) or source_rule_steps().get(f.rule) or _fallback)(f, objs)
     return [Step(phase, f.system, action, command, f.fingerprint, f.rule, f.severity, note)
             for phase, action, command, note in (out if isinstance(out, list) else [out])]
 

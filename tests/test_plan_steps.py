@@ -129,8 +129,8 @@ def test_aws_keys_known_only_by_slot_are_found_by_creation_time():
 
 def test_every_rule_in_the_catalog_has_a_revocation_step():
     from rules.base import all_rules
-    from scanner.plan import STEP_BUILDERS, _source_rule_steps
+    from scanner.plan import STEP_BUILDERS, source_rule_steps
 
-    missing = sorted(set(all_rules()) - set(STEP_BUILDERS) - set(_source_rule_steps()))
+    missing = sorted(set(all_rules()) - set(STEP_BUILDERS) - set(source_rule_steps()))
     assert not missing, (f"rules without a step in scanner/plan.py STEP_BUILDERS or a source's "
                          f"collectors/<name>/remediation.py RULE_STEPS: {missing}")

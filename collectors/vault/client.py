@@ -5,7 +5,7 @@ redirect (a redirect could carry the token to another origin).
 Read-only by construction: the collector calls only hvac's list/read/lookup methods
 (HTTP LIST/GET, and the POST lookups Vault defines as reads: ``lookup-accessor``,
 ``secret-id-accessor/lookup``, ``sys/leases/lookup``) and a login when the auth method
-is not a token. tests/test_readonly_vault.py checks it against the fake.
+is not a token. tests/test_vault_collector.py checks it against the fake.
 """
 
 from __future__ import annotations
