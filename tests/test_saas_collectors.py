@@ -18,6 +18,7 @@ from collectors.base import CollectorContext
 from scanner.core.jsonapi import HttpError, JsonApi
 from collectors.openai import OpenAICollector
 from collectors.openai import transform as otf
+from fixtures import SAMPLES as ROOT_SAMPLES
 from fixtures.fake_saas import anthropic, atlassian, openai
 from fixtures.httpfake import FakeServer, Request, Response, route
 from scanner.config import check_block
@@ -25,7 +26,7 @@ from scanner.core.store import Inventory, Sink
 from scanner.core.model import Account, Coverage, Credential
 from scanner.core.secrets import Fingerprinter, SecretScanner, provider_redaction
 
-SAMPLES = Path("/work/shared/reference/api-samples/saas-tokens")
+SAMPLES = ROOT_SAMPLES / "saas-tokens"
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 FP = Fingerprinter(b"k" * 32)
 
@@ -33,7 +34,7 @@ FP = Fingerprinter(b"k" * 32)
 def sample(name: str):
     path = SAMPLES / name
     if not path.exists():
-        pytest.skip(f"reference sample {name} not present")
+        raise AssertionError(f"reference sample {name} missing from fixtures/samples")
     return json.loads(path.read_text())
 
 

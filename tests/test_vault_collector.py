@@ -12,13 +12,14 @@ import pytest
 from collectors.base import CollectorContext
 from collectors.vault import VaultCollector
 from collectors.vault import transform as tf
+from fixtures import SAMPLES as ROOT_SAMPLES
 from fixtures import fake_vault as fv
 from scanner.config import check_block
 from scanner.core.store import Inventory, Sink
 from scanner.core.model import Account, Coverage, Credential
 from scanner.core.secrets import Fingerprinter
 
-SAMPLES = Path("/work/shared/reference/api-samples/vault")
+SAMPLES = ROOT_SAMPLES / "vault"
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 SRC = "vault:prod"
 
@@ -26,7 +27,7 @@ SRC = "vault:prod"
 def sample(name: str):
     path = SAMPLES / name
     if not path.exists():
-        pytest.skip(f"reference sample {name} not present")
+        raise AssertionError(f"reference sample {name} missing from fixtures/samples")
     return json.loads(path.read_text())
 
 
