@@ -43,8 +43,9 @@ PHASES = {1: "rotate shared secrets", 2: "revoke credentials", 3: "remove grants
           7: "re-verify"}
 
 AWS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
-GL = "curl -sS -H \"PRIVATE-TOKEN: $GITLAB_TOKEN\""  # GitLab REST, $GITLAB_URL = instance URL
-OKTA = "curl -sS -H \"Authorization: SSWS $OKTA_TOKEN\""  # $OKTA_URL = https://<org>.okta.com
+GL = "curl -sS -g -H \"PRIVATE-TOKEN: $GITLAB_TOKEN\""  # GitLab REST, $GITLAB_URL = instance URL
+OKTA = "curl -sS -g -H \"Authorization: SSWS $OKTA_TOKEN\""  # $OKTA_URL = https://<org>.okta.com
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass
@@ -75,13 +76,47 @@ class Objects:
         target[rec.uid] = rec
 
 
+# Every estate value reaches a plan through one of the helpers below: the plan is run
+# with an admin's credentials, and the values come from payloads, files and repositories
+# that whoever residual scans controls (a deploy key's title, a SCIM id, a file path with
+# a newline). tests/test_attack_surface_plan.py renders hostile values and runs the plan.
+
+
+def cm(s: Any) -> str:
+    """Text for a comment line: no control character (a newline would end the comment
+    and start a command; an escape sequence or a carriage return would rewrite what the
+    reviewer sees)."""
+    return _CONTROL.sub("?", str(s))
+
+
 def q(s: Any) -> str:
-    return shlex.quote(str(s))
+    """One shell word. A control character becomes ``?`` here too: quoting would make it
+    inert for the shell, not for the terminal of whoever reviews the plan; a step whose
+    value was changed names no real object and fails instead."""
+    return shlex.quote(cm(s))
 
 
-def enc(path: str) -> str:
-    """A GitLab path as the API takes it in place of a numeric id (``acme%2Fplatform``)."""
-    return quote(str(path), safe="")
+def enc(part: Any) -> str:
+    """One URL path segment, percent-encoded (a GitLab path as the API takes it in place
+    of a numeric id: ``acme%2Fplatform``). Only ``[A-Za-z0-9_.~%-]`` remain, so it is
+    inert inside double quotes; a segment of dots is encoded too (no ``..`` traversal)."""
+    out = quote(str(part), safe="")
+    return out.replace(".", "%2E") if set(out) <= {"."} else out
+
+
+def gl(method: str, *parts: Any, query: str = "") -> str:
+    """A GitLab REST call on ``$GITLAB_URL/api/v4/<parts>`` (each part one segment)."""
+    return f"{GL} -X {method} \"$GITLAB_URL/api/v4/{'/'.join(enc(p) for p in parts)}{query}\""
+
+
+def okta(method: str, *parts: Any) -> str:
+    """An Okta REST call on ``$OKTA_URL/api/v1/<parts>`` (each part one segment)."""
+    return f"{OKTA} -X {method} \"$OKTA_URL/api/v1/{'/'.join(enc(p) for p in parts)}\""
+
+
+def ghp(*parts: Any) -> str:
+    """A GitHub REST path for ``gh api``: one shell word of encoded segments."""
+    return q("/" + "/".join(enc(p) for p in parts))
 
 
 def _tail(native_id: str, sep: str = ":") -> str:
@@ -127,7 +162,7 @@ def credential_step(c: Credential, acc: Account | None, objs: Objects) -> tuple[
             find = (f"kid=$(aws iam list-access-keys --user-name {q(user)} --query "
                     f"\"AccessKeyMetadata[?starts_with(CreateDate, '{created:%Y-%m-%dT%H:%M}')].AccessKeyId\" --output text)"
                     if created else
-                    f"aws iam list-access-keys --user-name {q(user)}  # then: kid=<the id of access key {a.get('slot', '')}>")
+                    f"aws iam list-access-keys --user-name {q(user)}  # then: kid=<the id of access key {cm(a.get('slot', ''))}>")
             return ("deactivate, then delete the access key (found by its creation time: the report has no key id)",
                     f"{find}\naws iam update-access-key --user-name {q(user)} --access-key-id \"$kid\" --status Inactive\n"
                     f"aws iam delete-access-key --user-name {q(user)} --access-key-id \"$kid\"",
@@ -153,23 +188,23 @@ def credential_step(c: Credential, acc: Account | None, objs: Objects) -> tuple[
     if s == "github":
         org = c.source.split(":", 1)[1]
         if c.kind == "deploy_key":
-            repo = a.get("repo") or "OWNER/REPO"
+            keys = ghp("repos", *str(a.get("repo") or "OWNER/REPO").split("/", 1), "keys")
             return ("delete the deploy key",
-                    f"gh api repos/{repo}/keys --jq '.[] | select(.title == {json.dumps(c.name)}) | .id' "
-                    f"| xargs -I{{}} gh api -X DELETE repos/{repo}/keys/{{}}",
+                    f"gh api {keys} | jq -r --arg title {q(c.name)} '.[] | select(.title == $title) | .id' "
+                    f"| xargs -I{{}} gh api -X DELETE {keys}/{{}}",
                     f"the key is found by its title {c.name!r}; its fingerprint is {c.fingerprint or 'unknown'}")
         if c.native_id.startswith("credential-authorization:"):
             return ("revoke the SAML SSO credential authorization (the token or key stops reaching the org)",
-                    f"gh api -X DELETE /orgs/{org}/credential-authorizations/{_tail(c.native_id)}",
+                    f"gh api -X DELETE {ghp('orgs', org, 'credential-authorizations', _tail(c.native_id))}",
                     "the credential itself belongs to the user's GitHub account; removing them from the org ends its use here")
         if c.native_id.startswith("fine-grained-pat:"):
             return ("revoke the fine-grained PAT's access to the org",
-                    f"gh api -X POST /orgs/{org}/personal-access-tokens/{a.get('grant_id') or _tail(c.native_id)} -f action=revoke",
+                    f"gh api -X POST {ghp('orgs', org, 'personal-access-tokens', a.get('grant_id') or _tail(c.native_id))} -f action=revoke",
                     "needs a GitHub App token with organization personal access tokens: write")
         if c.kind == "ssh_key":
             login = acc.login if acc else c.native_id.split("/", 1)[0]
             return ("a user's SSH key belongs to their GitHub account: remove them from the org",
-                    f"gh api -X DELETE /orgs/{org}/memberships/{login}", "")
+                    f"gh api -X DELETE {ghp('orgs', org, 'memberships', login)}", "")
     if s == "gitlab":
         tid = _tail(c.native_id)
         parent = _after_pipe(a.get("parent"))
@@ -180,23 +215,23 @@ def credential_step(c: Credential, acc: Account | None, objs: Objects) -> tuple[
             if ttype == "impersonation_token" or a.get("impersonation"):
                 uid = a.get("user_id") or (acc.attributes.get("user_id") if acc else "USER_ID")
                 return ("revoke the impersonation token",
-                        f"{GL} -X DELETE \"$GITLAB_URL/api/v4/users/{uid}/impersonation_tokens/{tid}\"", "")
+                        gl("DELETE", "users", uid, "impersonation_tokens", tid), "")
             if ttype in ("project_access_token", "group_access_token") and path:
                 return (f"revoke the {ttype.replace('_', ' ')}",
-                        f"{GL} -X DELETE \"$GITLAB_URL/api/v4/{api}/{enc(path)}/access_tokens/{tid}\"", "")
+                        gl("DELETE", api, path, "access_tokens", tid), "")
             return ("revoke the personal access token",
-                    f"{GL} -X DELETE \"$GITLAB_URL/api/v4/personal_access_tokens/{tid}\"", "")
+                    gl("DELETE", "personal_access_tokens", tid), "")
         if c.kind == "deploy_token":
             return ("revoke the deploy token",
-                    f"{GL} -X DELETE \"$GITLAB_URL/api/v4/{api}/{enc(path or 'PATH')}/deploy_tokens/{tid}\"", "")
+                    gl("DELETE", api, path or "PATH", "deploy_tokens", tid), "")
         if c.kind == "deploy_key":
             repo = a.get("repo") or path or "PROJECT"
             return ("delete the deploy key",
-                    f"{GL} -X DELETE \"$GITLAB_URL/api/v4/projects/{enc(repo)}/deploy_keys/{a.get('key_id') or tid}\"", "")
+                    gl("DELETE", "projects", repo, "deploy_keys", a.get("key_id") or tid), "")
         if c.kind == "ssh_key":
             uid = acc.attributes.get("user_id") if acc else None
             return ("delete the user's SSH key",
-                    f"{GL} -X DELETE \"$GITLAB_URL/api/v4/users/{uid or 'USER_ID'}/keys/{tid}\"", "")
+                    gl("DELETE", "users", uid or "USER_ID", "keys", tid), "")
     if s == "kubernetes":
         if c.kind == "sa_token":
             ns, _, name = c.name.partition("/")
@@ -208,21 +243,21 @@ def credential_step(c: Credential, acc: Account | None, objs: Objects) -> tuple[
             groups = ",".join(a.get("groups") or [])
             return ("client certificates cannot be revoked",
                     f"# Kubernetes has no revocation for client certificates: it stays valid until {until}.\n"
-                    f"# Remove every RoleBinding/ClusterRoleBinding naming User {a.get('cn') or c.name}"
-                    + (f" or its groups ({groups})" if groups else "")
+                    f"# Remove every RoleBinding/ClusterRoleBinding naming User {cm(a.get('cn') or c.name)}"
+                    + (f" or its groups ({cm(groups)})" if groups else "")
                     + ", or rotate the cluster CA (every client certificate is then reissued).\n"
                     f"kubectl get rolebindings,clusterrolebindings -A -o wide | grep -e {q(a.get('cn') or c.name)}"
                     + "".join(f" -e {q(g)}" for g in a.get("groups") or []),
                     "the certificate's groups are granted by bindings other people use too: remove the user, not the group, where possible")
     if s == "okta":
         if c.kind == "api_key":
-            return ("revoke the API token", f"{OKTA} -X DELETE \"$OKTA_URL/api/v1/api-tokens/{c.native_id}\"", "")
+            return ("revoke the API token", okta("DELETE", "api-tokens", c.native_id), "")
         if c.kind == "mfa_device":
             uid = _after_pipe(c.holder)
             return ("reset the enrolled factor",
-                    f"{OKTA} -X DELETE \"$OKTA_URL/api/v1/users/{uid}/factors/{_tail(c.native_id)}\"", "")
+                    okta("DELETE", "users", uid, "factors", _tail(c.native_id)), "")
     return (f"revoke the {c.kind.replace('_', ' ')}",
-            f"# revoke {c.kind} {c.name or c.native_id} in {c.source} (no revocation API is known for it)", "")
+            f"# revoke {cm(c.kind)} {cm(c.name or c.native_id)} in {cm(c.source)} (no revocation API is known for it)", "")
 
 
 # --- per system: the step that disables one account ------------------------------------------
@@ -250,20 +285,20 @@ def account_step(acc: Account, suspended: bool = False) -> tuple[str, str, str]:
     if s == "github":
         org = acc.source.split(":", 1)[1]
         if a.get("invitation") or acc.status == "pending":
-            return ("cancel the invitation", f"gh api -X DELETE /orgs/{org}/invitations/{a.get('invitation_id', _tail(acc.native_id))}", "")
+            return ("cancel the invitation", f"gh api -X DELETE {ghp('orgs', org, 'invitations', a.get('invitation_id', _tail(acc.native_id)))}", "")
         if a.get("outside_collaborator"):
-            return ("remove the outside collaborator", f"gh api -X DELETE /orgs/{org}/outside_collaborators/{acc.login}", "")
+            return ("remove the outside collaborator", f"gh api -X DELETE {ghp('orgs', org, 'outside_collaborators', acc.login)}", "")
         return ("remove the member from the org (and their team memberships with it)",
-                f"gh api -X DELETE /orgs/{org}/memberships/{acc.login}", "")
+                f"gh api -X DELETE {ghp('orgs', org, 'memberships', acc.login)}", "")
     if s == "gitlab":
         if acc.status == "pending":
             place = _after_pipe(a.get("invited_to"))
             kind, _, path = place.partition(":")
             return ("delete the invitation",
-                    f"{GL} -X DELETE \"$GITLAB_URL/api/v4/{'projects' if kind == 'project' else 'groups'}/{enc(path)}/invitations/{quote(acc.login or '', safe='')}\"", "")
+                    gl("DELETE", "projects" if kind == "project" else "groups", path, "invitations", acc.login or ""), "")
         uid = a.get("user_id") or "USER_ID"
         return ("block the user (blocked users cannot sign in, and their tokens stop working)",
-                f"{GL} -X POST \"$GITLAB_URL/api/v4/users/{uid}/block\"",
+                gl("POST", "users", uid, "block"),
                 "a deactivated user is reactivated by signing in; block instead")
     if s == "kubernetes":
         kind, _, name = acc.native_id.partition(":")
@@ -272,19 +307,20 @@ def account_step(acc: Account, suspended: bool = False) -> tuple[str, str, str]:
             return ("delete the service account (after moving its workloads)",
                     f"kubectl -n {q(ns)} delete serviceaccount {q(sa)}", "")
         return ("Kubernetes has no user objects: remove the bindings that name them",
-                f"kubectl get rolebindings,clusterrolebindings -A -o json | jq -r '.items[] | select(.subjects[]? | "
-                f".kind == {json.dumps(kind)} and .name == {json.dumps(name)}) | .metadata.namespace + \" \" + .metadata.name'", "")
+                f"kubectl get rolebindings,clusterrolebindings -A -o json | jq -r --arg kind {q(kind)} --arg name {q(name)} "
+                "'.items[] | select(.subjects[]? | .kind == $kind and .name == $name) "
+                "| .metadata.namespace + \" \" + .metadata.name'", "")
     if s == "okta":
         verb = "suspend" if suspended else "deactivate"
         return (f"{verb} the Okta user (ends sessions, and its API tokens stop working)",
-                f"{OKTA} -X POST \"$OKTA_URL/api/v1/users/{acc.native_id}/lifecycle/{verb}\"", "")
+                okta("POST", "users", acc.native_id, "lifecycle", verb), "")
     if s == "scim":
         return ("deactivate the SaaS account over SCIM",
                 f"curl -sS -X PATCH -H \"Authorization: Bearer $SCIM_TOKEN\" -H 'Content-Type: application/scim+json' "
-                f"\"$SCIM_URL/Users/{acc.native_id}\" -d '{{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
+                f"\"$SCIM_URL/Users/{enc(acc.native_id)}\" -d '{{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],"
                 f"\"Operations\":[{{\"op\":\"replace\",\"value\":{{\"active\":false}}}}]}}'",
                 f"$SCIM_URL is the {acc.system} SCIM base URL")
-    return (f"disable the {acc.kind}", f"# disable {acc.login or acc.native_id} in {acc.source}", "")
+    return (f"disable the {acc.kind}", f"# disable {cm(acc.login or acc.native_id)} in {cm(acc.source)}", "")
 
 
 def owner_step(acc: Account | None, f: Finding) -> tuple[str, str, str]:
@@ -303,7 +339,7 @@ def owner_step(acc: Account | None, f: Finding) -> tuple[str, str, str]:
             return ("annotate the service account with its new owner",
                     f"kubectl -n {q(ns)} annotate serviceaccount {q(sa)} owner=NEW_OWNER --overwrite", "")
     return ("record a new owner in the roster",
-            f"# roster: set the owner column of {name} to its new accountable owner",
+            f"# roster: set the owner column of {cm(name)} to its new accountable owner",
             "the roster is where this NHI's ownership is recorded")
 
 
@@ -322,8 +358,8 @@ def _cred_of(f: Finding, objs: Objects) -> tuple[Credential | None, Account | No
 def _revoke(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     c, acc = _cred_of(f, objs)
     if c is None:
-        return (2, f"revoke the {f.object_kind}", f"# revoke {f.object_kind} {f.object_name or f.object_id} "
-                f"in {f.system} (not in this scan's inventory: re-run the scan)", "")
+        return (2, f"revoke the {f.object_kind}", f"# revoke {cm(f.object_kind)} {cm(f.object_name or f.object_id)} "
+                f"in {cm(f.system)} (not in this scan's inventory: re-run the scan)", "")
     return (2, *credential_step(c, acc, objs))
 
 
@@ -343,7 +379,7 @@ def _rotate_credential(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
                 f"# deploy the new key where the old one is used, then:\n{revoke}", "")
     if c is not None and c.system.startswith("gitlab") and c.kind == "pat":
         return (1, "rotate the token (GitLab issues a new one and revokes this one)",
-                f"{GL} -X POST \"$GITLAB_URL/api/v4/personal_access_tokens/{_tail(c.native_id)}/rotate\"",
+                gl("POST", "personal_access_tokens", _tail(c.native_id), "rotate"),
                 "deploy the new token where the old one is used")
     phase, action, cmd, note = _revoke(f, objs)
     return (1, f"reissue, then {action}", f"# issue a replacement and deploy it, then:\n{cmd}", note)
@@ -355,14 +391,14 @@ def _no_expiry(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
         return _revoke(f, objs)
     if c is not None and c.system.startswith("gitlab") and c.kind == "pat":
         return (1, "rotate the token with an expiry date",
-                f"{GL} -X POST \"$GITLAB_URL/api/v4/personal_access_tokens/{_tail(c.native_id)}/rotate?expires_at=YYYY-MM-DD\"", "")
+                gl("POST", "personal_access_tokens", _tail(c.native_id), "rotate", query="?expires_at=YYYY-MM-DD"), "")
     return _rotate_credential(f, objs)
 
 
 def _disable_account(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     acc = objs.accounts.get(f.subject)
     if acc is None:
-        return (4, f"disable the {f.object_kind}", f"# disable {f.object_name or f.object_id} in {f.system}", "")
+        return (4, f"disable the {f.object_kind}", f"# disable {cm(f.object_name or f.object_id)} in {cm(f.system)}", "")
     return (4, *account_step(acc, suspended=f.rule == "account.active_while_suspended"))
 
 
@@ -377,7 +413,8 @@ def _unowned(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
         return (5, action, cmd, note)
     name = f.object_name or f.object_id
     note = ("or remove it if nobody needs it: " + account_step(acc)[1].splitlines()[0]) if acc else ""
-    return (5, "record an owner in the roster", f"# roster: add a row for {name} ({f.system}) with its accountable owner", note)
+    return (5, "record an owner in the roster",
+            f"# roster: add a row for {cm(name)} ({cm(f.system)}) with its accountable owner", note)
 
 
 def _nhi_owner(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
@@ -402,10 +439,10 @@ def _ci_secret(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     kind, _, path = parent.partition(":")
     api = "projects" if kind == "project" else "groups"
     scope = (res.attributes.get("environment_scope") if res else None) or "*"
-    flt = "" if scope == "*" else f"?filter[environment_scope]={quote(scope, safe='')}"
+    flt = "" if scope == "*" else f"?filter[environment_scope]={enc(scope)}"
     return (1, "rotate the shared CI/CD variable: a new value at its issuer, then here",
-            f"{GL} -X PUT \"$GITLAB_URL/api/v4/{api}/{enc(path)}/variables/{quote(f.object_name, safe='')}{flt}\" "
-            f"--form \"value=$NEW_VALUE\"", "rotate the value at its issuer first")
+            gl("PUT", api, path, "variables", f.object_name, query=flt) + " --form \"value=$NEW_VALUE\"",
+            "rotate the value at its issuer first")
 
 
 def _secret_store(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
@@ -428,9 +465,9 @@ def _k8s_secret_live(f: Finding, objs: Objects) -> list[tuple[int, str, str, str
     m = re.match(r"^(secrets|configmaps)/([^/]+)/([^#]+)(?:#(.*))?$", loc)
     if m:
         kind = "secret" if m.group(1) == "secrets" else "configmap"
-        edit = f"kubectl -n {q(m.group(2))} edit {kind} {q(m.group(3))}  # put a new credential in {m.group(4) or 'the value'}"
+        edit = f"kubectl -n {q(m.group(2))} edit {kind} {q(m.group(3))}  # put a new credential in {cm(m.group(4) or 'the value')}"
     else:
-        edit = f"# put a new credential at {loc}"
+        edit = f"# put a new credential at {cm(loc)}"
     return [(1, "replace the credential in the Secret with one not tied to the leaver", edit,
              "workloads that read it must restart to pick up the new value"), _revoke(f, objs)]
 
@@ -439,10 +476,10 @@ def _exposure(f: Finding, objs: Objects) -> list[tuple[int, str, str, str]]:
     """A secret in a file: whoever read the file has it. With the credential known, roll
     out a replacement and clean the file (phase 1), then revoke it (phase 2); without,
     rotate it at its issuer."""
-    where = f"{f.location_path}:{f.location_line}" if f.location_line else (f.location_path or f.object_id)
+    where = cm(f"{f.location_path}:{f.location_line}" if f.location_line else (f.location_path or f.object_id))
     c, _ = _cred_of(f, objs)
     if f.rule == "exposure.tfstate":
-        tail = (f"# move the state to an encrypted remote backend with restricted access and delete {f.location_path}; "
+        tail = (f"# move the state to an encrypted remote backend with restricted access and delete {cm(f.location_path)}; "
                 "every secret in it must be rotated")
     elif f.rule.startswith("exposure.history") or f.evidence.get("commit"):
         tail = (f"# remove it from {where}, then purge it from history: "
@@ -450,11 +487,12 @@ def _exposure(f: Finding, objs: Objects) -> list[tuple[int, str, str, str]]:
     else:
         tail = f"# remove it from {where} (read it from a secret store instead)"
     if c is None:
-        rotate = f"# rotate the {f.evidence.get('detector') or 'secret'} {f.evidence.get('hint') or f.object_name} at its issuer"
+        rotate = (f"# rotate the {cm(f.evidence.get('detector') or 'secret')} "
+                  f"{cm(f.evidence.get('hint') or f.object_name)} at its issuer")
         return [(1, "rotate the exposed secret at its issuer, then remove it from the file",
                  f"{rotate}\n{tail}", "whoever read the file has the secret")]
     return [(1, "replace the exposed credential where it is used, and remove it from the file",
-             f"# issue a replacement for {c.name or c.native_id} ({c.system}) to whatever uses it\n{tail}",
+             f"# issue a replacement for {cm(c.name or c.native_id)} ({cm(c.system)}) to whatever uses it\n{tail}",
              "whoever read the file has the secret: it is revoked in phase 2"), _revoke(f, objs)]
 
 
@@ -463,7 +501,7 @@ def _trust(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     principal = f.evidence.get("principal", "the principal")
     return (3, "remove the principal from the role's trust policy",
             f"aws iam get-role --role-name {q(role)} --query Role.AssumeRolePolicyDocument > trust.json\n"
-            f"# edit trust.json: drop {principal}\n"
+            f"# edit trust.json: drop {cm(principal)}\n"
             f"aws iam update-assume-role-policy --role-name {q(role)} --policy-document file://trust.json", "")
 
 
@@ -487,7 +525,7 @@ def _sso_assignment(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
 def _invitation(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     acc = objs.accounts.get(f.subject)
     if acc is None:
-        return (3, "cancel the invitation", f"# cancel the invitation {f.object_id} in {f.system}", "")
+        return (3, "cancel the invitation", f"# cancel the invitation {cm(f.object_id)} in {cm(f.system)}", "")
     return (3, *account_step(acc))
 
 
@@ -502,7 +540,7 @@ def _gitlab_membership(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     acc = next((a for a in objs.accounts.values() if a.system == f.system and a.login == login), None)
     uid = acc.attributes.get("user_id") if acc else None
     return (3, f"remove the member from the GitLab {kind}",
-            f"{GL} -X DELETE \"$GITLAB_URL/api/v4/{api}/{enc(path)}/members/{uid or 'USER_ID'}\"",
+            gl("DELETE", api, path, "members", uid or "USER_ID"),
             "an inherited membership is removed where it is granted (the parent group)")
 
 
@@ -510,7 +548,7 @@ def _schedule(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     project = f.evidence.get("project") or f.object_id.split(":schedule:", 1)[0]
     sid = _tail(f.object_id)
     return (3, "take ownership of the pipeline schedule (it runs as its owner), or delete it",
-            f"{GL} -X POST \"$GITLAB_URL/api/v4/projects/{enc(project)}/pipeline_schedules/{sid}/take_ownership\"",
+            gl("POST", "projects", project, "pipeline_schedules", sid, "take_ownership"),
             "run it with a bot's token, not a person's")
 
 
@@ -518,7 +556,7 @@ def _gitlab_deactivated(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     acc = objs.accounts.get(f.subject)
     uid = acc.attributes.get("user_id") if acc else None
     return (4, "block the deactivated user (signing in would reactivate them)",
-            f"{GL} -X POST \"$GITLAB_URL/api/v4/users/{uid or 'USER_ID'}/block\"", "")
+            gl("POST", "users", uid or "USER_ID", "block"), "")
 
 
 def _binding(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
@@ -532,12 +570,12 @@ def _binding(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     if f.evidence.get("membership", "").startswith("mapping") or skind == "Group":
         note = (f"the leaver is in it through {f.evidence.get('membership') or subject}: remove that membership "
                 "(the mapping step) rather than the group, which others use")
-        cmd = f"# kubectl {nsflag}edit {res_kind} {q(name)}  # only if {sname} is the leaver's alone"
+        cmd = f"# kubectl {cm(nsflag)}edit {res_kind} {cm(q(name))}  # only if {cm(sname)} is the leaver's alone"
         return (3, "remove the leaver's way into the bound group", cmd, note)
     who = f"{skind} {sname}" if sname else "the leaver's subject"
     return (3, "remove the subject from the binding",
-            f"kubectl {nsflag}edit {res_kind} {q(name)}  # delete the subjects[] entry for {who}",
-            f"if it is the only subject, delete the binding instead: kubectl {nsflag}delete {res_kind} {name}")
+            f"kubectl {nsflag}edit {res_kind} {q(name)}  # delete the subjects[] entry for {cm(who)}",
+            f"if it is the only subject, delete the binding instead: kubectl {nsflag}delete {res_kind} {q(name)}")
 
 
 def _mapping(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
@@ -549,8 +587,8 @@ def _mapping(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
                 f"aws eks delete-access-entry --cluster-name {q(_arn_name(str(cluster)))} --principal-arn {q(principal)}", "")
     ns, _, name = (where or "kube-system/aws-auth").partition("/")
     return (3, "remove the IAM mapping from the aws-auth ConfigMap",
-            f"kubectl -n {q(ns)} edit configmap {q(name)}  # delete the mapUsers/mapRoles entry for {principal}",
-            "or: eksctl delete iamidentitymapping --cluster CLUSTER --arn " + principal)
+            f"kubectl -n {q(ns)} edit configmap {q(name)}  # delete the mapUsers/mapRoles entry for {cm(principal)}",
+            "or: eksctl delete iamidentitymapping --cluster CLUSTER --arn " + q(principal))
 
 
 def _okta_assignment(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
@@ -558,22 +596,22 @@ def _okta_assignment(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     app_id = app.split(":", 1)[-1]
     if f.evidence.get("assignment_scope") == "GROUP":
         return (3, "remove the user from the group that assigns the app",
-                f"{OKTA} \"$OKTA_URL/api/v1/apps/{app_id}/groups\"  # the groups assigning the app; then for each:\n"
-                f"{OKTA} -X DELETE \"$OKTA_URL/api/v1/groups/GROUP_ID/users/{user_id}\"",
+                okta("GET", "apps", app_id, "groups") + "  # the groups assigning the app; then for each:\n"
+                + okta("DELETE", "groups", "GROUP_ID", "users", user_id),
                 "a group assignment cannot be removed per user")
     return (3, "unassign the user from the app",
-            f"{OKTA} -X DELETE \"$OKTA_URL/api/v1/apps/{app_id}/users/{user_id}\"", "")
+            okta("DELETE", "apps", app_id, "users", user_id), "")
 
 
 def _reference(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
-    where = f"{f.location_path}:{f.location_line}" if f.location_line else (f.location_path or f.object_id)
-    ctx = f.evidence.get("context") or ""
+    where = cm(f"{f.location_path}:{f.location_line}" if f.location_line else (f.location_path or f.object_id))
+    ctx = cm(f.evidence.get("context") or "")
     if f.rule == "reference.recreates_leaver":
         return (6, "remove the leaver from the code that would recreate their access",
-                f"# {where} ({ctx}): remove or replace {f.object_name}, then review `terraform plan` / the next apply",
+                f"# {where} ({ctx}): remove or replace {cm(f.object_name)}, then review `terraform plan` / the next apply",
                 "until this changes, the next apply grants the access again")
     return (6, "replace the leaver in the file",
-            f"# {where} ({ctx}): replace {f.object_name} with a current owner", "")
+            f"# {where} ({ctx}): replace {cm(f.object_name)} with a current owner", "")
 
 
 def _agent(f: Finding, objs: Objects) -> Any:
@@ -643,7 +681,8 @@ def _fallback(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     if f.layer == "iac":
         return _reference(f, objs)
     return (3, f"remove {f.object_kind or 'the access'} in {f.system}",
-            f"# {f.title}: {f.object_name or f.object_id} ({f.remediation})", "no exact step is known for this rule yet")
+            f"# {cm(f.title)}: {cm(f.object_name or f.object_id)} ({cm(f.remediation)})",
+            "no exact step is known for this rule yet")
 
 
 def source_rule_steps() -> dict[str, Builder]:
@@ -717,16 +756,16 @@ def render_plan(steps: list[Step], identity: str, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"identity": identity, "steps": [asdict(s) for s in steps]}, indent=2)
     if fmt == "sh":
-        lines = ["#!/bin/sh", f"# Revocation plan for {identity}, generated by residual (read-only).",
+        lines = ["#!/bin/sh", f"# Revocation plan for {cm(identity)}, generated by residual (read-only).",
                  "# Review every step before running it. Order matters: see the phases.", "set -eu"]
         phase = None
         for s in steps:
             if s.phase != phase:
                 phase = s.phase
                 lines += ["", f"# --- phase {s.phase}: {PHASES[s.phase]}"]
-            lines.append(f"# [{s.severity}] {s.action} ({s.rule or 'check'} {s.finding[:12]})")
+            lines.append(cm(f"# [{s.severity}] {s.action} ({s.rule or 'check'} {s.finding[:12]})"))
             if s.note:
-                lines.append(f"# note: {s.note}")
+                lines.append(cm(f"# note: {s.note}"))
             lines.append(s.command)
         return "\n".join(lines) + "\n"
     lines = [f"# Revocation plan for {identity}", "",
@@ -740,7 +779,8 @@ def render_plan(steps: list[Step], identity: str, fmt: str) -> str:
         n += 1
         lines.append(f"{n}. **{s.action}** ({s.system}, {s.severity}{', ' + s.rule if s.rule else ''})")
         body = "\n".join(f"   {line}" for line in s.command.splitlines())
-        lines.append(f"   ```sh\n{body}\n   ```")
+        fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", body)), default=0))
+        lines.append(f"   {fence}sh\n{body}\n   {fence}")  # no value can close the fence
         if s.note:
             lines.append(f"   _{s.note}_")
     return "\n".join(lines) + "\n"
