@@ -85,17 +85,18 @@ class IacCollector(Collector):
         try:
             if self.config.get("path"):
                 self._scan_path(sink, analyzer)
-            targets = [(url, None, {}) for url in self.config.get("repos") or []]
-            targets += self._listed(sink)
+            # configured by the operator: any URL git takes, a local path or file:// included
+            targets = [(url, None, {}, True) for url in self.config.get("repos") or []]
+            targets += [(url, name, env, False) for url, name, env in self._listed(sink)]
             if not self.config.get("path") and not targets and not self._lists():
                 with self.target(sink, "iac"):
                     raise CollectorError("nothing to scan: give path, repos, github_org or gitlab_group")
             seen: set[str] = set()
-            for url, name, env in targets:
+            for url, name, env, allow_file in targets:
                 safe = gitrepo.strip_credentials(url)
                 if safe not in seen:
                     seen.add(safe)
-                    self._scan_remote(sink, analyzer, url, name, env)
+                    self._scan_remote(sink, analyzer, url, name, env, allow_file)
         finally:
             analyzer.close()
 
@@ -107,22 +108,27 @@ class IacCollector(Collector):
             if not root.exists():
                 raise FileNotFoundError(f"{self.config['path']}: no such file or directory")
             source = f"iac:{self.config['path']}"
-            if self.config.get("history") and gitrepo.is_repo(root):
+            history = bool(self.config.get("history")) and gitrepo.is_repo(root)
+            foreign = gitrepo.foreign_git_dir(root) if history else None
+            if history and foreign is None:
                 self._scan_history(sink, run, analyzer, root, source, prefix="")
-            else:
-                if self.config.get("history"):
-                    run.attributes["history"] = "not a git repository: files only"
-                self._scan_tree(sink, run, analyzer, root, source)
+                return
+            if foreign:
+                log.warning("iac: %s: %s", self.config["path"], foreign)
+                run.partial(foreign)  # the files are read; the history was not
+            elif self.config.get("history"):
+                run.attributes["history"] = "not a git repository: files only"
+            self._scan_tree(sink, run, analyzer, root, source)
 
     def _scan_remote(self, sink: Sink, analyzer: Analyzer, url: str, name: str | None,
-                     env: dict[str, str]) -> None:
+                     env: dict[str, str], allow_file: bool) -> None:
         """Clone (first scan) or fetch (rescans) into the cache, then scan its blobs;
         unchanged blobs come from the content cache."""
         safe = gitrepo.strip_credentials(url)
         with self.target(sink, safe) as run:
             self.count_call()
             local, how = gitrepo.sync_remote(url, self.ctx.cache_dir, bool(self.config.get("history")),
-                                             env=env)
+                                             env=env, allow_file=allow_file)
             run.attributes["sync"] = how
             name = name or safe.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
             run.attributes["repo"] = name
@@ -156,13 +162,19 @@ class IacCollector(Collector):
                     repos, bad = listing(lister, api, where, token)
                 finally:
                     lister.close()
+                origin = remotes.git_origin(api, kind)
+                foreign = [r for r in repos if not remotes.on_origin(r.clone_url, origin)]
+                repos = [r for r in repos if r not in foreign]
                 run.attributes.update({"repos": len(repos),
                                        "archived": sum(1 for r in repos if r.archived)})
                 if bad:
                     log.warning("iac: %s: %d malformed repository entries skipped", label, bad)
                     run.attributes["malformed"] = bad
                     run.partial(f"{bad} malformed repository entries skipped")
-                origin = remotes.git_origin(api, kind)
+                if foreign:  # a listing may not send residual (and git) to another host or file://
+                    log.warning("iac: %s: %d clone URLs not on %s refused", label, len(foreign), origin)
+                    run.attributes["foreign_clone_urls"] = len(foreign)
+                    run.partial(f"{len(foreign)} clone URLs not on the code host's origin refused")
                 user = "x-access-token" if kind == "github" else "oauth2"
                 out += [(r.clone_url, r.name, remotes.auth_env(r.clone_url, token, origin, user))
                         for r in repos]

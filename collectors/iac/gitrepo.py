@@ -2,7 +2,15 @@
 
 Why the CLI and not a library: it is on every machine that has repositories, it streams
 objects (``cat-file --batch``) far faster than any Python binding we may depend on, and
-clone/fetch of remote repositories (with the user's own credential helpers) come free.
+clone/fetch of remote repositories come free.
+
+A scanned repository is hostile input: its ``.git/config`` can name programs git runs
+(``gpg.program`` with ``log.showSignature``, ``core.fsmonitor``, hooks, a pager, a
+credential helper, ``core.sshCommand``...). Every git process therefore runs with one
+fixed configuration (``NEUTRAL``, given with ``-c``, which wins over every file) and an
+environment without system or global config; clones use ssh agents and the code host
+token residual passes (never a credential helper). tests/test_attack_surface_git.py
+plants each key.
 
 History: every blob reachable from any ref, each read and scanned once (by blob id),
 reported with the first commit that added it and whether it is still in HEAD.
@@ -23,6 +31,15 @@ from pathlib import Path
 from typing import Iterator
 
 ZERO = "0" * 40
+# Options that make git run a program or read another config, forced to an inert value.
+NEUTRAL = ("core.hooksPath=/dev/null", "core.fsmonitor=false", "core.pager=cat", "pager.log=false",
+           "log.showSignature=false", "gpg.program=false", "gpg.ssh.program=false",
+           "gpg.x509.program=false", "credential.helper=", "core.askPass=", "core.sshCommand=ssh",
+           "core.alternateRefsCommand=", "core.editor=false", "diff.external=", "gc.auto=0",
+           "maintenance.auto=false", "submodule.recurse=false", "fetch.recurseSubmodules=false",
+           "uploadpack.packObjectsHook=", "protocol.allow=never", "protocol.https.allow=always",
+           "protocol.http.allow=always", "protocol.ssh.allow=always", "protocol.git.allow=always",
+           "protocol.ext.allow=never")
 
 
 class GitError(Exception):
@@ -30,12 +47,19 @@ class GitError(Exception):
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    if extra and "GIT_CONFIG_COUNT" in extra:  # ours replace any inherited command-line config
-        env = {k: v for k, v in env.items()
-               if not k.startswith(("GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))}
-    return {**env, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C",
-            "GIT_CONFIG_NOSYSTEM": "1", **(extra or {})}
+    """No inherited GIT_* variable (a GIT_DIR or GIT_CONFIG_* of whoever started residual
+    would redirect it), no system or global config, no prompt."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    return {**env, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true",
+            "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_PAGER": "cat", "GIT_PROTOCOL_FROM_USER": "0", **(extra or {})}
+
+
+def _argv(args: list[str], allow_file: bool = False) -> list[str]:
+    """``git -c ... <args>``: the neutral configuration before every command. File and
+    local clones only where the operator configured such a URL (``allow_file``)."""
+    opts = [*NEUTRAL, f"protocol.file.allow={'always' if allow_file else 'never'}"]
+    return ["git", *(x for o in opts for x in ("-c", o)), *args]
 
 
 def strip_credentials(url: str) -> str:
@@ -43,11 +67,11 @@ def strip_credentials(url: str) -> str:
 
 
 def git(args: list[str], cwd: Path | None = None, timeout: float = 600,
-        env: dict[str, str] | None = None) -> bytes:
+        env: dict[str, str] | None = None, allow_file: bool = False) -> bytes:
     """Run git; ``env``: extra environment (e.g. a clone credential as GIT_CONFIG_*)."""
     try:
-        p = subprocess.run(["git", *args], cwd=cwd, env=_env(env), capture_output=True,
-                           timeout=timeout)
+        p = subprocess.run(_argv(args, allow_file), cwd=cwd, env=_env(env), capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise GitError(f"git {args[0]}: {exc.__class__.__name__}") from None
     if p.returncode != 0:
@@ -62,6 +86,28 @@ def is_repo(path: Path) -> bool:
         return git(["rev-parse", "--git-dir"], cwd=path).strip() != b""
     except GitError:
         return False
+
+
+def foreign_git_dir(path: Path) -> str | None:
+    """Why the repository git finds for ``path`` is not one residual may read, or None.
+
+    A ``.git`` *file* (``gitdir: /elsewhere``) lets a scanned tree point the history
+    scan at any repository on the host. Allowed: a git directory inside ``path`` (the
+    repository itself, or a bare one), and a ``.git`` directory of the work tree that
+    contains ``path`` (a monorepo's subdirectory)."""
+    try:
+        gd = Path(git(["rev-parse", "--absolute-git-dir"], cwd=path).decode().strip()).resolve()
+        top = git(["rev-parse", "--show-toplevel"], cwd=path).decode().strip() \
+            if git(["rev-parse", "--is-bare-repository"], cwd=path).strip() == b"false" else ""
+    except GitError as exc:
+        return str(exc)
+    root = path.resolve()
+    if gd == root or root in gd.parents:
+        return None
+    if top and (Path(top) / ".git").is_dir() and not (Path(top) / ".git").is_symlink() \
+            and gd == (Path(top) / ".git").resolve():
+        return None
+    return "its git directory is outside the configured path (a .git file or link): history not read"
 
 
 def subdir_prefix(path: Path) -> str:
@@ -106,6 +152,7 @@ def history_blobs(repo: Path) -> dict[str, BlobSeen]:
     if head_commit(repo) is None:
         return {}
     out = git(["log", "--all", "--reverse", "--topo-order", "--root", "--no-renames", "--raw",
+               "--no-show-signature", "--no-ext-diff", "--no-textconv", "--no-mailmap",
                "--diff-merges=first-parent",  # blobs made while resolving a merge
                "--no-abbrev", "-z", "--format=%x00C%H"], cwd=repo)
     seen: dict[str, BlobSeen] = {}
@@ -135,7 +182,7 @@ def history_blobs(repo: Path) -> dict[str, BlobSeen]:
 def blob_sizes(repo: Path, ids: list[str]) -> dict[str, int]:
     if not ids:
         return {}
-    out = subprocess.run(["git", "cat-file", "--batch-check"], cwd=repo, env=_env(),
+    out = subprocess.run(_argv(["cat-file", "--batch-check"]), cwd=repo, env=_env(),
                          input="\n".join(ids).encode() + b"\n", capture_output=True, check=False)
     sizes: dict[str, int] = {}
     for line in out.stdout.decode().splitlines():
@@ -149,7 +196,7 @@ def read_blobs(repo: Path, ids: list[str]) -> Iterator[tuple[str, bytes]]:
     """Contents of blobs, streamed through one ``git cat-file --batch``."""
     if not ids:
         return
-    p = subprocess.Popen(["git", "cat-file", "--batch"], cwd=repo, env=_env(),
+    p = subprocess.Popen(_argv(["cat-file", "--batch"]), cwd=repo, env=_env(),
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert p.stdin and p.stdout
     try:
@@ -175,10 +222,11 @@ def repo_cache_path(cache_dir: Path, url: str) -> Path:
 
 
 def sync_remote(url: str, cache_dir: Path, history: bool,
-                env: dict[str, str] | None = None) -> tuple[Path, str]:
+                env: dict[str, str] | None = None, allow_file: bool = False) -> tuple[Path, str]:
     """Clone (first time) or fetch (rescans) a remote repository into the cache, bare.
     Returns the local path and what was done ("cloned" / "fetched"). ``env``: extra
-    environment for git (the clone credential), never written to the clone's config."""
+    environment for git (the clone credential), never written to the clone's config.
+    ``allow_file``: a local or file:// URL the operator configured (never a listed one)."""
     dest = repo_cache_path(cache_dir, url)
     depth = [] if history else ["--depth", "1"]
     if (dest / "HEAD").exists():
@@ -186,13 +234,15 @@ def sync_remote(url: str, cache_dir: Path, history: bool,
             depth = ["--unshallow"]
         try:
             git(["fetch", "--prune", "--no-tags", *depth, "origin",
-                 "+refs/heads/*:refs/heads/*"], cwd=dest, env=env)
+                 "+refs/heads/*:refs/heads/*"], cwd=dest, env=env, allow_file=allow_file)
         except GitError:
             # a shallow fetch of a repository without any branch fails, silently
-            if depth and not git(["ls-remote", "--heads", "origin"], cwd=dest, env=env).strip():
+            if depth and not git(["ls-remote", "--heads", "origin"], cwd=dest, env=env,
+                                 allow_file=allow_file).strip():
                 return dest, "fetched (empty)"
             raise
         return dest, "fetched"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    git(["clone", "--bare", "--no-tags", *depth, url, str(dest)], env=env)
+    git(["clone", "--bare", "--no-tags", "--no-recurse-submodules", *depth, url, str(dest)],
+        env=env, allow_file=allow_file)
     return dest, "cloned"

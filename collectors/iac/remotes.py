@@ -86,6 +86,13 @@ def git_origin(api_url: str, kind: str) -> str:
     return f"{u.scheme}://{host}/"
 
 
+def on_origin(clone_url: str, origin: str) -> bool:
+    """A listed clone URL is cloned only from the code host's own origin (scheme, host,
+    port): a listing must not point git at another host, a local path or ``file://``."""
+    u = urlparse(clone_url)
+    return u.scheme in ("http", "https") and f"{u.scheme}://{u.netloc.rsplit('@', 1)[-1]}/" == origin
+
+
 def auth_env(clone_url: str, token: str | None, origin: str, username: str) -> dict[str, str]:
     """Environment for the git process that clones/fetches ``clone_url``: an HTTP basic
     Authorization header for the code host's own origin only (pure)."""
