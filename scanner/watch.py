@@ -415,15 +415,19 @@ class Sinks:
         import requests
 
         from scanner.core import http
+        from scanner.core.errors import CrossOriginRefused
         headers = {"Content-Type": "application/json"}
         if key:
             headers["Idempotency-Key"] = key
+        session = http.OriginBoundSession(self.webhook, "webhook")  # no 307 to another origin
         try:
             resp = http.send_with_retries(
-                lambda: requests.post(self.webhook, data=line.encode(), timeout=30, headers=headers),
+                lambda: session.post(self.webhook, data=line.encode(), timeout=30, headers=headers),
                 self.retries, wait_for=lambda r, backoff: backoff)
-        except requests.RequestException as exc:
+        except (requests.RequestException, CrossOriginRefused) as exc:
             raise SinkError(f"webhook: {exc.__class__.__name__}") from None
+        finally:
+            session.close()
         if resp.status_code >= 300:
             raise SinkError(f"webhook: HTTP {resp.status_code}")
 

@@ -318,6 +318,8 @@ class GitHubApi:
             url = _next_link(link)
             if not url:
                 break
+            # the token goes wherever the link points (PyGithub allows other hosts of its domain)
+            http.require_same_origin(url, self.requester.base_url, f"listing {path}")
         return items
 
     # -- GraphQL --

@@ -455,7 +455,8 @@ class GitLabCollector(Collector):
     def _connect(self) -> gitlab.Gitlab:
         gl = gitlab.Gitlab(self.config["url"], private_token=self.config["token"],
                            timeout=self.ctx.timeout_s, retry_transient_errors=False,
-                           per_page=PER_PAGE)
+                           per_page=PER_PAGE,  # PRIVATE-TOKEN: never to another origin
+                           session=http.OriginBoundSession(self.config["url"], "gitlab"))
         gl.session.hooks["response"].append(self._remember)
         return gl
 

@@ -79,7 +79,12 @@ class IacCollector(Collector):
         verify = None
         if self.config.get("verify_live"):
             allowed = {"github_api", "gitlab_url", "aws_endpoint", "aws_region"}
-            verify = {k: v for k, v in (self.config.get("verify_endpoints") or {}).items() if k in allowed}
+            # a found token is presented to this block's own code host (GitHub Enterprise,
+            # a self-managed GitLab), never to github.com / gitlab.com in its place
+            verify = {"github_api": self.config.get("github_base_url") or "https://api.github.com",
+                      "gitlab_url": self.config.get("gitlab_url") or "https://gitlab.com"}
+            verify.update({k: v for k, v in (self.config.get("verify_endpoints") or {}).items()
+                           if k in allowed})
         analyzer = Analyzer(self.ctx.fingerprinter, cache, workers=self.config.get("workers") or 2,
                             verify=verify)
         try:

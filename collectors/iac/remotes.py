@@ -114,21 +114,23 @@ class Lister:
 
     def __init__(self, count_call: Callable[[], None], max_pages: int, max_retries: int,
                  timeout: float) -> None:
-        import requests
-        self.http = requests.Session()
+        self.http: http.OriginBoundSession | None = None
         self.count_call = count_call
         self.max_pages = max_pages
         self.max_retries = max_retries
         self.timeout = timeout
 
     def close(self) -> None:
-        self.http.close()
+        if self.http is not None:
+            self.http.close()
 
     def pages(self, url: str, headers: dict[str, str], params: dict[str, str], what: str
               ) -> Iterator[Any]:
         """Each page's JSON, following ``Link: rel="next"`` until there is none."""
         next_url: str | None = url
         query: dict[str, str] | None = params
+        self.close()
+        self.http = http.OriginBoundSession(url, what)  # the token stays on the code host
         for _ in bounded_pages(self.max_pages, what):
             if next_url is None:
                 return
@@ -145,6 +147,7 @@ class Lister:
         delays = backoff_delays(self.max_retries)
         while True:
             self.count_call()
+            assert self.http is not None
             try:  # no redirects: a PRIVATE-TOKEN header would follow one to any host
                 resp = self.http.get(url, headers=headers, params=params, timeout=self.timeout,
                                      allow_redirects=False)

@@ -510,6 +510,11 @@ class KubernetesCollector(Collector):
         cfg.retries = 0  # retries are ours: bounded, counted, honouring Retry-After
         self._server = re.sub(r"//[^/@]*@", "//", cfg.host or "")
         self._api = client.ApiClient(cfg)
+        # urllib3 follows redirects by default, to any host, presenting the client
+        # certificate (it strips only Authorization): a 30x is an answer here, never followed
+        pool = self._api.rest_client.pool_manager
+        request = pool.request
+        pool.request = lambda *a, **kw: request(*a, **{**kw, "redirect": False})
 
     def _get(self, path: str, query: list[tuple[str, Any]] | None = None) -> Any:
         """One GET through the kubernetes client's own transport (its config, auth and TLS

@@ -79,7 +79,7 @@ class OktaClient:
                  max_retries: int = 4, on_call: Callable[[], None] = lambda: None,
                  token_type: str = "SSWS"):
         self.base_url = base_url.rstrip("/")
-        self.session = requests.Session()
+        self.session = http.OriginBoundSession(self.base_url, "okta")  # next links stay on the org
         self.session.headers["Accept"] = "application/json"
         if token:  # SSWS: an API token; Bearer: an OAuth 2.0 service app's access token
             self.session.headers["Authorization"] = f"{token_type} {token}"

@@ -78,7 +78,7 @@ class ScimClient:
     def __init__(self, url: str, token: str | None, *, timeout: float = 30.0,
                  max_retries: int = 4, on_call: Callable[[], None] = lambda: None):
         self.url = url.rstrip("/")
-        self.session = requests.Session()
+        self.session = http.OriginBoundSession(self.url, "scim")
         self.session.headers["Accept"] = "application/scim+json, application/json"
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"

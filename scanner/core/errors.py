@@ -22,6 +22,11 @@ class CollectorError(Exception):
     """An error the collector cannot get past for one target (its message is safe to show)."""
 
 
+class CrossOriginRefused(CollectorError):
+    """A request (a next-page link, a redirect, a webhook's 307) to another origin than
+    the one a client's credential belongs to: refused before anything is sent."""
+
+
 class PaginationLimit(CollectorError):
     """A listing that did not end within ``CollectorContext.max_pages`` pages."""
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
 
 import requests
 
-from scanner.core.errors import PaginationLimit
+from scanner.core.errors import CrossOriginRefused, PaginationLimit
 
 
 def bounded_pages(max_pages: int, what: str) -> Iterator[int]:
@@ -70,3 +71,43 @@ def send_with_retries(send: Callable[[], Any], max_retries: int, *,
                       retry_after_seconds(resp.headers.get("Retry-After"), delay))
                 continue
         return resp
+
+
+# -- never a credential to another origin ---------------------------------------------
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port`` (default port filled in, host lower-cased): what a
+    credential is bound to. Paths, queries and userinfo are not part of it."""
+    u = urlsplit(url)
+    scheme = (u.scheme or "").lower()
+    try:
+        port = u.port or {"https": 443, "http": 80}.get(scheme, 0)
+    except ValueError:
+        port = -1
+    return f"{scheme}://{(u.hostname or '').lower()}:{port}"
+
+
+def require_same_origin(url: str, base_url: str, what: str) -> None:
+    """Raise CrossOriginRefused unless ``url`` is on ``base_url``'s origin (relative URLs
+    are). The one rule, for clients whose library follows links itself (PyGithub)."""
+    if urlsplit(url).scheme and origin(url) != origin(base_url):
+        raise CrossOriginRefused(f"{what}: refused a URL on another origin "
+                                 f"({origin(url)}, not {origin(base_url)})")
+
+
+class OriginBoundSession(requests.Session):
+    """A requests session bound to the origin of the credential it carries: it sends to
+    that origin only, so a ``Link: rel="next"``, a 30x or a 307 to another scheme, host or
+    port is refused before a request (with its Authorization, PRIVATE-TOKEN or SSWS
+    header) leaves. Redirects within the origin are followed as usual (requests sends
+    each hop through ``send``). tests/test_attack_surface_http.py: every client."""
+
+    def __init__(self, base_url: str, what: str = "request") -> None:
+        super().__init__()
+        self.base_url = base_url
+        self.what = what
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        require_same_origin(request.url or "", self.base_url, self.what)
+        return super().send(request, **kwargs)
