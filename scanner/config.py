@@ -26,6 +26,11 @@ from collectors.roster import ROSTER_SOURCES
 from scanner.core.errors import ConfigError
 from scanner.core.model import SEVERITIES
 from scanner.core.options import SECRET_KEY_PATTERN, Option, redact
+from scanner.core.secrets import default_key_path
+
+# options that name a file or directory: ${ENV} expands in them and in secret ones only
+PATH_KEYS = {"inventory", "fingerprint_key", "cache_dir", "waivers", "path", "csv", "kubeconfig",
+             "kubeconfigs", "roster_file"}
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -103,7 +108,14 @@ def expand_env(value: Any, where: str, file: Path, secrets: list[str]) -> Any:
                 for k, v in value.items()}
     if isinstance(value, list):
         return [expand_env(v, f"{where}[{i}]", file, secrets) for i, v in enumerate(value)]
-    if isinstance(value, str) and "${" in value:
+    if isinstance(value, str) and "${" in value and _ENV_PATTERN.search(value):
+        key = re.sub(r"(\[\d+\])+$", "", where.rsplit(".", 1)[-1])
+        if not (SECRET_KEY_PATTERN.search(key) or key in PATH_KEYS):
+            # any variable of the environment would otherwise be copied into the
+            # inventory and the reports (a name, a URL, a label)
+            raise ConfigError(f"{file}: {where}: ${{...}} expands only in secret options "
+                              f"(tokens, passwords, keys) and file paths")
+
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in os.environ:
@@ -241,7 +253,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
                             for i, b in enumerate(blocks)]
 
     fingerprint_key = rel(data["fingerprint_key"], "fingerprint_key") if data.get("fingerprint_key") \
-        else inventory.with_name(inventory.name + ".key")
+        else default_key_path()
     cache_dir = rel(data["cache_dir"], "cache_dir") if data.get("cache_dir") \
         else inventory.with_name(inventory.name + ".cache")
     waivers = rel(data["waivers"], "waivers") if data.get("waivers") else None

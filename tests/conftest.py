@@ -15,6 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_config_home(tmp_path_factory):
+    """The fingerprint key lives in $XDG_CONFIG_HOME/residual, outside any inventory
+    folder: for the tests, a directory of this session's, not the user's."""
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("xdg-config"))
+
+
 @pytest.fixture(autouse=True)
 def _pinned_now(monkeypatch):
     monkeypatch.setenv("RESIDUAL_NOW", NOW.isoformat())

@@ -20,8 +20,8 @@ import fixtures.fake_kubernetes as fk
 from fixtures.fake_okta import DEMO_TOKEN as OKTA_TOKEN, demo_okta
 from fixtures.fake_scim import DEMO_TOKEN as SCIM_TOKEN, demo_slack
 from fixtures.httpfake import FakeServer, Request, Response
-from scanner.inventory import Inventory
-from scanner.model import Coverage
+from scanner.core.model import Coverage
+from scanner.core.store import Inventory
 from tests.conftest import ROOT, run_cli, write_config
 
 CRED_HEADERS = ("authorization", "private-token", "x-api-key", "cookie")

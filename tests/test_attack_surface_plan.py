@@ -19,8 +19,8 @@ import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
-from scanner.inventory import Inventory
-from scanner.model import Account, Credential, Finding, Identity, Resource
+from scanner.core.model import Account, Credential, Finding, Identity, Resource
+from scanner.core.store import Inventory
 from scanner.plan import STEP_BUILDERS
 from tests.conftest import NOW, run_cli, write_config
 

@@ -8,6 +8,7 @@ import pytest
 
 from scanner.config import load_config
 from scanner.core.errors import ConfigError
+from scanner.core.secrets import default_key_path
 from tests.conftest import run_cli
 
 
@@ -63,7 +64,7 @@ def test_defaults(tmp_path):
     assert cfg.policy.unused_after_days == 45 and cfg.policy.rotate_after_days == 90
     assert cfg.policy.fail_on == "high"
     assert cfg.inventory == tmp_path / "residual.duckdb"
-    assert cfg.fingerprint_key == tmp_path / "residual.duckdb.key"
+    assert cfg.fingerprint_key == default_key_path() and tmp_path not in cfg.fingerprint_key.parents
 
 
 def test_digest_redacts_secrets(tmp_path):

@@ -151,7 +151,7 @@ def inventory_values(path: Path) -> bytes:
 
 def test_no_raw_secret_or_token_in_anything_written(estate):
     tmp, cfg, inputs, servers = estate
-    env = dict(TOKENS)
+    env = {**TOKENS, "XDG_CONFIG_HOME": str(tmp / "xdg")}  # the key: searched and checked too
     scan = run_cli("scan", "-c", str(cfg), "-vv", env=env)
     assert scan.returncode in (1, 3), scan.stderr[-2000:]
     (tmp / "scan.stdout.log").write_text(scan.stdout)
@@ -167,7 +167,8 @@ def test_no_raw_secret_or_token_in_anything_written(estate):
 
     files = written_files(tmp, inputs)
     names = {p.name for p in files}
-    assert {"residual.duckdb", "residual.duckdb.key", "report.json", "report.bloodhound"} <= names
+    assert {"residual.duckdb", "fingerprint.key", "report.json", "report.bloodhound"} <= names
+    assert not (tmp / "residual.duckdb.key").exists()  # not beside the inventory
     assert any("residual.duckdb.cache" in str(p) for p in files)  # the caches were written too
     scanner_files = [p for p in files if not p.name.endswith(".log")]  # logs: this test's own
     assert {str(p.relative_to(tmp)): oct(_mode(p)) for p in scanner_files if _mode(p) != 0o600} == {}
@@ -233,7 +234,8 @@ def _mode(p: Path) -> int:
 
 def test_inventory_key_and_reports_are_created_0600(tmp_path):
     cfg = write_config(tmp_path, {}, ROSTER)
-    assert run_cli("scan", "-c", str(cfg), "-q").returncode in (0, 1, 3)
+    xdg = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    assert run_cli("scan", "-c", str(cfg), "-q", env=xdg).returncode in (0, 1, 3)
     out = tmp_path / "reports" / "r.html"
     old = tmp_path / "old.json"
     old.write_text("{}")
@@ -242,7 +244,7 @@ def test_inventory_key_and_reports_are_created_0600(tmp_path):
         r = run_cli("report", "-c", str(cfg), "--format", fmt, "-o", str(path))
         assert r.returncode == 0, r.stderr
     created = [p for p in tmp_path.rglob("*") if p.is_file() and p.name not in ("residual.yaml", "roster.csv")]
-    assert {p.name for p in created} >= {"residual.duckdb", "residual.duckdb.key", "r.html", "old.json"}
+    assert {p.name for p in created} >= {"residual.duckdb", "fingerprint.key", "r.html", "old.json"}
     assert {str(p.relative_to(tmp_path)): oct(_mode(p)) for p in created if _mode(p) != 0o600} == {}
 
 

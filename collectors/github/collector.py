@@ -48,7 +48,7 @@ from scanner.core.errors import CollectorError
 from scanner.core.http import backoff_delays, bounded_pages
 from scanner.core.model import Account, Credential, Grant, Record, Resource, make_uid
 from scanner.core.options import Option
-from scanner.core.secrets import Fingerprinter
+from scanner.core.secrets import Fingerprinter, safe_url
 from scanner.core.store import Sink
 
 log = logging.getLogger("residual.collectors.github")
@@ -750,6 +750,16 @@ def transform_credential_authorization(org: Org, item: dict[str, Any], fp: Finge
         fingerprint=fingerprint, hint=hint, attributes=attrs)
 
 
+def scrub_hook_urls(body: Any) -> Any:
+    """A body rewriter: a webhook's ``config.url`` as ``safe_url`` gives it (its userinfo,
+    query and token-like path segments are credentials), before the body is cached."""
+    if not isinstance(body, list):
+        return body
+    return [{**item, "config": {**item["config"], "url": safe_url(item["config"]["url"])}}
+            if isinstance(item, dict) and isinstance(item.get("config"), dict)
+            and isinstance(item["config"].get("url"), str) else item for item in body]
+
+
 def scrub_last_eight(fp: Fingerprinter) -> Callable[[Any], Any]:
     """A body rewriter: ``token_last_eight`` -> its keyed digest (``token_last_eight_fp``),
     before the body is cached or read, so no part of a token is kept anywhere."""
@@ -807,10 +817,11 @@ def transform_secret(org: Org, item: dict[str, Any], parent_id: str, parent_uid:
 def transform_hook(org: Org, item: dict[str, Any], parent_id: str, parent_uid: str) -> Resource:
     cfg = item.get("config") or {}
     return Resource(SYSTEM, org.source, f"{parent_id}/hooks/{item['id']}", "webhook",
-                    name=str(cfg.get("url") or item.get("name") or item["id"]),
+                    name=safe_url(cfg["url"]) if isinstance(cfg.get("url"), str) else str(item.get("name") or item["id"]),
                     updated_at=parse_time(item.get("updated_at")),
                     attributes={"parent": parent_uid, "active": item.get("active"),
-                                "events": item.get("events") or [], "url": cfg.get("url"),
+                                "events": item.get("events") or [],
+                                "url": safe_url(cfg["url"]) if isinstance(cfg.get("url"), str) else None,
                                 "insecure_ssl": cfg.get("insecure_ssl")})
 
 
@@ -1418,7 +1429,7 @@ class GitHubCollector(Collector):
         return sink.emit_all(transform_installation(self.org, i) for i in items if self._ok(i, "id"))
 
     def load_org_hooks(self, sink: Sink) -> int:
-        items = self.client().get_all(f"/orgs/{self.org.login}/hooks")
+        items = self.client().get_all(f"/orgs/{self.org.login}/hooks", scrub=scrub_hook_urls)
         return sink.emit_all(transform_hook(self.org, i, self.org.login, self.org.uid)
                              for i in items if self._ok(i, "id"))
 
@@ -1499,7 +1510,7 @@ class GitHubCollector(Collector):
                                                  "reads them; a full scan lists them)")
             for name in ([] if self.scoped else repos):
                 try:
-                    items = self.client().get_all(f"/repos/{org.login}/{name}/hooks")
+                    items = self.client().get_all(f"/repos/{org.login}/{name}/hooks", scrub=scrub_hook_urls)
                 except GitHubApiError as exc:
                     if not exc.optional_skip:
                         raise

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import urlparse
@@ -36,6 +37,7 @@ from collectors.iac.walker import Rules, is_binary, walk
 from scanner.core.errors import CollectorError
 from scanner.core.model import Exposure, Reference, Resource
 from scanner.core.options import Option
+from scanner.core.secrets import safe_url
 from scanner.core.store import Sink
 
 log = logging.getLogger("residual.collectors.iac")
@@ -66,6 +68,8 @@ class IacCollector(Collector):
         "max_file_bytes": Option(int, default=2_000_000),
         "workers": Option(int, default=2),
         "verify_live": Option(bool, default=False),
+        # clones hold the scanned history (its secrets) at rest; false: deleted after each scan
+        "keep_clones": Option(bool, default=True),
         # where verify_live asks (keys: github_api, gitlab_url, aws_endpoint, aws_region)
         "verify_endpoints": Option(dict, default={}),
     }
@@ -98,7 +102,7 @@ class IacCollector(Collector):
                     raise CollectorError("nothing to scan: give path, repos, github_org or gitlab_group")
             seen: set[str] = set()
             for url, name, env, allow_file in targets:
-                safe = gitrepo.strip_credentials(url)
+                safe = safe_url(url)
                 if safe not in seen:
                     seen.add(safe)
                     self._scan_remote(sink, analyzer, url, name, env, allow_file)
@@ -129,7 +133,7 @@ class IacCollector(Collector):
                      env: dict[str, str], allow_file: bool) -> None:
         """Clone (first scan) or fetch (rescans) into the cache, then scan its blobs;
         unchanged blobs come from the content cache."""
-        safe = gitrepo.strip_credentials(url)
+        safe = safe_url(url)  # a token in the URL's userinfo or query is stored nowhere
         with self.target(sink, safe) as run:
             self.count_call()
             local, how = gitrepo.sync_remote(url, self.ctx.cache_dir, bool(self.config.get("history")),
@@ -137,8 +141,13 @@ class IacCollector(Collector):
             run.attributes["sync"] = how
             name = name or safe.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
             run.attributes["repo"] = name
-            self._scan_history(sink, run, analyzer, local, f"iac:{safe}", prefix=f"{name}:",
-                               head_only=not self.config.get("history"))
+            try:
+                self._scan_history(sink, run, analyzer, local, f"iac:{safe}", prefix=f"{name}:",
+                                   head_only=not self.config.get("history"))
+            finally:
+                if self.config.get("keep_clones") is False:
+                    shutil.rmtree(local, ignore_errors=True)
+                    run.attributes["clone"] = "deleted"
 
     def _lists(self) -> list[tuple[str, str, str, str | None, str]]:
         """The configured listings: (kind, target label, API URL, token, org or group)."""

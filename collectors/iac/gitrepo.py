@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from scanner.core.secrets import safe_url
+
 ZERO = "0" * 40
 # Options that make git run a program or read another config, forced to an inert value.
 NEUTRAL = ("core.hooksPath=/dev/null", "core.fsmonitor=false", "core.pager=cat", "pager.log=false",
@@ -66,6 +68,11 @@ def strip_credentials(url: str) -> str:
     return re.sub(r"(://)[^/@\s]+@", r"\1", url)
 
 
+def _scrub(text: str) -> str:
+    """Every URL in a git message as ``safe_url`` gives it (no userinfo, query, token)."""
+    return re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+", lambda m: safe_url(m.group(0)), text)
+
+
 def git(args: list[str], cwd: Path | None = None, timeout: float = 600,
         env: dict[str, str] | None = None, allow_file: bool = False) -> bytes:
     """Run git; ``env``: extra environment (e.g. a clone credential as GIT_CONFIG_*)."""
@@ -75,8 +82,8 @@ def git(args: list[str], cwd: Path | None = None, timeout: float = 600,
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise GitError(f"git {args[0]}: {exc.__class__.__name__}") from None
     if p.returncode != 0:
-        err = strip_credentials(p.stderr.decode("utf-8", "replace").strip().splitlines()[-1:][0]
-                                if p.stderr.strip() else f"exit {p.returncode}")
+        err = _scrub(p.stderr.decode("utf-8", "replace").strip().splitlines()[-1:][0]
+                     if p.stderr.strip() else f"exit {p.returncode}")
         raise GitError(f"git {args[0]}: {err[:200]}")
     return p.stdout
 

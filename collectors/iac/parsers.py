@@ -192,8 +192,20 @@ def _from_kubeconfig_module(text: str, path: str, scanner: SecretScanner, facts:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return (f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__)[:200]
+    """The error's class, line and column, and nothing of its message: a parser's message
+    quotes the file (a heredoc password, a private key's body), and parse errors are
+    stored, logged and exported. ``ParseError`` messages are our own words."""
+    if isinstance(exc, ParseError):
+        return str(exc)[:200]
+    line, col = getattr(exc, "line", None), getattr(exc, "column", None)
+    if line is None:
+        line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None and isinstance(getattr(mark, "line", None), int):
+        line, col = mark.line + 1, mark.column + 1
+    where = f" at line {line}" if isinstance(line, int) and line > 0 else ""
+    where += f", column {col}" if where and isinstance(col, int) and col > 0 else ""
+    return f"{exc.__class__.__name__}{where}"
 
 
 def _dedupe_refs(refs: list[RefFact]) -> list[RefFact]:

@@ -23,6 +23,7 @@ from reports.waivers import load_waivers
 from scanner.config import Config, load_config
 from scanner.core.errors import ConfigError, RosterError
 from scanner.core.model import LAYERS, SEVERITIES
+from scanner.core.secrets import KeyFileError, read_key_file
 from scanner.core.store import Inventory, InventoryError
 from scanner.engine import overall
 from scanner.pipeline import now_utc, run_scan
@@ -46,7 +47,9 @@ class UsageFailure(click.ClickException):
 def load(path: str, verify_live: bool = False) -> Config:
     try:
         config = load_config(path)
-    except ConfigError as exc:
+        if config.fingerprint_key.exists() or config.fingerprint_key.is_symlink():
+            read_key_file(config.fingerprint_key)  # a planted or exposed key: refused, exit 2
+    except (ConfigError, KeyFileError) as exc:
         raise UsageFailure(str(exc)) from None
     if verify_live:  # --verify-live: the iac collectors' opt-in, for this run only
         if not config.collectors.get("iac"):

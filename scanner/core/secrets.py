@@ -84,8 +84,40 @@ B64_PEM = re.compile(r"LS0tLS1CRUdJTi[A-Za-z0-9+/=\s\\n]{40,}")
 MAX_LINE_CHARS = 20_000  # a minified line longer than this is analysed on its first 20k chars
 
 
+class KeyFileError(ValueError):
+    """The fingerprint key file cannot be trusted (its message names the file and why)."""
+
+
+def default_key_path() -> Path:
+    """One key per user, outside any inventory folder: a copied inventory directory (or a
+    backup of it) does not carry the key that its fingerprints were made with."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "residual" / "fingerprint.key"
+
+
+def read_key_file(p: Path) -> bytes:
+    """The key's bytes, or KeyFileError when the file cannot be trusted (see from_file)."""
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise KeyFileError(f"fingerprint key {p}: cannot be opened ({exc.strerror}; "
+                           "a symlink is refused)") from None
+    with os.fdopen(fd) as fh:
+        st = os.fstat(fh.fileno())
+        if st.st_mode & 0o077:
+            raise KeyFileError(f"fingerprint key {p}: readable or writable by group or others "
+                               f"(mode {st.st_mode & 0o777:o}): chmod 600 it, or rotate it")
+        if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+            raise KeyFileError(f"fingerprint key {p}: owned by another user (uid {st.st_uid})")
+        text = fh.read().strip()
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise KeyFileError(f"fingerprint key {p}: not a hex key") from None
+
+
 class Fingerprinter:
-    """Keyed fingerprints. One key per installation, kept beside (not inside) the inventory."""
+    """Keyed fingerprints. One key per installation, kept outside the inventory folder."""
 
     def __init__(self, key: bytes):
         if len(key) < 16:
@@ -94,13 +126,24 @@ class Fingerprinter:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> "Fingerprinter":
+        """The key at ``path``, created (0600) on first use. A key someone else could have
+        planted or read is refused (KeyFileError): readable or writable by group or
+        others, not owned by this user, or a symlink. A planted key would let its author
+        confirm guesses of low-entropy secrets from their fingerprints."""
         p = Path(path)
-        if not p.exists():
-            p.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        if not p.exists() and not p.is_symlink():
+            p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = p.with_name(f".{p.name}.{os.getpid()}.{_secrets.token_hex(4)}")
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(_secrets.token_hex(32) + "\n")
-        return cls(bytes.fromhex(p.read_text().strip()))
+            try:  # whole or not at all: a concurrent first scan reads one key, never half
+                os.link(tmp, p)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return cls(read_key_file(p))
 
     def fingerprint(self, value: str | bytes) -> str:
         data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
@@ -122,6 +165,30 @@ class Fingerprinter:
     def key_id(self) -> str:
         """A public handle of the key (caches keyed by it go stale when the key changes)."""
         return self.fingerprint("residual:key-id")[:16]
+
+
+# a path segment that reads like a token (hooks.slack.com/services/T0/B0/<secret>)
+_TOKENISH = re.compile(r"^(?=[^/]*[0-9])(?=[^/]*[a-z])(?=[^/]*[A-Z])[A-Za-z0-9_\-]{20,}$")
+
+
+def safe_url(url: str) -> str:
+    """A URL as residual may store or show it: scheme, host, port and path. Userinfo
+    (``user:password@``), the query (``?token=``, a signature) and the fragment
+    (``#access_token=``) are where credentials ride; they are dropped, and a path segment
+    that reads like a token (a Slack or Teams webhook's secret part) becomes ``***``."""
+    from urllib.parse import urlsplit
+    try:
+        u = urlsplit(str(url))
+        host = u.hostname or ""
+        port = f":{u.port}" if u.port else ""
+    except ValueError:
+        return "(unparseable URL)"
+    if not u.scheme and not host:  # a local path
+        return str(url).split("?", 1)[0].split("#", 1)[0]
+    path = u.path if u.scheme == "file" else \
+        "/".join("***" if _TOKENISH.match(seg) else seg for seg in u.path.split("/"))
+    host = f"[{host}]" if ":" in host else host
+    return f"{u.scheme}://{host}{port}{path}"
 
 
 def hint(value: str) -> str:
