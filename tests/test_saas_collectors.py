@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from collectors.anthropic import AnthropicCollector
+from collectors.anthropic.collector import AnthropicCollector
 from collectors.anthropic import transform as atf
-from collectors.atlassian import AtlassianCollector
+from collectors.atlassian.collector import AtlassianCollector
 from collectors.atlassian import transform as ltf
 from collectors.base import CollectorContext
 from scanner.core.jsonapi import HttpError, JsonApi
-from collectors.openai import OpenAICollector
+from collectors.openai.collector import OpenAICollector
 from collectors.openai import transform as otf
 from fixtures import SAMPLES as ROOT_SAMPLES
 from fixtures.fake_saas import anthropic, atlassian, openai
