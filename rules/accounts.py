@@ -81,7 +81,7 @@ def unowned(ctx: RuleContext) -> Iterator[Hit]:
     for uid, acc in ctx.accounts.items():
         if uid in ctx.links or acc.status not in LIVE_ACCOUNT or acc.kind not in HUMANLIKE:
             continue
-        if acc.attributes.get("system_managed"):
-            continue  # e.g. Kubernetes system:serviceaccount:kube-system:*
+        if acc.attributes.get("system_managed") or acc.attributes.get("dedicated_rules"):
+            continue  # e.g. Kubernetes system:serviceaccount:kube-system:*; Entra apps (rules/entra.py)
         yield _account_hit(acc, None, {"created_at": acc.created_at,
                                        "last_seen_at": acc.last_seen_at}, [acc.node])

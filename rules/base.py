@@ -27,7 +27,7 @@ SYSTEM_LAYERS = {
     "aws": "cloud", "gcp": "cloud", "azure": "cloud", "github": "code-hosting",
     "gitlab": "code-hosting", "kubernetes": "kubernetes", "iac": "iac", "okta": "directory",
     "roster": "directory", "scim": "saas", "vault": "secrets", "atlassian": "saas",
-    "openai": "saas", "anthropic": "saas",
+    "openai": "saas", "anthropic": "saas", "entra": "directory",
 }
 CI_KINDS = {"ci_secret", "ci_variable", "actions_secret", "pipeline_schedule", "runner"}
 

@@ -8,7 +8,7 @@ service-account tokens and client certificates, Okta API tokens.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 from rules.base import (
     CIS_AWS_ROTATE, CIS_AWS_UNUSED, CSF_AA01, NHI1, NHI4, NHI7, Hit, rule,
@@ -32,6 +32,14 @@ SHOULD_EXPIRE = {"pat", "api_key", "deploy_token", "sa_token", "access_key", "oa
 # Holder states in which the system refuses the holder's credentials (a blocked GitLab
 # user's tokens, a deactivated Okta admin's API tokens).
 HOLDER_GATES = {"blocked", "disabled", "deleted", "suspended"}
+
+
+def dedicated(rec: Any) -> bool:
+    """A record a source's own rules report in full (``attributes.dedicated_rules``: Entra
+    app secrets, devices, OAuth grants): the generic rules here leave it alone instead of
+    reporting it twice with less to say (an app secret's last use is unknown, so it
+    cannot be "unused"; an app's owners are in its record, not in a link)."""
+    return bool(rec is not None and rec.attributes.get("dedicated_rules"))
 
 
 def is_live(c: Credential, ctx: RuleContext) -> bool:
@@ -75,7 +83,8 @@ def live_of_leaver(ctx: RuleContext) -> Iterator[Hit]:
     """Keys, passwords, SSH keys, tokens and certificates still valid for a leaver."""
     for c in ctx.credentials:
         ident = _leaver_of(ctx, c)
-        if ident and is_live(c, ctx) and c.kind not in DEDICATED and c.kind not in OWN_RULES:
+        if (ident and is_live(c, ctx) and c.kind not in DEDICATED and c.kind not in OWN_RULES
+                and not dedicated(c)):
             if ident.terminated_at and c.last_used_at and c.last_used_at > ident.terminated_at:
                 continue  # reported, more severely, by credential.used_after_termination
             yield _hit(ctx, c, ident, {"identity_status": ident.status,
@@ -94,7 +103,7 @@ def used_after_termination(ctx: RuleContext) -> Iterator[Hit]:
         ident = _leaver_of(ctx, c)
         if (ident and ident.terminated_at and c.last_used_at
                 and c.last_used_at > ident.terminated_at and c.kind not in NOT_USABLE
-                and c.kind not in OWN_RULES):
+                and c.kind not in OWN_RULES and not dedicated(c)):
             yield _hit(ctx, c, ident, {"terminated_at": ident.terminated_at,
                                        "days_used_after": round((c.last_used_at - ident.terminated_at).total_seconds() / 86400, 1)})
 
@@ -107,7 +116,7 @@ def used_after_termination(ctx: RuleContext) -> Iterator[Hit]:
 def orphaned(ctx: RuleContext) -> Iterator[Hit]:
     """A live credential nobody is accountable for is one nobody will revoke."""
     for c in ctx.credentials:
-        if not is_live(c, ctx) or c.kind in OWN_RULES:
+        if not is_live(c, ctx) or c.kind in OWN_RULES or dedicated(c):
             continue
         if c.holder and (c.holder in ctx.links or c.holder not in ctx.accounts):
             continue
@@ -127,7 +136,7 @@ def owner_terminated(ctx: RuleContext) -> Iterator[Hit]:
     """Service accounts, bots and keys owned by a leaver: nobody now answers for them,
     and the leaver may still hold copies of their secrets."""
     for uid, acc in ctx.accounts.items():
-        if acc.status != "active":
+        if acc.status != "active" or dedicated(acc):
             continue
         owner = ctx.owner_of(uid)
         if not owner or not owner.is_leaver:
@@ -156,7 +165,7 @@ def unused(ctx: RuleContext) -> Iterator[Hit]:
     from its creation."""
     limit = ctx.policy.unused_after_days
     for c in ctx.credentials:
-        if not is_live(c, ctx) or c.kind in ("client_cert",) or c.kind in OWN_RULES:
+        if not is_live(c, ctx) or c.kind in ("client_cert",) or c.kind in OWN_RULES or dedicated(c):
             continue
         if c.last_used_at is None and c.created_at is None:
             continue

@@ -47,6 +47,7 @@ class Policy:
     fail_on: str = "high"
     removal_sla_hours: int = 24  # `residual evidence`: termination to removal, per item
     agent_name_pattern: str = AGENT_NAME_PATTERN
+    max_secret_days: int = 730  # the longest an app secret or certificate may be valid for
 
 
 @dataclass
@@ -86,7 +87,7 @@ NETWORK_OPTIONS = {"timeout_s": Option((int, float), default=30.0),
                    "max_retries": Option(int, default=4),
                    "max_pages": Option(int, default=10_000)}
 POLICY_KEYS = {"unused_after_days": int, "rotate_after_days": int, "fail_on": str,
-               "removal_sla_hours": int,
+               "removal_sla_hours": int, "max_secret_days": int,
                "agent_name_pattern": str}
 
 

@@ -30,8 +30,8 @@ from rules.base import Hit, Rule, RuleMeta, all_rules, layer_of
 from scanner.config import Policy
 from scanner.core.graph import build_graph, path_between
 from scanner.core.model import (
-    LAYERS, Account, Coverage, Credential, Exposure, Finding, Grant, Identity, Link, Reference,
-    Resource, severity_rank,
+    LAYERS, Account, Activity, Coverage, Credential, Exposure, Finding, Grant, Identity, Link,
+    Reference, Resource, severity_rank,
 )
 from scanner.core.store import Inventory, paused_gc
 
@@ -59,6 +59,7 @@ class RuleContext:
     references: list[Reference]
     coverage: list[Coverage]
     inventory: Inventory | None = None
+    activities: list[Activity] = field(default_factory=list)  # provider events (sign-ins, audits)
 
     # --- lookups rules need over and over ---------------------------------------
     def identity_of(self, account_uid: str | None) -> Identity | None:
@@ -247,6 +248,7 @@ def _load_context(inv: Inventory, scan_id: str, policy: Policy, now: datetime) -
         references=inv.load(Reference, scan_id),
         coverage=inv.load(Coverage, scan_id),
         inventory=inv,
+        activities=inv.load(Activity, scan_id),
     )
 
 
@@ -304,7 +306,7 @@ def load_neighbourhood(inv: Inventory, scan_id: str, identity_ids: Iterable[str]
         identities={i: identities[i] for i in keep}, accounts=accounts, credentials=credentials,
         grants=grants, resources=resources, links={l.account: l for l in links},
         exposures=exposures, references=references, coverage=inv.load(Coverage, scan_id),
-        inventory=inv)
+        inventory=inv, activities=inv.load(Activity, scan_id, f"subject_account {inside}", account_uids))
 
 
 def finding_fingerprint(rule_id: str, identity: str | None, subject: str) -> str:
@@ -444,4 +446,5 @@ def context_from_records(records: Iterable[Any], now: datetime, policy: Policy |
         identities={i.id: i for i in identities}, accounts=_refined(accounts),
         credentials=list(_refined(credentials).values()), grants=of(Grant),
         resources={r.uid: r for r in of(Resource)}, links={l.account: l for l in links},
-        exposures=of(Exposure), references=of(Reference), coverage=of(Coverage))
+        exposures=of(Exposure), references=of(Reference), coverage=of(Coverage),
+        activities=of(Activity))

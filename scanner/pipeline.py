@@ -61,7 +61,7 @@ def load_roster(config: Config, sink: Sink | None = None) -> list[Identity]:
     for i, block in enumerate(config.roster):
         kind = block["kind"]
         src = ROSTER_SOURCES[kind]
-        target = str(block.get("path") or block.get("url") or block.get("domain") or kind)
+        target = str(block.get("path") or block.get("url") or block.get("domain") or block.get("tenant_id") or kind)
         started = datetime.now(UTC)
         status, error, idents = "ok", None, []
         try:

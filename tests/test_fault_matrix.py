@@ -189,6 +189,24 @@ def _atlassian(tmp: Path):
                "base_url": s.url, "name": "acme"}
 
 
+def _entra_auth(s: Any) -> dict[str, Any]:
+    from fixtures.fake_microsoft import DEMO_CLIENT, DEMO_SECRET, DEMO_TENANT
+    return {"tenant_id": DEMO_TENANT, "client_id": DEMO_CLIENT, "client_secret": DEMO_SECRET,
+            "authority_host": s.url, "ca_bundle": s.ca_file}
+
+
+def _entra(tmp: Path):
+    from fixtures.fake_microsoft import start_demo
+    s = start_demo()
+    return s, {**_entra_auth(s), "base_url": s.graph_url}
+
+
+def _azure(tmp: Path):
+    from fixtures.fake_microsoft import start_demo
+    s = start_demo()
+    return s, {**_entra_auth(s), "arm_url": s.arm_url}
+
+
 _AWS: dict[str, Any] = {}
 
 
@@ -251,6 +269,17 @@ SPECS = {
                 optional_fault=aws_error("AccessDenied", 403),
                 listing=r"^/GetAccountAuthorizationDetails$",
                 main=lambda c: c.target == "123456789012", env=FAKE_ENV),
+    # Graph: users is the core listing; a refused optional listing (403, the app lacks
+    # Application.Read.All) is a skipped row
+    "entra": Spec("entra", _entra, _cls("collectors.entra", "EntraCollector"),
+                  core=r"^/v1\.0/users$", optional=r"^/v1\.0/servicePrincipals$",
+                  optional_fault={"status": 403}, listing=r"^/v1\.0/users$",
+                  main=lambda c: c.target == "8a7b5c3e-2f14-4d6a-9b1e-0c5d7e9f1a24"),
+    # ARM: role assignments are the core listing; PIM refused by RBAC is a skipped row
+    "azure": Spec("azure", _azure, _cls("collectors.azure", "AzureCollector"),
+                  core=r"/roleAssignments$", optional=r"/roleEligibilityScheduleInstances$",
+                  optional_fault={"status": 403}, listing=r"/roleAssignments$",
+                  main=lambda c: c.target == "3c1d2e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"),
 }
 
 
@@ -287,7 +316,7 @@ def endless(spec: Spec, server: Any) -> None:
     cursors each time: loop detection cannot save the client, only a page bound can).
     The fake stops lying after LIE pages, so a client without a bound ends the test
     with LIE+ requests instead of hanging it."""
-    if spec.name in ("github", "gitlab", "openai", "anthropic", "atlassian"):  # next page, new cursor
+    if spec.name in ("github", "gitlab", "openai", "anthropic", "atlassian", "entra", "azure"):  # next page, new cursor
         server.fault(spec.listing, endless_pages=True, times=LIE)
         return
     if spec.name == "aws":
@@ -478,7 +507,9 @@ def test_dropped_connection_is_retried_then_fails(name, tmp_path, monkeypatch):
 def _refused(spec: Spec):
     def prepare(server: Any, cfg: dict[str, Any]) -> None:
         url = dead_url()
-        for key in ("base_url", "url", "endpoint_url"):
+        if spec.name in ("entra", "azure"):  # MSAL takes only an https authority
+            url = url.replace("http://", "https://")
+        for key in ("base_url", "url", "endpoint_url", "authority_host", "arm_url"):
             if key in cfg:
                 cfg[key] = url
         if spec.name == "kubernetes":

@@ -1,0 +1,82 @@
+"""Read-only enforcement for the entra and azure collectors: every HTTP request they send
+(bulk, deep and targeted passes) is a GET, a ``$batch`` whose every inner request is a
+GET, or the sign-in itself (the token endpoint). Recorded at the requests layer, under
+the collectors and under azure-identity, and again by the fake (which refuses and
+records any write)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from fixtures.fake_microsoft import ALICE, CAROL, FakeMicrosoft
+from tests.entra_helpers import (SRC, AzureCollector, EntraCollector, Scope, azure_block, entra_block,
+                                 run, tenant_with_clients)
+
+TOKEN = re.compile(r"/oauth2/v2\.0/token$")
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Every request sent through requests, as (method, path, inner batch methods)."""
+    out: list[tuple[str, str, list[str]]] = []
+    real = requests.Session.request
+
+    def spy(self, method, url, *a, **kw):
+        body = kw.get("json")
+        inner = [str(r.get("method")) for r in body.get("requests", [])] if isinstance(body, dict) else []
+        out.append((method.upper(), requests.utils.urlparse(url).path, inner))
+        return real(self, method, url, *a, **kw)
+
+    monkeypatch.setattr(requests.Session, "request", spy)
+    return out
+
+
+def writes(sent: list[tuple[str, str, list[str]]]) -> list[tuple[str, str]]:
+    bad = []
+    for method, path, inner in sent:
+        if method == "GET" or (method == "POST" and TOKEN.search(path)):
+            continue
+        if method == "POST" and path.endswith("/$batch") and inner and set(inner) == {"GET"}:
+            continue
+        bad.append((method, path))
+    return bad
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = FakeMicrosoft(tenant_with_clients()).start()
+    yield s
+    s.stop()
+
+
+def test_entra_bulk_deep_and_targeted_only_read(server, sent, tmp_path):
+    scope = Scope(accounts={f"{SRC}|{ALICE}", f"{SRC}|{CAROL}"}, emails={"alice@example.com"})
+    run(EntraCollector, entra_block(server), deep=scope, tmp=tmp_path)
+    run(EntraCollector, entra_block(server), scope=scope, deep=scope, tmp=tmp_path)
+    assert any(p.endswith("/$batch") for _, p, _ in sent) and any(m == "GET" for m, _, _ in sent)
+    assert writes(sent) == []
+    assert server.writes == []
+
+
+def test_azure_bulk_and_targeted_only_read(server, sent, tmp_path):
+    run(AzureCollector, azure_block(server), tmp=tmp_path)
+    run(AzureCollector, azure_block(server), scope=Scope(accounts={f"{SRC}|{ALICE}"}), tmp=tmp_path)
+    assert len([m for m, p, _ in sent if p.startswith("/subscriptions")]) >= 6
+    assert writes(sent) == []
+    assert server.writes == []
+
+
+def test_the_guard_sees_a_write(server, sent, tmp_path):
+    """The near miss: the spy and the check above do catch a write through the client."""
+    r = run(EntraCollector, entra_block(server), tmp=tmp_path)
+    client = r.collector.client()
+    with pytest.raises(Exception):
+        client.send("PATCH", f"/users/{ALICE}", body={"accountEnabled": True})
+    answer = client.send("POST", "/$batch", body={"requests": [{"id": "1", "method": "DELETE", "url": "/devices/x"}]})
+    assert answer.json()["responses"][0]["status"] == 405  # the fake refuses the inner write
+    assert writes(sent) == [("PATCH", f"/v1.0/users/{ALICE}"), ("POST", "/v1.0/$batch")]
+    assert len(server.writes) == 2
+    server.reset_counts()
