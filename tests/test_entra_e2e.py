@@ -94,3 +94,16 @@ def test_entra_as_a_roster_source_merges_by_email(estate, tmp_path):
     finally:
         s.clear_faults()
     assert failed.returncode == 3 and '"directory": "incomplete"' in failed.stdout, failed.stdout
+
+
+def test_verify_live_asks_only_about_the_identity(estate):
+    s, _, cfg, _ = estate
+    s.reset_counts()
+    r = run_cli("verify", "-c", str(cfg), "--live", "--format", "json", "alice@example.com")
+    assert r.returncode == 1 and '"sessions": "residual"' in r.stdout, r.stdout + r.stderr
+    paths = [q.path for q in s.requests]
+    assert "/v1.0/users" not in paths and "/v1.0/applications" not in paths  # no tenant listing
+    assert all(q.arg("$filter") for q in s.requests if q.path.endswith("/roleAssignments"))
+    r = run_cli("verify", "-c", str(cfg), "--live", "--format", "json", "carol@example.com")
+    assert r.returncode == 0 and '"sessions": "clean"' in r.stdout, r.stdout + r.stderr
+    assert s.writes == []

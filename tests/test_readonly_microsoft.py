@@ -69,14 +69,19 @@ def test_azure_bulk_and_targeted_only_read(server, sent, tmp_path):
     assert server.writes == []
 
 
-def test_the_guard_sees_a_write(server, sent, tmp_path):
-    """The near miss: the spy and the check above do catch a write through the client."""
+def test_the_client_refuses_writes_and_the_guard_sees_one(server, sent, tmp_path):
+    """The near miss: the collectors' client refuses to send a write at all (nothing leaves
+    the process), and the spy above does see a write sent through requests."""
     r = run(EntraCollector, entra_block(server), tmp=tmp_path)
     client = r.collector.client()
-    with pytest.raises(Exception):
-        client.send("PATCH", f"/users/{ALICE}", body={"accountEnabled": True})
-    answer = client.send("POST", "/$batch", body={"requests": [{"id": "1", "method": "DELETE", "url": "/devices/x"}]})
-    assert answer.json()["responses"][0]["status"] == 405  # the fake refuses the inner write
-    assert writes(sent) == [("PATCH", f"/v1.0/users/{ALICE}"), ("POST", "/v1.0/$batch")]
-    assert len(server.writes) == 2
+    before = len(sent)
+    for method, path, body in (("PATCH", f"/users/{ALICE}", {"accountEnabled": True}),
+                               ("POST", f"/users/{ALICE}/revokeSignInSessions", None),
+                               ("POST", "/$batch", {"requests": [{"id": "1", "method": "DELETE",
+                                                                  "url": "/devices/x"}]})):
+        with pytest.raises(Exception, match="only reads"):
+            client.send(method, path, body=body)
+    assert len(sent) == before and server.writes == []
+    requests.Session().patch(f"{server.graph_url}/users/{ALICE}", json={}, verify=server.ca_file, timeout=10)
+    assert writes(sent) == [("PATCH", f"/v1.0/users/{ALICE}")] and len(server.writes) == 1
     server.reset_counts()

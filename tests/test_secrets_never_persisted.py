@@ -263,6 +263,7 @@ def test_demo_output_is_private_and_free_of_its_secrets(tmp_path):
         "gitlab db password": fake_gitlab.FAKE_DB_PASSWORD,
         "gitlab glpat": fake_gitlab.FAKE_GLPAT,
         "kubeconfig token": fake_kubernetes.DEFAULT_TOKEN,
+        "entra client secret": "demo-entra-secret-not-real",  # fixtures/fake_microsoft DEMO_SECRET
     }
     blob = b"".join(p.read_bytes() for p in written) + inventory_values(out / "residual.duckdb")
     assert hits_in(blob, demo_secrets) == []

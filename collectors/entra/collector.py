@@ -77,6 +77,7 @@ class EntraCollector(Collector):
         "graph_scope": Option(str),  # default https://graph.microsoft.com/.default
         "page_size": Option(int, default=999),
         "deep": Option(bool, default=True),  # the per-leaver parts (grants, devices, sign-ins)
+        "revoke": Option(dict),  # write credential for the session revoker (collectors/entra/revoke.py)
     }
 
     def __init__(self, config: dict[str, Any], context: Any):

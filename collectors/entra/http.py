@@ -88,7 +88,7 @@ class MicrosoftClient:
     def __init__(self, base_url: str, credential: Any, scope: str, *, timeout: float = 30.0,
                  max_retries: int = 4, max_pages: int = 10_000, verify: str | bool = True,
                  on_call: Callable[[], None] = lambda: None, next_key: str = "@odata.nextLink",
-                 api_version: str | None = None):
+                 api_version: str | None = None, writes: tuple[str, ...] = ()):
         self.base_url = base_url.rstrip("/")
         self.credential = credential
         self.scope = scope
@@ -98,6 +98,7 @@ class MicrosoftClient:
         self.on_call = on_call
         self.next_key = next_key
         self.api_version = api_version
+        self.writes = writes  # path patterns this client may write to (the revoker's only)
         self.session = requests.Session()
         self.verify = verify  # per request: REQUESTS_CA_BUNDLE would override a session's
         self.session.headers["Accept"] = "application/json"
@@ -130,9 +131,20 @@ class MicrosoftClient:
         self.waited.append(seconds)
         base.sleep(seconds)
 
+    def _may_send(self, method: str, url: str, body: Any) -> bool:
+        """GET; a ``$batch`` of GETs; or a write this client was made for (the revoker)."""
+        if method == "GET":
+            return True
+        if method == "POST" and _path(url).endswith("/$batch") and isinstance(body, dict):
+            inner = body.get("requests")
+            return bool(inner) and all(isinstance(r, dict) and r.get("method") == "GET" for r in inner)
+        return any(re.search(w, _path(url)) for w in self.writes)
+
     def send(self, method: str, url: str, params: dict[str, Any] | None = None,
              body: Any = None) -> requests.Response:
         url = self._url(url)
+        if not self._may_send(method, url, body):
+            raise GraphError(f"{method} {_path(url)}: refused, this client only reads")
         if self.api_version and "api-version=" not in url:
             params = {**(params or {}), "api-version": self.api_version}
         headers = {"Authorization": f"Bearer {self.token()}"}
