@@ -35,9 +35,9 @@ from azure.identity import ClientSecretCredential  # noqa: E402
 from collectors.base import CollectorContext, Scope  # noqa: E402
 from collectors.entra import EntraCollector  # noqa: E402
 from fixtures.fake_microsoft import DEMO_CLIENT, DEMO_SECRET, SYNTH_TENANT, FakeMicrosoft, synthetic_tenant  # noqa: E402
-from scanner.inventory import Inventory, Sink  # noqa: E402
-from scanner.model import Account  # noqa: E402
-from scanner.secrets import Fingerprinter  # noqa: E402
+from scanner.core.store import Inventory, Sink  # noqa: E402
+from scanner.core.model import Account  # noqa: E402
+from scanner.core.secrets import Fingerprinter  # noqa: E402
 
 GOAL_USER, GOAL_LEAVER = 0.02, 8.0
 

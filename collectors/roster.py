@@ -9,6 +9,7 @@ identity remembers which sources it came from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -28,6 +29,8 @@ class RosterSource:
 class RosterContext:
     base_dir: Path
     api_calls: dict[str, int] = field(default_factory=dict)
+    # the scan's "now" (RESIDUAL_NOW pins it): a leave date in the future is not a leaver yet
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 ROSTER_SOURCES: dict[str, RosterSource] = {}

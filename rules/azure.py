@@ -15,7 +15,7 @@ from typing import Iterator
 from rules.base import CSF_AA05, NHI1, NHI5, Hit, rule
 from rules.entra import leaver_of, owner_leavers
 from scanner.engine import RuleContext
-from scanner.model import Account, Grant, Identity
+from scanner.core.model import Account, Grant, Identity
 
 PRIVILEGED = {"Owner", "User Access Administrator", "Role Based Access Control Administrator"}
 

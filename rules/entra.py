@@ -23,8 +23,8 @@ from typing import Any, Iterator
 from rules.base import CSF_AA01, CSF_AA05, NHI1, NHI3, NHI7, Hit, rule
 from rules.credentials import is_live
 from scanner.engine import RuleContext
-from scanner.model import Account, Credential, Identity
-from scanner.roster import parse_time
+from scanner.core.model import Account, Credential, Identity
+from scanner.core.timeparse import parse_time
 
 SYSTEM = "entra"
 APP_KINDS = ("app", "service_account")

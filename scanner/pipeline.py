@@ -56,7 +56,7 @@ class ScanResult:
 def load_roster(config: Config, sink: Sink | None = None) -> list[Identity]:
     """Every configured roster source, merged. A source that cannot be reached is a
     failed ``directory`` coverage row; a malformed CSV is a configuration error."""
-    ctx = RosterContext(base_dir=config.base_dir)
+    ctx = RosterContext(base_dir=config.base_dir, now=now_utc())
     batches: list[list[Identity]] = []
     for i, block in enumerate(config.roster):
         kind = block["kind"]

@@ -14,9 +14,9 @@ from collectors.entra import EntraCollector
 from fixtures.fake_microsoft import (DEMO_CLIENT, DEMO_SECRET, DEMO_TENANT, READ_ROLES, Client,
                                      FakeMicrosoft, demo_tenant)
 from scanner.config import check_block
-from scanner.inventory import Inventory, Sink
-from scanner.model import Account, Activity, Coverage, Credential, Grant, Resource
-from scanner.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
+from scanner.core.model import Account, Activity, Coverage, Credential, Grant, Resource
+from scanner.core.secrets import Fingerprinter
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 RESTRICTED = "0be5e1f0-0000-4000-8000-000000000002"  # User.Read.All only, Reader nowhere

@@ -5,7 +5,7 @@ throttling, paging, and the refusal to follow a link to another origin."""
 
 from __future__ import annotations
 
-import collectors.base as base
+import scanner.core.http as base
 import pytest
 
 from fixtures.fake_microsoft import ALICE, CAROL, DAVE, DEMO_SUBSCRIPTION, FakeMicrosoft

@@ -12,7 +12,7 @@ revoke = pytest.importorskip("collectors.revoke")  # issue 20's framework
 
 from collectors.entra.revoke import EntraRevoker  # noqa: E402
 from fixtures.fake_microsoft import ALICE, DEMO_CLIENT, DEMO_SECRET, FakeMicrosoft, READ_ROLES, Client  # noqa: E402
-from scanner.model import Account, Identity  # noqa: E402
+from scanner.core.model import Account, Identity  # noqa: E402
 from tests.entra_helpers import SRC, entra_block, tenant_with_clients  # noqa: E402
 
 WRITER, WRITER_SECRET = "0be5e1f0-0000-4000-8000-000000000003", "revoker-secret-not-real"

@@ -10,7 +10,7 @@ from collectors.entra import transform as t
 from fixtures.fake_microsoft import payloads as p
 from rules.base import all_rules
 from scanner.engine import context_from_records, run_rules
-from scanner.model import Identity
+from scanner.core.model import Identity
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 SRC = "entra:contoso"

@@ -26,8 +26,8 @@ from collectors.azure import transform as t
 from collectors.base import Collector, Scope, TargetRun
 from collectors.entra.auth import ARM_SCOPE, AUTH_OPTIONS, build_credential
 from collectors.entra.http import GraphError, MicrosoftClient
-from scanner.config import Option
-from scanner.inventory import Sink
+from scanner.core.options import Option
+from scanner.core.store import Sink
 
 ARM_URL = "https://management.azure.com"
 API = {"subscriptions": "2022-12-01", "authorization": "2022-04-01", "pim": "2020-10-01"}

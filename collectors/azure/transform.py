@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from collectors.entra.transform import ts
-from scanner.model import Grant, Resource, make_uid
+from scanner.core.model import Grant, Resource, make_uid
 
 SYSTEM = "azure"
 

@@ -18,7 +18,8 @@ import os
 from typing import Any
 from urllib.parse import urlparse
 
-from scanner.config import ConfigError, Option
+from scanner.core.errors import ConfigError
+from scanner.core.options import Option
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 ARM_SCOPE = "https://management.azure.com/.default"

@@ -39,8 +39,8 @@ from collectors.base import Collector, Scope, TargetRun
 from collectors.entra import transform as t
 from collectors.entra.auth import AUTH_OPTIONS, GRAPH_SCOPE, build_credential, token_roles
 from collectors.entra.http import GraphError, MicrosoftClient
-from scanner.config import Option
-from scanner.inventory import Sink
+from scanner.core.options import Option
+from scanner.core.store import Sink
 
 log = logging.getLogger("residual.collectors.entra")
 

@@ -6,7 +6,7 @@ builders would add a large dependency and async plumbing for no fewer lines here
 
 - bearer tokens from an azure-identity credential (MSAL caches them, so asking per
   request is free);
-- retries through the project's one loop (``collectors.base.send_with_retries``):
+- retries through the project's one loop (``scanner.core.http.send_with_retries``):
   connection errors, 429 and 5xx, honouring ``Retry-After``; every attempt is counted;
 - paging follows ``@odata.nextLink`` (Graph) or ``nextLink`` (ARM), bounded by the
   configured ``max_pages``; a next link to another origin is refused, never followed
@@ -25,8 +25,8 @@ from urllib.parse import urlparse
 
 import requests
 
-import collectors.base as base
-from collectors.base import CollectorError, PaginationLimit, bounded_pages
+from scanner.core import http as net
+from scanner.core.errors import CollectorError, PaginationLimit
 
 BATCH_LIMIT = 20
 RETRY_AFTER_CAP = 60.0
@@ -129,7 +129,7 @@ class MicrosoftClient:
 
     def _wait(self, seconds: float) -> None:
         self.waited.append(seconds)
-        base.sleep(seconds)
+        net.sleep(seconds)
 
     def _may_send(self, method: str, url: str, body: Any) -> bool:
         """GET; a ``$batch`` of GETs; or a write this client was made for (the revoker)."""
@@ -156,10 +156,10 @@ class MicrosoftClient:
                                         verify=self.verify)
 
         def wait_for(resp: requests.Response, backoff: float) -> float:
-            return base.retry_after_seconds(resp.headers.get("Retry-After"), backoff, RETRY_AFTER_CAP)
+            return net.retry_after_seconds(resp.headers.get("Retry-After"), backoff, RETRY_AFTER_CAP)
 
         try:
-            resp = base.send_with_retries(attempt, self.max_retries, wait=self._wait, wait_for=wait_for)
+            resp = net.send_with_retries(attempt, self.max_retries, wait=self._wait, wait_for=wait_for)
         except requests.RequestException as exc:
             raise GraphError(f"{method} {_path(url)}: {exc.__class__.__name__} "
                              "(connection failed or timed out)") from None
@@ -185,7 +185,7 @@ class MicrosoftClient:
         url: str | None = path
         seen: set[str] = set()
         try:
-            for _ in bounded_pages(self.max_pages, f"GET {path}"):
+            for _ in net.bounded_pages(self.max_pages, f"GET {path}"):
                 body = self.json(url, params)
                 params = None  # the next link carries the query
                 yield page_items(body, path)
@@ -211,7 +211,7 @@ class MicrosoftClient:
         (``{"value": [...]}``) or to its error body."""
         out: dict[str, tuple[int, Any]] = {}
         todo = list(requests_)
-        delays = base.backoff_delays(self.max_retries)
+        delays = net.backoff_delays(self.max_retries)
         while todo:
             again: list[tuple[str, str]] = []
             wait = 0.0
@@ -232,7 +232,7 @@ class MicrosoftClient:
                     if a is None or status == 429 or status >= 500:
                         again.append((rid, url))
                         headers = (a or {}).get("headers") or {}
-                        wait = max(wait, base.retry_after_seconds(headers.get("Retry-After"), 0.0,
+                        wait = max(wait, net.retry_after_seconds(headers.get("Retry-After"), 0.0,
                                                                   RETRY_AFTER_CAP))
                         out[rid] = (status or 502, (a or {}).get("body"))
                     else:

@@ -21,7 +21,7 @@ from collectors.entra.auth import AUTH_OPTIONS, GRAPH_SCOPE, build_credential
 from collectors.entra.collector import GRAPH_URL
 from collectors.entra.http import GraphError, MicrosoftClient
 from collectors.revoke import RevokeAction, RevokeContext, RevokeResult, provider_answer, register_revoker
-from scanner.model import Account, Identity
+from scanner.core.model import Account, Identity
 
 # what the revoke: block may carry: the write credential only
 WRITE_KEYS = ("auth", "client_id", "client_secret", "certificate_path", "certificate_password",

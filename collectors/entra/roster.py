@@ -1,5 +1,5 @@
 """Entra ID as a roster source: every user of the tenant as an identity, merged with the
-other sources by e-mail (scanner.roster.merge), like Okta and SCIM.
+other sources by e-mail (collectors.roster.merge), like Okta and SCIM.
 
 ``employeeLeaveDateTime`` (HR's leave date, synced by the HR connector or set by
 lifecycle workflows) in the past makes a user terminated since then; a disabled account
@@ -14,9 +14,9 @@ from typing import Any
 from collectors.entra import transform as t
 from collectors.entra.auth import AUTH_OPTIONS
 from collectors.entra.collector import graph_client
-from scanner.config import Option
-from scanner.model import Identity
-from scanner.roster import RosterContext, roster_source
+from scanner.core.options import Option
+from scanner.core.model import Identity
+from collectors.roster import RosterContext, roster_source
 
 log = logging.getLogger("residual.collectors.entra")
 
@@ -28,16 +28,13 @@ class _Net:
 
 @roster_source("entra", options={**AUTH_OPTIONS, "base_url": Option(str), "graph_scope": Option(str)})
 def load_entra_roster(block: dict[str, Any], ctx: RosterContext) -> list[Identity]:
-    # deferred: scanner.pipeline imports the collectors (and through them this module)
-    from scanner.pipeline import now_utc
-
     tenant = block["tenant_id"]
 
     def count() -> None:
         ctx.api_calls[tenant] = ctx.api_calls.get(tenant, 0) + 1
 
     client = graph_client(block, _Net(), count)
-    now = now_utc()
+    now = ctx.now
     out: list[Identity] = []
     seen: set[str] = set()
     for payload in client.items("/users", {"$select": t.USER_SELECT, "$top": "999"}):

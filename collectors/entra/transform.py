@@ -18,8 +18,8 @@ import re
 from datetime import datetime
 from typing import Any, Iterable
 
-from scanner.model import Account, Activity, Credential, Grant, Identity, make_uid
-from scanner.roster import parse_time
+from scanner.core.model import Account, Activity, Credential, Grant, Identity, make_uid
+from scanner.core.timeparse import parse_time
 
 SYSTEM = "entra"
 USER_SELECT = ("id,userPrincipalName,mail,otherMails,displayName,accountEnabled,"
