@@ -99,6 +99,17 @@ CASES = {
     "aws ListServiceSpecificCredentials AccessDenied": Case(
         "aws", r"/iam:service_specific_credentials$", "skipped", r"iam:ListServiceSpecificCredentials",
         faults=[(r"^/ListServiceSpecificCredentials$", aws_error("AccessDenied", 403))]),
+    "entra servicePrincipals 403 Authorization_RequestDenied": Case(
+        "entra", r"/servicePrincipals$", "skipped", r"Authorization_RequestDenied.*Application\.Read\.All",
+        faults=[(r"^/v1\.0/servicePrincipals$", {"status": 403})]),
+    "entra employeeLeaveDateTime null without User-LifeCycleInfo.Read.All": Case(
+        "entra", r"/users\.employeeLeaveDateTime$", "skipped", r"User-LifeCycleInfo\.Read\.All",
+        prepare=lambda s, c: setattr(s.tenant.clients[c["client_id"]], "roles",
+                                     frozenset({"User.Read.All", "Application.Read.All"}))),
+    "azure PIM eligibility AuthorizationFailed": Case(
+        "azure", r"/roleEligibilityScheduleInstances$", "skipped", r"roleEligibilityScheduleInstances/read",
+        prepare=lambda s, c: s.tenant.clients[c["client_id"]].denied_actions.add(
+            "Microsoft.Authorization/roleEligibilityScheduleInstances/read")),
 }
 
 

@@ -99,7 +99,8 @@ class AzureCollector(Collector):
             roles = t.role_names(list(client.items(f"{base}/roleDefinitions",
                                                    {"api-version": API["authorization"]})))
         except GraphError as exc:
-            self.part_failed(sink, run, sid, "roleDefinitions", exc)
+            self.part_failed(sink, run, sid, "roleDefinitions", exc,
+                             "Microsoft.Authorization/roleDefinitions/read (Reader)")
         filters = [None] if principals is None else [f"principalId eq '{p}'" for p in principals]
         scopes: set[str] = set()
         count = 0
@@ -116,7 +117,8 @@ class AzureCollector(Collector):
                     for item in client.items(f"{base}/roleEligibilityScheduleInstances", params):
                         eligible += self.load(sink, run, item, source, roles, "pim_eligible", scopes)
             except GraphError as exc:
-                self.part_failed(sink, run, sid, "roleEligibilityScheduleInstances", exc)
+                self.part_failed(sink, run, sid, "roleEligibilityScheduleInstances", exc,
+                                 "Microsoft.Authorization/roleEligibilityScheduleInstances/read (Reader)")
             run.attributes["pim_eligible"] = eligible
         for s in sorted(scopes):
             if s.count("/") > 2:  # the subscription itself is already emitted
@@ -133,8 +135,10 @@ class AzureCollector(Collector):
         scopes.add(g.attributes["scope"])
         return 1
 
-    def part_failed(self, sink: Sink, run: TargetRun, sid: str, part: str, exc: GraphError) -> None:
+    def part_failed(self, sink: Sink, run: TargetRun, sid: str, part: str, exc: GraphError,
+                    needs: str) -> None:
         if exc.refusal:
-            self.emit_coverage(sink, f"{sid}/{part}", self.layer, "skipped", f"{exc} ({exc.refusal})")
+            self.emit_coverage(sink, f"{sid}/{part}", self.layer, "skipped",
+                               f"{exc} ({exc.refusal}; needs {needs})")
         else:
             run.partial(f"{part}: {exc}")

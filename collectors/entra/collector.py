@@ -158,16 +158,17 @@ class EntraCollector(Collector):
                     sink.emit_all(creds)
                     count += 1
         except GraphError as exc:
-            self.part_failed(sink, run, path.strip("/"), exc)
+            self.part_failed(sink, run, path.strip("/"), exc, "Application.Read.All")
         if bad:
             run.partial(f"{bad} malformed {kind} objects skipped")
         run.attributes[path.strip("/")] = count
 
-    def part_failed(self, sink: Sink, run: TargetRun, part: str, exc: GraphError) -> None:
-        """A refused part is skipped with its reason; anything else makes the run partial."""
+    def part_failed(self, sink: Sink, run: TargetRun, part: str, exc: GraphError, needs: str) -> None:
+        """A refused part is skipped with its reason and what it needs; anything else
+        makes the run partial."""
         if exc.refusal:
             self.emit_coverage(sink, f"{self.label}/{part}", self.layer, "skipped",
-                               f"{exc} ({exc.refusal})")
+                               f"{exc} ({exc.refusal}; needs {needs})")
         else:
             run.partial(f"{part}: {exc}")
 
