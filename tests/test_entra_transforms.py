@@ -1,26 +1,24 @@
 """The entra and azure pure transforms on Microsoft's own sample payloads
-(../shared/reference/api-samples/microsoft-graph/) and on malformed input."""
+(fixtures/samples/microsoft-graph/) and on malformed input."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from collectors.azure import transform as az
 from collectors.entra import transform as t
+from fixtures import SAMPLES as SAMPLES_ROOT
 from fixtures.fake_microsoft import payloads as p
 
-SAMPLES = Path("/work/shared/reference/api-samples/microsoft-graph")
+SAMPLES = SAMPLES_ROOT / "microsoft-graph"
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 SRC = "entra:contoso"
 
 
 def sample(name: str) -> list:
-    if not SAMPLES.exists():
-        pytest.skip("the api-samples are not on this machine")
     return json.loads((SAMPLES / name).read_text())["value"]
 
 
