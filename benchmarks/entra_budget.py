@@ -33,7 +33,7 @@ import requests  # noqa: E402
 from azure.identity import ClientSecretCredential  # noqa: E402
 
 from collectors.base import CollectorContext, Scope  # noqa: E402
-from collectors.entra import EntraCollector  # noqa: E402
+from collectors.entra.collector import EntraCollector  # noqa: E402
 from fixtures.fake_microsoft import DEMO_CLIENT, DEMO_SECRET, SYNTH_TENANT, FakeMicrosoft, synthetic_tenant  # noqa: E402
 from scanner.core.store import Inventory, Sink  # noqa: E402
 from scanner.core.model import Account  # noqa: E402

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from collectors.azure import AzureCollector
+from collectors.azure.collector import AzureCollector
 from collectors.base import CollectorContext, Scope
-from collectors.entra import EntraCollector
+from collectors.entra.collector import EntraCollector
 from fixtures.fake_microsoft import (DEMO_CLIENT, DEMO_SECRET, DEMO_TENANT, READ_ROLES, Client,
                                      FakeMicrosoft, demo_tenant)
 from scanner.config import check_block

@@ -271,12 +271,12 @@ SPECS = {
                 main=lambda c: c.target == "123456789012", env=FAKE_ENV),
     # Graph: users is the core listing; a refused optional listing (403, the app lacks
     # Application.Read.All) is a skipped row
-    "entra": Spec("entra", _entra, _cls("collectors.entra", "EntraCollector"),
+    "entra": Spec("entra", _entra, _cls("collectors.entra.collector", "EntraCollector"),
                   core=r"^/v1\.0/users$", optional=r"^/v1\.0/servicePrincipals$",
                   optional_fault={"status": 403}, listing=r"^/v1\.0/users$",
                   main=lambda c: c.target == "8a7b5c3e-2f14-4d6a-9b1e-0c5d7e9f1a24"),
     # ARM: role assignments are the core listing; PIM refused by RBAC is a skipped row
-    "azure": Spec("azure", _azure, _cls("collectors.azure", "AzureCollector"),
+    "azure": Spec("azure", _azure, _cls("collectors.azure.collector", "AzureCollector"),
                   core=r"/roleAssignments$", optional=r"/roleEligibilityScheduleInstances$",
                   optional_fault={"status": 403}, listing=r"/roleAssignments$",
                   main=lambda c: c.target == "3c1d2e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"),
