@@ -59,7 +59,12 @@ def report_head(inv: Inventory, scan_id: str) -> dict[str, Any]:
                  "finished_at": _iso(scan.get("finished_at")),
                  "tool_version": scan.get("tool_version"), "status": scan.get("status"),
                  "config_digest": scan.get("config_digest"), "host": scan.get("host"),
-                 "run_by": scan.get("run_by"), "command": scan.get("command")},
+                 "run_by": scan.get("run_by"), "command": scan.get("command"),
+                 # what the scan saw (docs/design.md, Scan history): a partial scan's
+                 # skipped layers are "not run", a targeted run speaks for its targets only
+                 "kind": scan.get("kind"), "targets": scan.get("targets"),
+                 "only": (scan.get("attributes") or {}).get("only"),
+                 "not_run": (scan.get("attributes") or {}).get("not_run") or []},
         "coverage": [coverage_dict(c) for c in inv.load(Coverage, scan_id)],
         "identities": idents,
         "findings": [],
@@ -173,19 +178,44 @@ def severity_counts(findings: list[dict[str, Any]], include_waived: bool = False
 
 
 def configured_layers(report: dict[str, Any]) -> set[str]:
-    """Layers some collector (or the roster, for ``directory``) covered in this scan."""
+    """Layers some collector (or the roster, for ``directory``) covered in this scan, or
+    that are configured and this partial scan did not run (``not_run_layers``)."""
     layers = {c["layer"] for c in report["coverage"] if c.get("layer")}
+    layers |= set(report["scan"].get("not_run") or ())
     for ident in report["identities"]:
         layers |= {l for l, v in ident["layers"].items() if v != "not_configured"}
     return layers
 
 
+def not_run_layers(report: dict[str, Any]) -> list[str]:
+    """Configured layers a partial scan (``scan --only``) skipped: checked by none of its
+    collectors, though configured (not "not configured": not run)."""
+    return [l for l in LAYERS if l in set(report["scan"].get("not_run") or ())]
+
+
+def scan_scope_note(report: dict[str, Any]) -> str | None:
+    """One sentence when the scan did not see the whole estate, for every renderer."""
+    scan = report["scan"]
+    if scan.get("kind") == "partial":
+        return (f"Partial scan (--only {', '.join(scan.get('only') or []) or '?'}): it does not "
+                "replace the estate's latest scan; the layers it skipped were not run.")
+    if scan.get("kind") == "targeted":
+        return (f"Targeted run about {', '.join(scan.get('targets') or []) or 'unrecorded identities'}: "
+                "its verdicts speak for them only.")
+    if scan.get("kind") == "shard":
+        return "Shard scan: collection only; verdicts come from the merged scan."
+    return None
+
+
 def history(inv: Inventory, upto_scan_id: str) -> list[dict[str, Any]]:
-    """Findings per finished scan up to (and including) ``upto_scan_id``, in scan order,
+    """Findings per finished estate scan up to (and including) ``upto_scan_id``, in scan order,
     for the findings-over-time chart: open (not waived) per severity, and waived."""
     scans = []
     for s in inv.scans():  # in scan order (monotonic sequence, not wall-clock time)
-        if s["status"] in ("complete", "incomplete") or s["id"] == upto_scan_id:
+        # estate scans only: a partial, targeted or shard scan saw part of the estate, and
+        # its smaller count is not a drop in findings (docs/design.md, Scan history)
+        if (s["status"] in ("complete", "incomplete") and s.get("kind") == "estate") \
+                or s["id"] == upto_scan_id:
             scans.append(s)
         if s["id"] == upto_scan_id:
             break

@@ -44,7 +44,7 @@ from markupsafe import Markup
 from reports import charts, renderer, streamer
 from reports.data import (
     SEVERITY_ORDER_SQL, canonical_json, configured_layers, credential_ages, finding_dict, history,
-    iter_findings, report_head, scan_now, streamed_digest,
+    iter_findings, not_run_layers, report_head, scan_now, scan_scope_note, streamed_digest,
 )
 from scanner.core.model import LAYERS, SEVERITIES, Identity
 
@@ -56,7 +56,7 @@ LAYER_TITLES = {
     "kubernetes": "Kubernetes", "iac": "Infrastructure as code", "saas": "SaaS applications",
 }
 VERDICT_TEXT = {"clean": "clean", "residual": "residual access", "incomplete": "incomplete",
-                "not_configured": "not configured"}
+                "not_configured": "not configured", "not_run": "not run"}
 
 
 def _env() -> Environment:
@@ -356,6 +356,7 @@ def build_view(inv, scan_id: str, config: Any = None, limit: int | None = None) 
         "coverage_counts": cov_counts,
         "layers": LAYERS, "layer_titles": LAYER_TITLES, "configured": configured,
         "not_configured": [l for l in LAYERS if l not in configured],
+        "not_run": not_run_layers(report), "scope_note": scan_scope_note(report),
         "config": _config_view(config, report["scan"].get("config_digest")),
         "identities_in_findings": identities_on_page,
         "layers_in_findings": [l for l in LAYERS if l in layers_on_page],

@@ -14,7 +14,9 @@ from collections import defaultdict
 from typing import Any
 
 from reports import renderer
-from reports.data import build_report, configured_layers, severity_counts
+from reports.data import (
+    build_report, configured_layers, not_run_layers, scan_scope_note, severity_counts,
+)
 from reports.diff import diff_against_previous
 from scanner.core.model import LAYERS
 
@@ -83,13 +85,19 @@ def render_markdown(inv, scan_id: str, config: Any = None) -> str:
         lines.append(f"Since scan {code(diff['from'])}: {len(diff['new'])} new, "
                      f"{len(diff['resolved'])} resolved, {len(diff['persisting'])} persisting.")
     lines.append("")
+    note = scan_scope_note(report)
+    if note:
+        lines += [f"**{note}**", ""]
     weak = [c for c in report["coverage"] if c["status"] in ("failed", "partial")]
     missing = [l for l in LAYERS if l not in configured_layers(report)]
-    if weak or missing:
+    skipped = not_run_layers(report)
+    if weak or missing or skipped:
         lines += ["## Not verified", ""]
         for c in weak:
             lines.append(f"- **{c['status']}**: {md_escape(c['collector'])} {code(c['target'])} "
                          f"({c['layer']}): {md_escape(c['error'] or 'no detail')}")
+        for l in skipped:
+            lines.append(f"- **not run**: layer {l} is configured, but this partial scan did not run it")
         for l in missing:
             lines.append(f"- **not configured**: layer {l} was not checked at all")
         lines.append("")

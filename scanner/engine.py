@@ -8,7 +8,12 @@ hidden). Verdicts are per identity and per layer:
 - ``residual``: a finding of severity low or above names the identity in that layer;
 - ``incomplete``: nothing found, but a collector of that layer failed or was partial;
 - ``clean``: every collector of that layer succeeded and nothing was found;
-- ``not_configured``: no collector covers that layer (said plainly in every report).
+- ``not_configured``: no collector covers that layer (said plainly in every report);
+- ``not_run``: a collector of that layer is configured but this (partial) scan skipped it.
+
+Checking nothing is not clean: with no collector at all (only the roster), every
+configured layer is ``incomplete``, and an identity's overall verdict is ``clean`` only
+when every layer that is configured was checked (see ``overall``).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from scanner.config import Policy
 from scanner.core.graph import build_graph, path_between
 from scanner.core.model import (
     LAYERS, Account, Activity, Coverage, Credential, Exposure, Finding, Grant, Identity, Link,
-    Reference, Resource, severity_rank,
+    Reference, Resource, credential_handle, severity_rank,
 )
 from scanner.core.store import Inventory, paused_gc
 
@@ -313,6 +318,20 @@ def finding_fingerprint(rule_id: str, identity: str | None, subject: str) -> str
     return hashlib.sha256(f"{rule_id}\x1f{identity or ''}\x1f{subject}".encode()).hexdigest()[:32]
 
 
+def _named_by_handle(hit: Hit, ctx: RuleContext) -> str:
+    """``object.name`` with the real handle of the credential the finding is about (its
+    subject, or the live credential an exposure matched), once, first: what a responder
+    acts on, in every report format."""
+    uid = hit.subject[len("credential:"):] if hit.subject.startswith("credential:") else \
+        (hit.evidence or {}).get("credential")
+    cred = ctx.credentials_by_uid.get(uid) if isinstance(uid, str) else None
+    handle = credential_handle(cred) if cred is not None else ""
+    name = hit.object_name or ""
+    if not handle or handle in name:
+        return name
+    return f"{handle} ({name})" if name else handle
+
+
 def to_finding(meta: RuleMeta, hit: Hit, ctx: RuleContext) -> Finding:
     path = hit.path
     if path is None:
@@ -321,7 +340,7 @@ def to_finding(meta: RuleMeta, hit: Hit, ctx: RuleContext) -> Finding:
         rule=meta.id, severity=hit.severity or meta.severity, title=hit.title or meta.title,
         layer=hit.layer or meta.layer or layer_of(hit.system, hit.object_kind),
         system=hit.system, identity=hit.identity, subject=hit.subject,
-        object_kind=hit.object_kind, object_id=hit.object_id, object_name=hit.object_name,
+        object_kind=hit.object_kind, object_id=hit.object_id, object_name=_named_by_handle(hit, ctx),
         location_path=hit.location_path, location_line=hit.location_line,
         evidence=hit.evidence, path=path, frameworks=list(meta.frameworks),
         remediation=meta.remediation,
@@ -373,10 +392,15 @@ def configured_layers(coverage: list[Coverage], roster_loaded: bool = True) -> s
 
 def verdicts_for(identities: Iterable[Identity], findings: list[Finding],
                  coverage: list[Coverage], roster_loaded: bool = True,
+                 not_run: set[str] | frozenset[str] = frozenset(),
                  ) -> dict[str, dict[str, str]]:
-    """Per identity, per layer: clean / residual / incomplete / not_configured."""
-    configured = configured_layers(coverage, roster_loaded)
+    """Per identity, per layer: clean / residual / incomplete / not_run / not_configured.
+    ``not_run``: the configured layers this scan skipped (``scan --only``)."""
+    configured = configured_layers(coverage, roster_loaded) | set(not_run)
     unsure = {c.layer for c in coverage if c.status in ("failed", "partial")}
+    if not any(not c.collector.startswith("roster:") for c in coverage):
+        unsure |= configured  # a roster alone checks no access: nothing was verified
+        # (scanner.pipeline.checked_anything says the same of the scan)
     residual: dict[str, set[str]] = defaultdict(set)
     for f in findings:
         if f.identity and f.status != "waived" and severity_rank(f.severity) >= severity_rank("low"):
@@ -389,6 +413,8 @@ def verdicts_for(identities: Iterable[Identity], findings: list[Finding],
                 layers[layer] = "not_configured"
             elif layer in residual[ident.id]:
                 layers[layer] = "residual"
+            elif layer in not_run:
+                layers[layer] = "not_run"
             elif layer in unsure:
                 layers[layer] = "incomplete"
             else:
@@ -398,14 +424,15 @@ def verdicts_for(identities: Iterable[Identity], findings: list[Finding],
 
 
 def overall(layers: dict[str, str]) -> str:
+    """One verdict from the layers': residual wins; clean needs every configured layer
+    checked and at least one of them (a layer not run, or nothing checked at all, is
+    incomplete: checking nothing never reads as clean)."""
     values = set(layers.values())
     if "residual" in values:
         return "residual"
-    if "incomplete" in values:
+    if values & {"incomplete", "not_run"} or "clean" not in values:
         return "incomplete"
-    if "clean" in values:
-        return "clean"
-    return "not_configured"
+    return "clean"
 
 
 def exit_code_for(verdicts: Iterable[str]) -> int:

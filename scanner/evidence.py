@@ -184,14 +184,13 @@ def _hours(a: datetime | None, b: datetime | None) -> float | None:
 
 def estate_scans(inv: Inventory, upto: datetime) -> list[ScanRef]:
     """Finished full scans of the estate up to the end of the period, oldest first.
-    Targeted and shard runs speak for part of the estate only: they are not drawn on."""
+    Targeted, partial and shard runs speak for part of the estate only: they are not
+    drawn on (the one definition: ``Inventory.ESTATE_SQL``)."""
     rows = inv.query(
         "SELECT scan_id, seq, coalesce(try_cast(json_extract_string(attributes, '$.now') "
         "AS TIMESTAMPTZ), started_at::TIMESTAMPTZ), status, tool_version, command, "
         "config_digest, coalesce(json_extract_string(attributes, '$.partial'), '') "
-        "FROM scans WHERE status IN ('complete', 'incomplete') "
-        "AND command NOT IN (SELECT unnest(?::VARCHAR[])) ORDER BY seq",
-        [list(Inventory.TARGETED)])
+        f"FROM scans WHERE {Inventory.ESTATE_SQL} ORDER BY seq")
     out = []
     for sid, seq, at, status, version, command, digest, partial in rows:
         at = _utc(at)

@@ -29,6 +29,10 @@ from scanner.resolve import resolve, scope_for
 
 log = logging.getLogger("residual.pipeline")
 
+# The command a targeted run is stored under (``verify --live``, a watch event): the one
+# place that names it; what a scan saw is its ``kind`` (scanner.inventory.SCAN_KINDS).
+TARGETED_COMMAND = "verify-live"
+
 
 def now_utc() -> datetime:
     """The scan's "now". RESIDUAL_NOW (ISO 8601) pins it, so tests and demos inject time
@@ -70,6 +74,8 @@ def load_roster(config: Config, sink: Sink | None = None) -> list[Identity]:
             raise
         except Exception as exc:  # noqa: BLE001 - a directory outage is incomplete, not fatal
             status, error = "failed", safe_error(exc)
+        if status == "ok" and not idents:  # a 0-byte file, an empty export: no one verified
+            status, error = "partial", "the roster source is empty: no identities"
         batches.append(idents)
         if sink is not None:
             sink.emit(Coverage(collector=f"roster:{kind}", target=target, layer="directory",
@@ -117,8 +123,26 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
     the rules (analysis runs on the merged shards: ``residual merge``)."""
     now = now or now_utc()
     previous = inv.latest_scan_id()
-    scan_id = inv.begin_scan(command, config.digest(), now=now,
-                             attributes={"shard": str(shard)} if shard is not None else None)
+    live = command == TARGETED_COMMAND and bool(verify)
+    fp = Fingerprinter.from_file(config.fingerprint_key)
+    ctx = CollectorContext(fingerprinter=fp, cache_dir=config.cache_dir, now=now,
+                           base_dir=config.base_dir,
+                           timeout_s=float(config.network["timeout_s"]),
+                           max_retries=config.network["max_retries"],
+                           max_pages=config.network["max_pages"])
+    everything = make_collectors(config, ctx)
+    collectors = [c for c in everything if not only or c.name in only]
+    kind, attributes = "estate", {}
+    if shard is not None:
+        kind, attributes = "shard", {"shard": str(shard)}
+    elif live:
+        kind = "targeted"
+    elif len(collectors) < len(everything):
+        kind = "partial"
+        attributes = {"only": sorted(only or ()),
+                      "not_run": sorted(skipped_layers(inv, previous, collectors, everything))}
+    scan_id = inv.begin_scan(command, config.digest(), now=now, attributes=attributes or None,
+                             kind=kind, targets=sorted(verify or ()) if live else None)
     sink = Sink(inv, scan_id)
     sink.previous_scan_id = previous  # for collectors that reuse unchanged targets
     status = "interrupted"
@@ -126,18 +150,10 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
         identities = load_roster(config, sink)
         sink.emit_all(identities)
         sink.flush()
-        fp = Fingerprinter.from_file(config.fingerprint_key)
-        ctx = CollectorContext(fingerprinter=fp, cache_dir=config.cache_dir, now=now,
-                               base_dir=config.base_dir,
-                               timeout_s=float(config.network["timeout_s"]),
-                               max_retries=config.network["max_retries"],
-                               max_pages=config.network["max_pages"])
         config.cache_dir.mkdir(parents=True, exist_ok=True)
-        collectors = make_collectors(config, ctx, only)
         if shard is not None:
             collectors = [c for c in collectors if shard.owns(c.name, shard_target(c))]
         task = progress.add_task("collecting", total=len(collectors) * 2) if progress else None
-        live = command == "verify-live" and verify
         bulk_scope = targeted_scope(inv, identities, verify) if live else None
 
         for c in collectors:  # bulk pass (targeted: only what is known to be theirs)
@@ -185,6 +201,22 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
         inv.finish_scan(scan_id, status)
 
 
+def skipped_layers(inv: Inventory, previous: str | None, ran: list[Collector],
+                   everything: list[Collector]) -> set[str]:
+    """The layers a partial scan (``scan --only``) leaves unchecked: each skipped
+    collector's layer, and the layers its coverage rows had in the estate's latest scan
+    (a code host also covers ci-cd). Unless residual access was found there, their
+    verdicts read ``not_run``, never ``clean`` or ``not_configured``."""
+    skipped = [c for c in everything if c not in ran]
+    labels = {c.describe() for c in skipped}
+    layers = {c.layer for c in skipped if c.layer}
+    if previous and labels:
+        layers |= {r[0] for r in inv.query(
+            "SELECT DISTINCT layer FROM coverage WHERE scan_id = ? AND collector IN "
+            "(SELECT unnest(?::VARCHAR[]))", [previous, sorted(labels)]) if r[0]}
+    return layers
+
+
 def targeted_scope(inv: Inventory, identities: list[Identity], wanted: set[str]) -> Scope:
     """For ``verify --live``: start from what the last finished scan linked to these
     identities (their accounts, logins per system, e-mails, aliases), so that each
@@ -194,11 +226,12 @@ def targeted_scope(inv: Inventory, identities: list[Identity], wanted: set[str])
     # and the non-human identities they answer for (roster owner): their residue is
     # part of the verdict (nhi.owner_terminated)
     wanted = set(wanted) | {i.id for i in identities if i.owner and i.owner in wanted}
-    # the last scan, and the last scan of the whole estate (a verify --live run holds
-    # only the accounts of the identity it verified: after a watch verified someone
-    # else, it knows nothing of these)
-    latest_any, latest_estate = inv.latest_scan_id(estate_only=False), inv.latest_scan_id()
-    for previous in dict.fromkeys(s for s in (latest_any, latest_estate) if s):
+    # the estate's latest scan, and the latest run about each of them (a verify --live run
+    # holds only the accounts of the identities it verified: after a watch verified
+    # someone else, it knows nothing of these)
+    previous_scans = [s for s in dict.fromkeys(
+        [inv.latest_scan_id(), *(inv.latest_scan_about(i) for i in sorted(wanted))]) if s]
+    for previous in previous_scans:
         rows = inv.query("SELECT account FROM links WHERE scan_id = ? AND identity IN "
                          "(SELECT unnest(?::VARCHAR[]))", [previous, sorted(wanted)])
         uids = sorted({r[0] for r in rows})
@@ -217,7 +250,7 @@ def targeted_scope(inv: Inventory, identities: list[Identity], wanted: set[str])
     # its adder, also after the adder's own account is gone): the objects to re-check
     holders = sorted(scope.accounts)
     logins = sorted({h for hs in scope.logins.values() for h in hs})
-    for previous in dict.fromkeys(s for s in (latest_any, latest_estate) if s):
+    for previous in previous_scans:
         scope.known_resources.update(r[0] for r in inv.query(  # granted to them, not via a team
             "SELECT DISTINCT resource FROM grants WHERE scan_id = ? AND principal IN "
             "(SELECT unnest(?::VARCHAR[])) AND via NOT IN ('team', 'group', 'inherited')",
@@ -227,6 +260,26 @@ def targeted_scope(inv: Inventory, identities: list[Identity], wanted: set[str])
             "AND (holder IN (SELECT unnest(?::VARCHAR[])) OR split_part(holder, '|', 2) IN "
             "(SELECT unnest(?::VARCHAR[])))", [previous, holders, logins]))
     return scope
+
+
+def checked_anything(coverage: list[Coverage]) -> bool:
+    """Whether any collector ran: a roster alone checks no one's access, and a scan that
+    checked nothing is incomplete (exit 3), never clean."""
+    return any(not c.collector.startswith("roster:") for c in coverage)
+
+
+def nothing_checked_warnings(config: Config, result: ScanResult) -> list[str]:
+    """What the CLI says on stderr, even under -q, when a run could not check anything."""
+    out = []
+    if not config.roster and not config.collectors:
+        out.append("the config has no roster and no collectors: nothing was checked")
+    elif not config.collectors:
+        out.append("no collector is configured (collectors: is empty): no access was checked")
+    if config.roster and not result.identities:
+        out.append("the roster is empty: no identity to verify")
+    elif not config.roster and config.collectors:
+        out.append("no roster is configured: findings cannot be tied to leavers")
+    return out
 
 
 def _correlate(inv: Inventory, scan_id: str) -> None:
@@ -291,10 +344,17 @@ def analyse(inv: Inventory, scan_id: str, config: Config, *, now: datetime,
     mark_status(findings, previous, waive)
     inv.delete(scan_id, Finding)
     inv.insert(scan_id, findings)
-    wanted = [i for i in ctx.identities.values() if i.is_leaver or (verify and i.id in verify)]
-    verdicts = verdicts_for(wanted, findings, ctx.coverage, roster_loaded=bool(config.roster))
+    scan = inv.scan(scan_id) or {}
+    if scan.get("kind") == "targeted":  # it speaks only for the identities it asked about
+        about = set(scan.get("targets") or ())
+        wanted = [i for i in ctx.identities.values() if i.id in about]
+    else:
+        wanted = [i for i in ctx.identities.values() if i.is_leaver or (verify and i.id in verify)]
+    verdicts = verdicts_for(wanted, findings, ctx.coverage, roster_loaded=bool(config.roster),
+                            not_run=set((scan.get("attributes") or {}).get("not_run") or ()))
     inv.write_verdicts(scan_id, [(ident, layer, v, "") for ident, layers in verdicts.items()
                                  for layer, v in layers.items()])
     failed = any(c.status in ("failed", "partial") for c in ctx.coverage)
+    failed |= not checked_anything(ctx.coverage)
     return ScanResult(scan_id, findings, verdicts, ctx.coverage, list(ctx.identities.values()),
                       errors, "incomplete" if failed or errors else "complete")

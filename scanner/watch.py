@@ -543,7 +543,7 @@ def targeted_verify(config: Any, ev: Event, inv: Any = None) -> dict[str, Any]:
     message for the sinks (verdict per layer and the residue found)."""
     from scanner.engine import overall
     from scanner.core.store import Inventory
-    from scanner.pipeline import load_roster, run_scan
+    from scanner.pipeline import TARGETED_COMMAND, load_roster, run_scan
 
     roster = load_roster(config)
     ident = event_identity(ev, roster)
@@ -552,7 +552,7 @@ def targeted_verify(config: Any, ev: Event, inv: Any = None) -> dict[str, Any]:
     own = inv is None
     inv = inv or Inventory(config.inventory)
     try:
-        result = run_scan(cfg, inv, command="verify-live", verify={ident["id"]})
+        result = run_scan(cfg, inv, command=TARGETED_COMMAND, verify={ident["id"]})
     finally:
         if own:
             inv.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -28,6 +29,18 @@ def _pinned_now(monkeypatch):
     # retries wait for nothing in tests
     from scanner.core import http
     monkeypatch.setattr(http, "sleep", lambda s: None)
+
+
+_HANDLE_FIRST = re.compile(
+    r"^(?:A[KS]IA[0-9A-Z]+|(?:key|token) id \d+(?:, SHA256:\S+)?|SHA256:\S+) \((.*)\)$")
+
+
+def without_handle(name: str) -> str:
+    """A finding's object name without the credential handle the engine puts first
+    (``AKIA... (name)``, ``key id 7, SHA256:... (name)``): for tests that look findings up
+    by the object's own name."""
+    m = _HANDLE_FIRST.match(name or "")
+    return m.group(1) if m else name
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

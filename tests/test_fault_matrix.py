@@ -671,7 +671,8 @@ def test_cli_roster_source_that_fails_makes_the_verdict_incomplete(source, tmp_p
         block = ({"domain": "acme.okta.com", "base_url": server.url, "token": fake_okta.DEMO_TOKEN}
                  if source == "okta" else
                  {"name": "slack", "url": server.url, "token": fake_scim.DEMO_TOKEN})
-        cfg = write_config(tmp_path, {}, ROSTER)
+        (tmp_path / "infra").mkdir()  # one collector: a roster alone checks nothing (clean needs one)
+        cfg = write_config(tmp_path, {"collectors": {"iac": [{"path": str(tmp_path / "infra")}]}}, ROSTER)
         import yaml
         body = yaml.safe_load(cfg.read_text())
         body["roster"].append({source: block})

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from fixtures.fake_gitlab import ADMIN_TOKEN, FAKE_DB_PASSWORD, FAKE_GLPAT, start_demo
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, without_handle
 
 ROSTER = ROOT / "fixtures" / "demo" / "roster.csv"
 
@@ -42,7 +43,8 @@ def scan(tmp: Path, server, token: str = ADMIN_TOKEN):
 
 
 def by(report, identity):
-    return {(f["rule"], f["object"]["name"]) for f in report["findings"] if f["identity"] == identity}
+    return {(f["rule"], without_handle(f["object"]["name"])) for f in report["findings"]
+            if f["identity"] == identity}
 
 
 def test_demo_scan_finds_alice_and_dave_and_leaves_carol_clean(tmp_path, server):
@@ -53,6 +55,9 @@ def test_demo_scan_finds_alice_and_dave_and_leaves_carol_clean(tmp_path, server)
     assert ("credential.used_after_termination", "laptop") in alice  # PAT used on 12 Nov
     assert ("credential.no_expiry", "laptop") in alice
     assert ("credential.live_of_leaver", "alice@laptop") in alice  # SSH key
+    names = {f["object"]["name"] for f in report["findings"]}  # named by their GitLab ids
+    assert any(re.fullmatch(r"key id \d+, SHA256:\S+ \(alice@laptop\)", n) for n in names), names
+    assert any(re.fullmatch(r"token id \d+ \(laptop\)", n) for n in names), names
     assert ("account.active_after_termination", "aarcher") in alice
     assert ("gitlab.membership_of_leaver", "acme/platform") in alice  # still a maintainer
     assert ("gitlab.pipeline_schedule_of_leaver", "nightly deploy") in alice

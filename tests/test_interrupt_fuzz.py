@@ -32,7 +32,8 @@ time.sleep(60)
 
 def test_killed_scan_is_marked_interrupted_and_history_survives(tmp_path):
     rows = ["alice@example.com,Alice,alice@example.com,human,terminated,2026-11-01,,"]
-    cfg = write_config(tmp_path, {}, rows)
+    (tmp_path / "infra").mkdir()  # one collector: a scan that checks nothing is incomplete
+    cfg = write_config(tmp_path, {"collectors": {"iac": [{"path": str(tmp_path / "infra")}]}}, rows)
     assert run_cli("scan", "-c", str(cfg), "-q").returncode == 0
     inv_path = tmp_path / "residual.duckdb"
     p = subprocess.Popen([sys.executable, "-c", SLOW_SCAN, str(inv_path)], stdout=subprocess.PIPE, text=True)

@@ -56,14 +56,20 @@ def test_second_writer_fails_clearly(tmp_path):
     assert "LOCKED cannot open inventory" in r.stdout
 
 
-def test_targeted_runs_are_not_the_latest_estate_scan(tmp_path):
+def test_only_estate_scans_are_the_latest_estate_scan(tmp_path):
+    """One definition of "the estate's latest scan": finished, kind estate. Targeted,
+    partial and shard scans are kept but never displace it."""
     with Inventory(tmp_path / "i.duckdb") as inv:
         full = inv.begin_scan("scan")
         inv.finish_scan(full)
-        live = inv.begin_scan("verify-live")
+        live = inv.begin_scan("verify-live", kind="targeted", targets=["dave"])
         inv.finish_scan(live)
+        part = inv.begin_scan("scan", kind="partial", attributes={"not_run": ["cloud"]})
+        inv.finish_scan(part)
+        shard = inv.begin_scan("scan-shard", kind="shard")
+        inv.finish_scan(shard)
         assert inv.latest_scan_id() == full
-        assert inv.latest_scan_id(estate_only=False) == live
+        assert inv.latest_scan_about("dave") == live and inv.latest_scan_about("alice") == full
         nxt = inv.begin_scan("scan")
         inv.finish_scan(nxt)
         assert inv.previous_scan_id(nxt) == full

@@ -133,7 +133,7 @@ def test_markdown_for_tickets_keeps_hostile_values_inert(out):
     # outside code spans nothing can open a tag; inside them it is literal text
     no_code = re.sub(r"(`+) ?.*? ?\1", "", md)
     assert "<" not in no_code
-    assert code(XSS_SCRIPT) in md and code(f"{XSS_PATH}:12") in md
+    assert code(f"SHA256:exampleAliceKey ({XSS_SCRIPT})") in md and code(f"{XSS_PATH}:12") in md
     assert md_escape("a|b*c_<x>") == "a\\|b\\*c\\_&lt;x&gt;"
     assert code("a`b") == "``a`b``" and code("`x") == "`` `x ``"
 

@@ -31,7 +31,8 @@ def test_watch_roster_file_exactly_once(tmp_path):
     (line,) = out.read_text().splitlines()
     msg = json.loads(line)
     assert msg["identity"] == "alice@example.com" and msg["event"]["change"] == "terminated"
-    assert msg["verdict"] == "clean" and msg["layers"]["directory"] == "clean"
+    # no collector is configured: checking nothing is incomplete, never clean (issue 13)
+    assert msg["verdict"] == "incomplete" and msg["layers"]["directory"] == "incomplete"
     assert msg["time_to_verdict_s"] >= 0
     third = run_cli("watch", "-c", str(cfg), "--once", "--jsonl", str(out))
     assert "handled 0 event(s)" in third.stderr  # never reprocessed
@@ -84,7 +85,7 @@ def test_plan_orders_revocations_and_ends_with_reverify(tmp_path):
 def test_plan_cli(tmp_path):
     inv, sid = _plan_inventory(tmp_path)
     # since then a watch verified someone else: that targeted scan holds nothing of alice's
-    other = inv.begin_scan("verify-live")
+    other = inv.begin_scan("verify-live", kind="targeted", targets=["bob@example.com"])
     inv.insert(other, [Identity("alice@example.com", status="terminated", emails=["alice@example.com"]),
                        Identity("bob@example.com", status="suspended", emails=["bob@example.com"])])
     inv.write_verdicts(other, [("bob@example.com", "cloud", "clean", "")])

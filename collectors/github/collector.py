@@ -686,7 +686,8 @@ def transform_deploy_key(org: Org, repo: str, key: dict[str, Any], now: datetime
     added_by = key.get("added_by") if rest else None
     fp = ssh_fingerprint(key.get("key"))
     attrs: dict[str, Any] = {"read_only": read_only, "added_by": added_by, "repo": org.repo_id(repo),
-                             "verified": key.get("verified"), "parent": org.repo_uid(repo)}
+                             "verified": key.get("verified"), "parent": org.repo_uid(repo),
+                             "key_id": key.get("id")}  # its REST id: what a responder deletes
     if not rest:
         attrs["added_by_unknown"] = True
     enabled = key.get("enabled", True)

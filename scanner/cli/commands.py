@@ -24,10 +24,10 @@ from scanner.cli.common import (
 )
 from scanner.cli.scale import scan_shard
 from scanner.core.errors import RosterError
-from scanner.core.model import SEVERITIES, severity_rank
+from scanner.core.model import LAYERS, SEVERITIES, severity_rank
 from scanner.core.store import Inventory
 from scanner.engine import exit_code_for, overall
-from scanner.pipeline import load_roster
+from scanner.pipeline import TARGETED_COMMAND, load_roster
 from scanner.resolve import Resolver, identities_named
 
 
@@ -89,7 +89,7 @@ def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, .
     setup_logging(verbose, quiet, config)
     if scan_id:
         with open_inventory(config, read_only=True) as inv:
-            verdicts, ids = _stored_verdicts(inv, scan_id, identities)
+            verdicts, sources = _stored_verdicts(inv, scan_id, identities)
     else:
         try:
             roster = load_roster(config)
@@ -100,44 +100,62 @@ def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, .
         for name in identities:
             ident = resolver.find(name)
             if ident is None:
-                raise UsageFailure(f"{name}: not in the roster")
+                why = "" if roster else (" (no roster is configured)" if not config.roster
+                                         else " (the roster is empty)")
+                raise UsageFailure(f"{name}: not in the roster{why}")
             ids.append(ident.id)
-        result = run(config, quiet, command="verify-live" if live else "verify", verify=set(ids))
+        result = run(config, quiet, command=TARGETED_COMMAND if live else "verify", verify=set(ids))
         verdicts = {i: result.verdicts.get(i, {}) for i in ids}
+        sources = {i: {l: result.scan_id for l in v} for i, v in verdicts.items()}
     if fmt == "json":
-        out.print_json(json.dumps({i: {"verdict": overall(v), "layers": v} for i, v in verdicts.items()}))
+        out.print_json(json.dumps({i: {"verdict": overall(v), "layers": v, "scans": sources[i]}
+                                   for i, v in verdicts.items()}))
     elif not quiet:
         print_verdicts(verdicts)
     sys.exit(exit_code_for(overall(v) for v in verdicts.values()))
 
 
 def _stored_verdicts(inv: Inventory, scan_id: str, names: tuple[str, ...]):
-    if scan_id == "latest":
-        # the newest finished scan, targeted (verify --live, watch) or not, that gave a
-        # verdict for the first identity named
-        latest_any = inv.latest_scan_id(estate_only=False) or ""
-        resolver = Resolver(identities_named(inv, latest_any, names)) if latest_any else None
-        first = resolver.find(names[0]) if resolver else None
-        row = inv.query(
-            "SELECT v.scan_id FROM verdicts v JOIN scans s USING (scan_id) WHERE v.identity = ? "
-            "AND s.status IN ('complete', 'incomplete') ORDER BY s.seq DESC LIMIT 1",
-            [first.id]) if first else []
-        scan_id = row[0][0] if row else latest_any
-    if not inv.scan(scan_id):
-        raise UsageFailure(f"--scan {scan_id or 'latest'}: no such scan")
-    resolver = Resolver(identities_named(inv, scan_id, names))  # not the whole roster
-    stored = inv.verdicts(scan_id)
-    ids, verdicts = [], {}
+    """Stored verdicts for NAMES, with the scan each layer's verdict comes from. ``latest``:
+    per layer, the newest run that actually checked the identity there
+    (``Inventory.latest_verdicts``): a targeted run of someone else, a partial scan's
+    skipped layers and shards never speak for it."""
+    if scan_id != "latest" and not inv.scan(scan_id):
+        raise UsageFailure(f"--scan {scan_id}: no such scan")
+    verdicts, sources = {}, {}
     for name in names:
-        ident = resolver.find(name)
+        if scan_id == "latest":
+            ident = _find_stored(inv, name)
+            if ident is None:
+                raise UsageFailure(f"{name}: not in the roster of any finished scan")
+            found = inv.latest_verdicts(ident.id)
+            if not found:
+                raise UsageFailure(f"{name}: no stored verdict for this identity (it was not a "
+                                   "leaver then); run `residual verify` without --scan")
+            verdicts[ident.id] = {l: found[l][0] for l in LAYERS if l in found}
+            sources[ident.id] = {l: found[l][1] for l in LAYERS if l in found}
+            continue
+        ident = Resolver(identities_named(inv, scan_id, (name,))).find(name)  # not the whole roster
         if ident is None:
             raise UsageFailure(f"{name}: not in the roster of scan {scan_id}")
-        ids.append(ident.id)
+        stored = inv.verdicts(scan_id)
         if ident.id not in stored:
             raise UsageFailure(f"{name}: scan {scan_id} has no verdict for this identity "
-                               "(it was not a leaver then); run `residual verify` without --scan")
+                               "(it was not a leaver then, or the run was about someone else); "
+                               "run `residual verify` without --scan")
         verdicts[ident.id] = stored[ident.id]
-    return verdicts, ids
+        sources[ident.id] = {l: scan_id for l in stored[ident.id]}
+    return verdicts, sources
+
+
+def _find_stored(inv: Inventory, name: str):
+    """NAME in the roster of the newest finished scan whose roster knows it."""
+    for (sid,) in inv.query("SELECT scan_id FROM scans WHERE status IN ('complete', 'incomplete') "
+                            "ORDER BY seq DESC"):
+        ident = Resolver(identities_named(inv, sid, (name,))).find(name)
+        if ident is not None:
+            return ident
+    return None
 
 
 # --- report ------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from scanner.core.model import LAYERS, SEVERITIES
 from scanner.core.secrets import KeyFileError, read_key_file
 from scanner.core.store import Inventory, InventoryError
 from scanner.engine import overall
-from scanner.pipeline import now_utc, run_scan
+from scanner.pipeline import nothing_checked_warnings, now_utc, run_scan
 
 EXIT_CLEAN, EXIT_RESIDUAL, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_CODES_HELP = ("Exit codes: 0 clean; 1 residual access (or a finding at or above "
@@ -152,9 +152,13 @@ def run(config: Config, quiet: bool, **kwargs: Any):
         progress = progress_bar(quiet)
         try:
             with progress if progress else nullcontext():
-                return run_scan(config, inv, progress=progress, waive=waive, **kwargs)
+                result = run_scan(config, inv, progress=progress, waive=waive, **kwargs)
         except RosterError as exc:
             raise UsageFailure(str(exc)) from None
+    if not kwargs.get("shard"):  # checking nothing is said even under -q
+        for warning in nothing_checked_warnings(config, result):
+            click.echo(f"residual: warning: {warning}", err=True)
+    return result
 
 
 def print_scan_summary(result) -> None:
@@ -181,7 +185,8 @@ def print_verdicts(verdicts: dict[str, dict[str, str]]) -> None:
     t.add_column("verdict")
     for layer in LAYERS:
         t.add_column(layer)
-    colors = {"clean": "green", "residual": "red", "incomplete": "yellow", "not_configured": "dim"}
+    colors = {"clean": "green", "residual": "red", "incomplete": "yellow", "not_configured": "dim",
+              "not_run": "yellow"}
     for ident, layers in verdicts.items():
         v = overall(layers)
         t.add_row(ident, f"[{colors[v]}]{v}[/]",

@@ -144,6 +144,35 @@ class Credential(Record):
         return f"credential:{self.uid}"
 
 
+def credential_handle(c: Credential) -> str:
+    """The non-secret handle a responder revokes this credential by, as the provider names
+    it: the AWS access key id, a GitHub key's id and SSH fingerprint, a GitLab token's or
+    key's id. "" when the inventory does not know it (a credential-report slot before the
+    deep pass). Findings carry it in ``object.name`` (scanner.engine.to_finding), so every
+    report names it rather than a hint such as ``AKIA…5XQU``."""
+    a = c.attributes or {}
+    if a.get("access_key_id"):
+        return str(a["access_key_id"])
+    if c.system == "aws":  # an SSH key, a certificate, an MFA device: named by its id
+        return c.name if c.kind in ("ssh_key", "signing_cert", "mfa_device") else ""
+    native = c.native_id or ""
+    ssh_fp = c.fingerprint if (c.fingerprint or "").startswith("SHA256:") else None
+    key_id = ""
+    if c.system == "github":
+        tail = native.rpartition("/keys/")[2] if "/keys/" in native else ""
+        known = str(a.get("key_id") or (tail if tail.isdigit() else ""))
+        if known.isdigit():
+            key_id = f"key id {known}"
+        elif native.startswith("fine-grained-pat:"):
+            key_id = f"token id {native.partition(':')[2]}"
+    elif c.system == "gitlab":
+        kind, _, num = native.rpartition(":")
+        if num.isdigit():
+            label = kind.rpartition(":")[2] or c.kind
+            key_id = f"{'token' if 'token' in label or label == 'pat' else 'key'} id {num}"
+    return ", ".join(p for p in (key_id, ssh_fp) if p)
+
+
 @dataclass(slots=True)
 class Resource(Record):
     TABLE: ClassVar[str] = "resources"

@@ -37,6 +37,17 @@ T = TypeVar("T", bound=Record)
 BATCH_ROWS = 20_000
 TOOL_VERSION = "0.1.0"
 
+# The inventory's schema version, kept in its ``meta`` table. An inventory written before
+# versions were recorded (no ``meta`` table) is version 1. Bump it with every change to a
+# table's columns and add the step to ``_MIGRATIONS``; tests/test_inventory_upgrade.py holds
+# the schema's digest per version so that a change without a bump fails the suite.
+SCHEMA_VERSION = 2
+
+# What a scan saw (``scans.kind``). Only an ``estate`` scan can be "the estate's latest
+# scan" (``Inventory.latest_scan_id``); see docs/design.md, Scan history.
+SCAN_KINDS = ("estate", "partial", "targeted", "shard")
+FINISHED = ("complete", "incomplete")
+
 
 class InventoryError(Exception):
     """The inventory could not be opened or written (locked by another scan, corrupt)."""
@@ -260,6 +271,7 @@ class Inventory:
             raise InventoryError(f"cannot open inventory {path}: {str(exc).splitlines()[0]}") from None
         if str(path) != ":memory:" and self.path.exists():
             os.chmod(self.path, 0o600)
+        self._upgrade(read_only)
         if not read_only:
             self._create_schema()
 
@@ -278,11 +290,16 @@ class Inventory:
 
     # schema
     def _create_schema(self) -> None:
+        fresh = not self._tables()
         self.con.execute(
             """CREATE TABLE IF NOT EXISTS scans (
                  scan_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP,
                  status VARCHAR, tool_version VARCHAR, command VARCHAR, config_digest VARCHAR,
-                 host VARCHAR, run_by VARCHAR, attributes VARCHAR, seq BIGINT)""")
+                 host VARCHAR, run_by VARCHAR, attributes VARCHAR, seq BIGINT,
+                 kind VARCHAR, targets VARCHAR[])""")
+        self.con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        if fresh:
+            self._set_version(SCHEMA_VERSION)
         self.con.execute(
             """CREATE TABLE IF NOT EXISTS verdicts (
                  scan_id VARCHAR, identity VARCHAR, layer VARCHAR, verdict VARCHAR,
@@ -291,12 +308,80 @@ class Inventory:
             cols = ", ".join(f'"{n}" {_SQL_TYPES[k]}' for n, k in table.columns)
             self.con.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" (scan_id VARCHAR, {cols})')
 
+    def _tables(self) -> set[str]:
+        return {r[0] for r in self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+
+    def schema_version(self) -> int:
+        """The version of the schema this file was written with (1: before versions)."""
+        tables = self._tables()
+        if "meta" not in tables:
+            return 1 if "scans" in tables else SCHEMA_VERSION
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 1
+
+    def _set_version(self, version: int) -> None:
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)])
+
+    def _upgrade(self, read_only: bool) -> None:
+        """Refuse an inventory from a newer residual; migrate an older one in place, after
+        a backup copy of the file (``<inventory>.schema-v<N>.bak``). A read-only open of an
+        older inventory migrates it too (the commands that read would not find its columns)."""
+        found = self.schema_version()
+        if found > SCHEMA_VERSION:
+            self.close()
+            raise InventoryError(
+                f"{self.path}: written by a newer residual (inventory schema version {found}; "
+                f"this residual {TOOL_VERSION} reads up to {SCHEMA_VERSION}): upgrade residual")
+        if found == SCHEMA_VERSION:
+            return
+        self.close()
+        backup = _backup(self.path, found)
+        try:
+            self.con = duckdb.connect(str(self.path))
+        except duckdb.Error as exc:
+            raise InventoryError(f"cannot migrate inventory {self.path}: {str(exc).splitlines()[0]}") from None
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self._create_schema()
+            for version in range(found, SCHEMA_VERSION):
+                _MIGRATIONS[version](self)
+            self._add_missing_columns()
+            self._set_version(SCHEMA_VERSION)
+            self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self.con.execute("ROLLBACK")
+            self.close()
+            raise InventoryError(f"cannot migrate inventory {self.path} (unchanged; backup {backup}): "
+                                 f"{str(exc).splitlines()[0]}") from None
+        import logging  # rare: only on the first open after an upgrade
+        logging.getLogger("residual.inventory").warning(
+            "%s: inventory migrated from schema version %d to %d (backup: %s)",
+            self.path, found, SCHEMA_VERSION, backup)
+        if read_only:
+            self.close()
+            self.con = duckdb.connect(str(self.path), read_only=True)
+
+    def _add_missing_columns(self) -> None:
+        """Additive changes (a field added to a record type): the column, NULL in old rows."""
+        for table in TABLES.values():
+            have = {r[0] for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                [table.name]).fetchall()}
+            for name, kind in table.columns:
+                if have and name not in have:
+                    self.con.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{name}" {_SQL_TYPES[kind]}')
+
     # scans
     def begin_scan(self, command: str, config_digest: str = "", now: datetime | None = None,
-                   attributes: dict[str, Any] | None = None) -> str:
+                   attributes: dict[str, Any] | None = None, kind: str = "estate",
+                   targets: Iterable[str] | None = None) -> str:
         """Start a scan. Scans are ordered by ``seq`` (monotonic per inventory), not by
         time: clocks are pinned in tests and can step backwards on real machines.
-        ``now`` is the analysis time (stored in attributes); started_at is the wall clock."""
+        ``now`` is the analysis time (stored in attributes); started_at is the wall clock.
+        ``kind`` (SCAN_KINDS) says what the scan saw; ``targets``: the identities a
+        targeted scan was about (it speaks for them only)."""
+        assert kind in SCAN_KINDS, kind
         wall = datetime.now(UTC)
         # One writer at a time (DuckDB's lock), so a scan still "running" here was killed
         # (SIGKILL, power loss): say so, and keep its rows for inspection.
@@ -305,9 +390,12 @@ class Inventory:
         seq = self.con.execute("SELECT coalesce(max(seq), 0) + 1 FROM scans").fetchone()[0]
         attrs = {**(attributes or {}), "now": (now or wall).isoformat()}
         self.con.execute(
-            "INSERT INTO scans VALUES (?, ?, NULL, 'running', ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO scans (scan_id, started_at, finished_at, status, tool_version, command, "
+            "config_digest, host, run_by, attributes, seq, kind, targets) "
+            "VALUES (?, ?, NULL, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [scan_id, _to_utc_naive(wall), TOOL_VERSION, command, config_digest,
-             socket.gethostname(), _whoami(), json.dumps(attrs, default=str), seq])
+             socket.gethostname(), _whoami(), json.dumps(attrs, default=str), seq, kind,
+             sorted(targets) if targets is not None else None])
         return scan_id
 
     def finish_scan(self, scan_id: str, status: str = "complete",
@@ -318,9 +406,9 @@ class Inventory:
     def scans(self) -> list[dict[str, Any]]:
         rows = self.con.execute(
             "SELECT scan_id, started_at, finished_at, status, tool_version, command, "
-            "config_digest, host, run_by, attributes FROM scans ORDER BY seq").fetchall()
+            "config_digest, host, run_by, attributes, kind, targets FROM scans ORDER BY seq").fetchall()
         keys = ["id", "started_at", "finished_at", "status", "tool_version", "command",
-                "config_digest", "host", "run_by", "attributes"]
+                "config_digest", "host", "run_by", "attributes", "kind", "targets"]
         out = []
         for row in rows:
             d = dict(zip(keys, row))
@@ -334,27 +422,52 @@ class Inventory:
     def scan(self, scan_id: str) -> dict[str, Any] | None:
         return next((s for s in self.scans() if s["id"] == scan_id), None)
 
-    # Targeted runs (verify --live, watch) look at one identity: they are kept, but they
-    # are not "the latest scan of the estate" for reports, diff or new/persisting status.
-    TARGETED = ("verify-live", "scan-shard")
+    # Scan history. There is one definition of "the estate's latest scan": the newest
+    # finished scan of kind ``estate`` (every configured collector, the whole roster, not a
+    # shard, not targeted). Report, diff, plan, the HTML history, new/persisting status and
+    # incremental reuse all start from it. A partial, targeted or shard scan is kept (its
+    # evidence is worth keeping) but never displaces it.
+    ESTATE_SQL = f"status IN {FINISHED} AND kind = 'estate'"
 
-    def latest_scan_id(self, finished_only: bool = True, estate_only: bool = True) -> str | None:
-        sql = "SELECT scan_id FROM scans WHERE true"
-        if finished_only:
-            sql += " AND status IN ('complete', 'incomplete')"
-        if estate_only:
-            sql += " AND command NOT IN (SELECT unnest(?::VARCHAR[]))"
-        row = self.con.execute(sql + " ORDER BY seq DESC LIMIT 1",
-                               [list(self.TARGETED)] if estate_only else []).fetchone()
+    def latest_scan_id(self) -> str | None:
+        """The estate's latest scan (see above), or None before the first one."""
+        row = self.con.execute(f"SELECT scan_id FROM scans WHERE {self.ESTATE_SQL} "
+                               "ORDER BY seq DESC LIMIT 1").fetchone()
         return row[0] if row else None
 
     def previous_scan_id(self, scan_id: str) -> str | None:
-        """The estate scan before this one (targeted runs skipped)."""
+        """The estate scan before this one (partial, targeted and shard scans skipped)."""
         row = self.con.execute(
-            "SELECT scan_id FROM scans WHERE seq < (SELECT seq FROM scans WHERE scan_id = ?) "
-            "AND status IN ('complete', 'incomplete') AND command NOT IN (SELECT unnest(?::VARCHAR[])) "
-            "ORDER BY seq DESC LIMIT 1", [scan_id, list(self.TARGETED)]).fetchone()
+            f"SELECT scan_id FROM scans WHERE seq < (SELECT seq FROM scans WHERE scan_id = ?) "
+            f"AND {self.ESTATE_SQL} ORDER BY seq DESC LIMIT 1", [scan_id]).fetchone()
         return row[0] if row else None
+
+    def latest_scan_about(self, identity: str) -> str | None:
+        """The newest finished scan that checked IDENTITY in every layer it ran: an estate
+        scan, or a targeted run about this identity (``verify --live``, a watch event).
+        What ``plan ID`` reads: a partial scan lacks the layers it skipped, a shard has no
+        findings, someone else's targeted run holds none of this identity's records."""
+        row = self.con.execute(
+            f"SELECT scan_id FROM scans WHERE status IN {FINISHED} AND (kind = 'estate' OR "
+            "(kind = 'targeted' AND list_contains(targets, ?))) ORDER BY seq DESC LIMIT 1",
+            [identity]).fetchone()
+        return row[0] if row else None
+
+    def latest_verdicts(self, identity: str) -> dict[str, tuple[str, str]]:
+        """Per layer, IDENTITY's verdict from the newest run that actually checked it in
+        that layer, with that run's id: ``{layer: (verdict, scan_id)}``. A run checked an
+        identity in a layer when it stored a verdict other than ``not_run`` for it there:
+        estate and partial scans store verdicts for every leaver, a targeted run only for
+        the identities it was about (``targets``; a targeted run from before targets were
+        recorded speaks for no one). Shards store none."""
+        rows = self.con.execute(
+            "SELECT layer, verdict, scan_id FROM (SELECT v.layer, v.verdict, v.scan_id, "
+            "row_number() OVER (PARTITION BY v.layer ORDER BY s.seq DESC) AS rn "
+            "FROM verdicts v JOIN scans s USING (scan_id) WHERE v.identity = ? "
+            f"AND s.status IN {FINISHED} AND v.verdict <> 'not_run' AND (s.kind IN ('estate', 'partial') "
+            "OR (s.kind = 'targeted' AND list_contains(s.targets, v.identity)))) WHERE rn = 1",
+            [identity]).fetchall()
+        return {layer: (verdict, sid) for layer, verdict, sid in rows}
 
     # writes
     def insert(self, scan_id: str, records: Iterable[Record]) -> int:
@@ -391,17 +504,15 @@ class Inventory:
             for name, kind in table.columns:
                 columns[name] = [_coerce(kind, getattr(r, name)) for r in recs]
             batch = pa.table(columns, schema=table.arrow_schema)
-        self.con.register("_batch", batch)
-        try:
-            self.con.execute(f'INSERT INTO "{table.name}" SELECT * FROM _batch')
-        finally:
-            self.con.unregister("_batch")
+        self.insert_arrow(table.name, batch)
 
     def insert_arrow(self, table_name: str, batch: pa.Table) -> None:
-        """Insert an Arrow table whose columns already match ``table_name`` (synth, shards)."""
+        """Insert an Arrow table whose columns are ``table_name``'s (synth, shards). By
+        name: a migrated table has its added columns last, whatever the record's order."""
+        cols = ", ".join(f'"{n}"' for n in batch.schema.names)
         self.con.register("_batch", batch)
         try:
-            self.con.execute(f'INSERT INTO "{table_name}" SELECT * FROM _batch')
+            self.con.execute(f'INSERT INTO "{table_name}" ({cols}) SELECT {cols} FROM _batch')
         finally:
             self.con.unregister("_batch")
 
@@ -421,8 +532,9 @@ class Inventory:
             # derived columns are recomputed on this scan (correlation), never copied
             names = ", ".join(f'NULL AS "{n}"' if (table.name, n) in _DERIVED else f'"{n}"'
                               for n, _ in table.columns)
+            cols = ", ".join(f'"{n}"' for n, _ in table.columns)
             n = self.con.execute(
-                f'INSERT INTO "{table.name}" SELECT ? AS scan_id, {names} FROM "{table.name}" '
+                f'INSERT INTO "{table.name}" (scan_id, {cols}) SELECT ? AS scan_id, {names} FROM "{table.name}" '
                 f"WHERE scan_id = ? AND source IN (SELECT unnest(?::VARCHAR[])) "
                 # deep-pass records depend on who is in scope (leavers change): re-asked
                 f"AND coalesce(json_extract_string(attributes, '$.deep'), '') <> 'true'",
@@ -495,6 +607,68 @@ class Inventory:
 
     def findings(self, scan_id: str) -> list[Finding]:
         return self.load(Finding, scan_id)
+
+
+def _backup(path: Path, version: int) -> Path:
+    """Copy the inventory (and its WAL, if a writer died before a checkpoint) aside before
+    a migration: ``<inventory>.schema-v<N>.bak``, never overwriting an earlier backup."""
+    import shutil
+    dest = path.with_name(f"{path.name}.schema-v{version}.bak")
+    n = 1
+    while dest.exists():
+        dest = path.with_name(f"{path.name}.schema-v{version}.{n}.bak")
+        n += 1
+    shutil.copy2(path, dest)
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():
+        shutil.copy2(wal, dest.with_name(dest.name + ".wal"))
+    return dest
+
+
+def _v1_to_v2(inv: Inventory) -> None:
+    """Version 2 records what each scan saw (``scans.kind``, ``scans.targets``). Older
+    scans get it from their command: ``verify-live`` was targeted (about whom was not
+    recorded, so its verdicts speak for no one: it stored one for every leaver, most of
+    them never asked about), ``scan-shard`` a shard, the rest estate scans, except that a
+    scan whose collectors are a strict subset of another scan's under the same config
+    (``scan --only``) was partial: the layers it skipped become ``not_run``."""
+    have = {r[0] for r in inv.con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'scans'").fetchall()}
+    if "kind" not in have:
+        inv.con.execute("ALTER TABLE scans ADD COLUMN kind VARCHAR")
+    if "targets" not in have:
+        inv.con.execute("ALTER TABLE scans ADD COLUMN targets VARCHAR[]")
+    inv.con.execute("UPDATE scans SET kind = CASE command WHEN 'verify-live' THEN 'targeted' "
+                    "WHEN 'scan-shard' THEN 'shard' ELSE 'estate' END WHERE kind IS NULL")
+    seen: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # scan -> collector -> layers
+    for sid, collector, layer in inv.con.execute(
+            "SELECT DISTINCT scan_id, collector, layer FROM coverage WHERE collector NOT LIKE 'roster:%'").fetchall():
+        seen[sid][collector].add(layer)
+    estate = inv.con.execute("SELECT scan_id, config_digest, attributes FROM scans "
+                             "WHERE kind = 'estate' AND command <> 'merge'").fetchall()
+    for sid, digest, attrs in estate:
+        mine = set(seen[sid])
+        wider = [o for o, d, _ in estate if o != sid and d == digest and mine < set(seen[o])]
+        if not wider:
+            continue
+        other = seen[wider[0]]
+        not_run = sorted({l for c, ls in other.items() if c not in mine for l in ls}
+                         - {l for ls in seen[sid].values() for l in ls})
+        attributes = {**json.loads(attrs or "{}"), "not_run": not_run, "migrated": "partial"}
+        inv.con.execute("UPDATE scans SET kind = 'partial', attributes = ? WHERE scan_id = ?",
+                        [json.dumps(attributes), sid])
+        inv.con.execute("UPDATE verdicts SET verdict = 'not_run' WHERE scan_id = ? AND verdict <> "
+                        "'residual' AND layer IN (SELECT unnest(?::VARCHAR[]))", [sid, not_run])
+
+
+def _additive(inv: Inventory) -> None:
+    """A step for a purely additive change (a new table or column): ``_create_schema``
+    and ``_add_missing_columns`` do it, for every migration."""
+
+
+# schema version -> the step that brings an inventory of that version to the next (an
+# additive change: ``N: _additive``)
+_MIGRATIONS: dict[int, Any] = {1: _v1_to_v2}
 
 
 def _whoami() -> str:
