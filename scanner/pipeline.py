@@ -30,7 +30,7 @@ from scanner.resolve import resolve, scope_for
 log = logging.getLogger("residual.pipeline")
 
 # The command a targeted run is stored under (``verify --live``, a watch event): the one
-# place that names it; what a scan saw is its ``kind`` (scanner.inventory.SCAN_KINDS).
+# place that names it; what a scan saw is its ``kind`` (scanner.core.store.SCAN_KINDS).
 TARGETED_COMMAND = "verify-live"
 
 

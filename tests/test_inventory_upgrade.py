@@ -13,14 +13,15 @@ import shutil
 import duckdb
 import pytest
 
-from scanner.inventory import SCHEMA_VERSION, Inventory
+from scanner.core.model import Identity
+from scanner.core.store import SCHEMA_VERSION, Inventory
 from tests.conftest import ROOT, run_cli, write_config
 
 V1 = ROOT / "tests" / "data" / "inventory-v1.duckdb.gz"
 ALICE, CAROL, DAVE = "alice@example.com", "carol@example.com", "dave@example.com"
 
 # The digest of the schema per version (``_schema`` below). A change to a table's columns
-# without a new SCHEMA_VERSION (and its step in scanner.inventory._MIGRATIONS) fails here:
+# without a new SCHEMA_VERSION (and its step in scanner.core.store._MIGRATIONS) fails here:
 # bump the version, add the migration, and record the new digest.
 SCHEMA_DIGESTS = {2: "cf3b7ad422b4a0b3"}
 
@@ -83,7 +84,7 @@ def test_the_next_scan_into_an_old_inventory_writes(old):
         last = i.scans()[-1]
         assert last["kind"] == "estate" and last["status"] in ("complete", "incomplete")
         assert i.latest_scan_id() == last["id"]
-        assert i.count(__import__("scanner.model", fromlist=["Identity"]).Identity, last["id"]) == 7
+        assert i.count(Identity, last["id"]) == 7
 
 
 def test_a_migrated_inventory_has_the_schema_of_a_fresh_one(old, tmp_path):
@@ -118,5 +119,5 @@ def test_the_schema_version_is_bumped_with_every_schema_change(tmp_path):
     with Inventory(tmp_path / "fresh.duckdb") as inv:
         digest = hashlib.sha256(repr(_schema(inv.con)).encode()).hexdigest()[:16]
     assert SCHEMA_DIGESTS.get(SCHEMA_VERSION) == digest, (
-        f"the inventory's schema changed (digest {digest}): bump scanner.inventory.SCHEMA_VERSION, "
+        f"the inventory's schema changed (digest {digest}): bump scanner.core.store.SCHEMA_VERSION, "
         "add the step to _MIGRATIONS, and record the digest in SCHEMA_DIGESTS here")

@@ -24,7 +24,7 @@ def _json(r):
 
 
 def _scan_ids(cfg):
-    from scanner.inventory import Inventory
+    from scanner.core.store import Inventory
     from scanner.config import load_config
     with Inventory(load_config(cfg).inventory, read_only=True) as inv:
         return [(s["id"], s.get("kind")) for s in inv.scans()]
@@ -148,10 +148,10 @@ def test_a_live_credential_is_named_by_its_real_handle_in_every_format(estate):
 
 
 def test_credential_handles_of_the_code_hosts():
-    from collectors.github import Org, transform_user_key
-    from collectors.gitlab import transform_token
+    from collectors.github.collector import Org, transform_user_key
+    from collectors.gitlab.collector import transform_token
     from tests.conftest import NOW
-    from scanner.model import Credential, credential_handle
+    from scanner.core.model import Credential, credential_handle
 
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a@b"
     gh = transform_user_key(Org("acme"), "alice-gh", {"id": 1003, "key": key, "title": "laptop"})
