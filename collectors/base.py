@@ -100,6 +100,11 @@ class Collector:
         self.calls = 0  # API calls made, all targets
 
     # -- to implement -------------------------------------------------------------
+    @classmethod
+    def check_config(cls, block: dict[str, Any]) -> str | None:
+        """A rule across keys of a checked block: ``"<key>: <what is wrong>"`` or None."""
+        return None
+
     def describe(self) -> str:
         """A short label for progress and coverage (e.g. ``aws:prod``)."""
         return self.name

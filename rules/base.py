@@ -27,7 +27,7 @@ SYSTEM_LAYERS = {
     "aws": "cloud", "gcp": "cloud", "azure": "cloud", "github": "code-hosting",
     "gitlab": "code-hosting", "kubernetes": "kubernetes", "iac": "iac", "okta": "directory",
     "roster": "directory", "scim": "saas", "vault": "secrets", "atlassian": "saas",
-    "openai": "saas", "anthropic": "saas", "entra": "directory",
+    "openai": "saas", "anthropic": "saas", "entra": "directory", "google_workspace": "directory",
 }
 CI_KINDS = {"ci_secret", "ci_variable", "actions_secret", "pipeline_schedule", "runner"}
 
@@ -122,3 +122,4 @@ CSF_AA01 = "NIST-CSF:PR.AA-01"  # identities and credentials are managed
 CSF_AA05 = "NIST-CSF:PR.AA-05"  # access permissions are managed, least privilege
 CIS_AWS_UNUSED = "CIS-AWS:1.12"  # credentials unused 45 days or more are disabled
 CIS_AWS_ROTATE = "CIS-AWS:1.14"  # access keys rotated every 90 days or less
+CIS_GCP_KEYS = "CIS-GCP:1.4"  # only GCP-managed service-account keys

@@ -169,6 +169,8 @@ def unused(ctx: RuleContext) -> Iterator[Hit]:
             continue
         if c.last_used_at is None and c.created_at is None:
             continue
+        if c.last_used_at is None and c.attributes.get("last_used_unknown"):
+            continue  # the source cannot tell when it was used: silence is not "never used"
         age = unused_days(c, ctx.now)
         if age >= limit:
             # a source that reads use from a window (Anthropic's usage report) knows only

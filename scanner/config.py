@@ -252,6 +252,10 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             raise ConfigError(f"{file}: collectors.{name}: expected a list, got {_kind(blocks)}")
         collectors[name] = [check_block(b, classes[name].options, f"collectors.{name}[{i}]", file)
                             for i, b in enumerate(blocks)]
+        for i, b in enumerate(collectors[name]):  # rules across keys ("one of a, b, c")
+            problem = classes[name].check_config(b)
+            if problem:
+                raise ConfigError(f"{file}: collectors.{name}[{i}].{problem}")
 
     fingerprint_key = rel(data["fingerprint_key"], "fingerprint_key") if data.get("fingerprint_key") \
         else default_key_path()

@@ -115,6 +115,16 @@ class RuleContext:
         return out
 
     @cached_property
+    def identities_by_email(self) -> dict[str, Identity]:
+        """Identities by case-folded e-mail (and e-mail-shaped id): for principals that
+        exist only as an address (an IAM policy member, an audit log's actor)."""
+        out: dict[str, Identity] = {}
+        for i in self.identities.values():
+            for e in [*i.emails, *([i.id] if "@" in i.id else [])]:
+                out.setdefault(e.casefold(), i)
+        return out
+
+    @cached_property
     def leavers(self) -> dict[str, Identity]:
         return {i.id: i for i in self.identities.values() if i.is_leaver}
 

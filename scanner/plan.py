@@ -328,6 +328,9 @@ def owner_step(acc: Account | None, f: Finding) -> tuple[str, str, str]:
     name = f.object_name or f.object_id
     if acc is not None:
         s = acc.system.split(":", 1)[0]
+        mod = _source_steps(acc.system)
+        if mod is not None and hasattr(mod, "owner_step"):  # where the source keeps its owner
+            return mod.owner_step(acc)
         if s == "aws" and acc.kind == "role":
             return ("tag the role with its new owner",
                     f"aws iam tag-role --role-name {q(acc.login)} --tags Key=owner,Value=NEW_OWNER", "")

@@ -1,0 +1,321 @@
+"""Google Cloud: service-account keys and IAM bindings that outlive the people behind them.
+
+Why: a user-managed service-account key is valid until 9999 whoever made it and
+wherever they took it; IAM policies keep naming a leaver (or ``deleted:user:...``) after
+the Workspace account is gone, and a binding on a service account a leaver owned still
+lets whoever holds its key in.
+
+Target: an ``organization``, ``folders`` or ``projects`` (one block = one target).
+Credentials: ``credentials_file`` (a service-account key) or Application Default
+Credentials, scope ``cloud-platform``.
+
+What it reads, per target:
+- Cloud Asset Inventory where it is enabled (``asset_inventory: auto``):
+  ``searchAllResources`` (projects and service accounts, 500 a page) and
+  ``searchAllIamPolicies`` (every policy with its bindings, 500 a page);
+- otherwise (403 SERVICE_DISABLED or a missing ``cloudasset.assets.search*`` permission,
+  or ``asset_inventory: off``), the IAM API: Resource Manager ``folders.search`` /
+  ``projects.search`` / ``getIamPolicy``, ``serviceAccounts.list`` and ``getIamPolicy``
+  per service account;
+- always: ``serviceAccounts.keys.list?keyTypes=USER_MANAGED`` per service account (the API
+  has no listing across accounts), and Cloud Logging ``entries.list`` over the projects
+  (100 a request) for ``google.iam.admin.v1.CreateServiceAccountKey``: who created each key,
+  where the 400-day Admin Activity log still has it.
+
+A permission the principal lacks on one part is a ``skipped`` row naming the role, and the
+target is ``partial``: never ``clean`` on what was not read.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any, Iterable
+
+from collectors.base import Collector, Scope, TargetRun
+from collectors.gcp import transform as t
+from collectors.google_client import AUTH, GoogleApiError, GoogleClient, key_file
+from scanner.config import Option
+from scanner.inventory import Sink
+from scanner.model import Account, Resource
+
+log = logging.getLogger("residual.collectors.gcp")
+
+SCOPES = [AUTH + "cloud-platform"]
+PROJECT_T, SA_T = "cloudresourcemanager.googleapis.com/Project", "iam.googleapis.com/ServiceAccount"
+ROLES = {  # what a part needs, for the skipped row
+    "asset": "roles/cloudasset.viewer (cloudasset.assets.searchAllResources, searchAllIamPolicies)",
+    "projects": "roles/browser (resourcemanager.projects.list/get, folders.list)",
+    "policies": "roles/iam.securityReviewer (resourcemanager.*.getIamPolicy, iam.serviceAccounts.getIamPolicy)",
+    "service accounts": "roles/iam.securityReviewer (iam.serviceAccounts.list)",
+    "keys": "roles/iam.securityReviewer (iam.serviceAccountKeys.list)",
+    "audit log": "roles/logging.viewer (logging.logEntries.list on the Admin Activity logs)",
+}
+LOG_RETENTION_DAYS = 400
+
+
+class GcpCollector(Collector):
+    name = "gcp"
+    layer = "cloud"
+    options = {
+        "organization": Option(str),  # the organisation number (or organizations/N)
+        "folders": Option(list, item_type=str),
+        "projects": Option(list, item_type=str),  # project ids
+        "name": Option(str),  # the source label; default: the target
+        "credentials_file": Option(str),  # default: Application Default Credentials
+        "api_endpoint": Option(str),
+        "asset_inventory": Option(str, default="auto", choices=("auto", "off")),
+        "audit_log": Option(bool, default=True),
+    }
+
+    def __init__(self, config: dict[str, Any], context: Any):
+        super().__init__(config, context)
+        self._client: GoogleClient | None = None
+
+    @classmethod
+    def check_config(cls, block: dict[str, Any]) -> str | None:
+        given = [k for k in ("organization", "folders", "projects") if block.get(k)]
+        if len(given) != 1:
+            return ("organization: give exactly one of organization, folders or projects"
+                    + (f" (got {', '.join(given)})" if given else ""))
+        return None
+
+    # --- target ------------------------------------------------------------------------
+    @property
+    def scopes(self) -> list[str]:
+        """The Asset/Resource Manager scopes: ``organizations/N``, ``folders/N`` or ``projects/P``."""
+        org = self.config.get("organization")
+        if org:
+            return [org if str(org).startswith("organizations/") else f"organizations/{org}"]
+        if self.config.get("folders"):
+            return [f if f.startswith("folders/") else f"folders/{f}" for f in self.config["folders"]]
+        return [f"projects/{p.removeprefix('projects/')}" for p in self.config.get("projects") or []]
+
+    @property
+    def label(self) -> str:
+        if self.config.get("name"):
+            return str(self.config["name"])
+        s = self.scopes
+        return s[0].split("/", 1)[1] if len(s) == 1 else ",".join(x.split("/", 1)[1] for x in s)
+
+    @property
+    def source(self) -> str:
+        return f"{t.SYSTEM}:{self.label}"
+
+    def describe(self) -> str:
+        return self.source
+
+    def client(self) -> GoogleClient:
+        if self._client is None:
+            self._client = GoogleClient(scopes=SCOPES, credentials_file=key_file(self.config, self.ctx.base_dir),
+                                        endpoint=self.config.get("api_endpoint"), timeout=self.ctx.timeout_s,
+                                        max_retries=self.ctx.max_retries, max_pages=self.ctx.max_pages,
+                                        on_call=self.count_call)
+        return self._client
+
+    # --- the pass ----------------------------------------------------------------------
+    def collect(self, sink: Sink, scope: Scope | None = None) -> None:
+        with self.target(sink, ",".join(self.scopes)) as run:
+            client = self.client()
+            asset = self.config.get("asset_inventory", "auto") != "off"
+            projects, accounts, policies = None, None, None
+            if asset:
+                try:
+                    projects, accounts = self._asset_resources(client)
+                    policies = self._asset_policies(client)
+                    run.attributes["source_api"] = "cloudasset"
+                except GoogleApiError as exc:
+                    if not (exc.skippable or exc.kind == "not_found"):
+                        raise
+                    # not a gap: the IAM API below reads the same, at a call per project/account
+                    self.emit_coverage(sink, f"{','.join(self.scopes)}/cloudasset", self.layer, "skipped",
+                                       error=f"{exc} (Cloud Asset needs the API enabled and {ROLES['asset']}; "
+                                             "read through the IAM API instead)")
+                    projects = accounts = policies = None
+            if projects is None:
+                run.attributes["source_api"] = "iam"
+                projects = self._part(sink, run, "projects", lambda: self._crm_projects(client)) or []
+            sink.emit_all(projects)
+            live = [p for p in projects if p.kind == "project" and p.attributes.get("state") in (None, "ACTIVE")]
+            if accounts is None:
+                accounts = self._part(sink, run, "service accounts", lambda: self._iam_accounts(client, live)) or []
+            sink.emit_all(accounts)
+            by_email = {a.native_id: a for a in accounts}
+            if policies is None:
+                policies = self._part(sink, run, "policies",
+                                      lambda: self._iam_policies(client, projects, accounts)) or []
+            self._emit_policies(sink, run, policies, projects, by_email)
+            creators = {}
+            if self.config.get("audit_log", True) and live:
+                creators = self._part(sink, run, "audit log", lambda: self._creators(client, live)) or {}
+                run.attributes["key_creators_known"] = len(creators)
+            self._part(sink, run, "keys", lambda: self._keys(client, sink, run, accounts, creators))
+            run.attributes.update({"projects": len(live), "service_accounts": len(accounts)})
+
+    def _part(self, sink: Sink, run: TargetRun, what: str, fn) -> Any:
+        """Run one part; a refusal the principal can meet on it alone is a skipped row
+        naming the role, and the target is partial."""
+        try:
+            return fn()
+        except GoogleApiError as exc:
+            if not (exc.skippable or exc.kind == "not_found"):
+                raise
+            self.emit_coverage(sink, f"{','.join(self.scopes)}/{what}", self.layer, "skipped",
+                               error=f"{exc} (needs {ROLES[what]})")
+            run.partial(f"{what} not checked ({exc}): needs {ROLES[what]}")
+            return None
+
+    # --- Cloud Asset -------------------------------------------------------------------
+    def _asset_resources(self, client: GoogleClient) -> tuple[list[Resource], list[Account]]:
+        a = client.service("cloudasset", "v1")
+        projects, accounts = [], []
+        for scope in self.scopes:
+            for r in client.pages(lambda tok: a.v1().searchAllResources(
+                    scope=scope, assetTypes=[PROJECT_T, SA_T], pageSize=500, pageToken=tok),
+                    "results", "searchAllResources"):
+                try:
+                    if r.get("assetType") == PROJECT_T:
+                        attrs = r.get("additionalAttributes") or {}
+                        projects.append(t.transform_container(
+                            {"name": str(r.get("project") or r["name"]).replace(t.CRM, ""),
+                             "projectId": attrs.get("projectId"), "state": r.get("state"),
+                             "displayName": r.get("displayName"),
+                             "parent": str(r.get("parentFullResourceName") or "").replace(t.CRM, "")},
+                            self.source, "project"))
+                    elif r.get("assetType") == SA_T:
+                        accounts.append(t.transform_service_account(t.service_account_from_asset(r), self.source))
+                except (ValueError, KeyError, AttributeError):
+                    log.warning("%s: a malformed asset was skipped", self.source)
+        return projects, accounts
+
+    def _asset_policies(self, client: GoogleClient) -> list[tuple[str, str, dict]]:
+        a = client.service("cloudasset", "v1")
+        out = []
+        for scope in self.scopes:
+            for r in client.pages(lambda tok: a.v1().searchAllIamPolicies(scope=scope, pageSize=500, pageToken=tok),
+                                  "results", "searchAllIamPolicies"):
+                if isinstance(r, dict) and r.get("resource") and isinstance(r.get("policy"), dict):
+                    name, kind = t.policy_resource_name(str(r["resource"]))
+                    out.append((name, kind, r["policy"]))
+        return out
+
+    # --- the IAM API fallback ----------------------------------------------------------
+    def _crm_projects(self, client: GoogleClient) -> list[Resource]:
+        crm = client.service("cloudresourcemanager", "v3")
+        out: list[Resource] = []
+        if all(s.startswith("projects/") for s in self.scopes):
+            for s in self.scopes:
+                p = client.execute(crm.projects().get(name=s), "projects.get")
+                out.append(t.transform_container(p, self.source, "project"))
+            return out
+        folders = list(client.pages(lambda tok: crm.folders().search(pageSize=1000, pageToken=tok),
+                                    "folders", "folders.search"))
+        parent = {f.get("name"): f.get("parent") for f in folders if isinstance(f, dict)}
+
+        def inside(name: str | None) -> bool:
+            seen = 0
+            while name and seen < 100:
+                if name in self.scopes:
+                    return True
+                name, seen = parent.get(name), seen + 1
+            return False
+
+        out += [t.transform_container(f, self.source, "folder") for f in folders
+                if isinstance(f, dict) and inside(f.get("name"))]
+        for s in self.scopes:
+            if s.startswith("organizations/"):
+                out.append(Resource(system=t.SYSTEM, source=self.source, native_id=s, kind="organization", name=s))
+        for p in client.pages(lambda tok: crm.projects().search(pageSize=1000, pageToken=tok),
+                              "projects", "projects.search"):
+            if isinstance(p, dict) and inside(p.get("parent")):
+                out.append(t.transform_container(p, self.source, "project"))
+        return out
+
+    def _iam_accounts(self, client: GoogleClient, projects: list[Resource]) -> list[Account]:
+        iam = client.service("iam", "v1")
+        out = []
+        for p in projects:
+            for sa in client.pages(lambda tok: iam.projects().serviceAccounts().list(
+                    name=p.native_id, pageSize=100, pageToken=tok), "accounts", "serviceAccounts.list"):
+                try:
+                    out.append(t.transform_service_account(sa, self.source))
+                except ValueError:
+                    log.warning("%s: a malformed service account was skipped", self.source)
+        return out
+
+    def _iam_policies(self, client: GoogleClient, containers: list[Resource],
+                      accounts: list[Account]) -> list[tuple[str, str, dict]]:
+        crm = client.service("cloudresourcemanager", "v3")
+        iam = client.service("iam", "v1")
+        out = []
+        for c in containers:
+            if c.kind == "project" and c.attributes.get("state") not in (None, "ACTIVE"):
+                continue
+            api = {"project": crm.projects(), "folder": crm.folders(), "organization": crm.organizations()}[c.kind]
+            out.append((c.native_id, c.kind, client.execute(api.getIamPolicy(resource=c.native_id, body={}),
+                                                            f"{c.kind}s.getIamPolicy")))
+        for a in accounts:
+            res = t.sa_resource(a, self.source).native_id
+            out.append((res, "service_account", client.execute(
+                iam.projects().serviceAccounts().getIamPolicy(resource=res), "serviceAccounts.getIamPolicy")))
+        return out
+
+    # --- records -----------------------------------------------------------------------
+    def _emit_policies(self, sink: Sink, run: TargetRun, policies: list[tuple[str, str, dict]],
+                       containers: list[Resource], by_email: dict[str, Account]) -> None:
+        known = {c.native_id: c for c in containers}
+        for name, kind, policy in policies:
+            res = known.get(name)
+            if res is None:
+                if kind == "service_account":
+                    email = name.rsplit("/", 1)[-1].lower()
+                    acc = by_email.get(email) or next((a for a in by_email.values()
+                                                       if a.attributes.get("unique_id") == email), None)
+                    res = t.sa_resource(acc, self.source) if acc else Resource(
+                        system=t.SYSTEM, source=self.source, native_id=name, kind=kind, name=name)
+                else:
+                    res = Resource(system=t.SYSTEM, source=self.source, native_id=name, kind=kind, name=name)
+                known[name] = res
+                sink.emit(res)
+            try:
+                sink.emit_all(t.transform_policy(policy, self.source, res, by_email))
+            except ValueError:
+                run.partial(f"a malformed policy of {name} was skipped")
+
+    def _creators(self, client: GoogleClient, projects: list[Resource]) -> dict[str, dict[str, Any]]:
+        lg = client.service("logging", "v2")
+        since = (self.ctx.now - timedelta(days=LOG_RETENTION_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        flt = (f'protoPayload.methodName="{t.CREATE_KEY}" AND resource.type="service_account" '
+               f'AND timestamp>="{since}"')
+        entries: list[Any] = []
+        names = [p.native_id for p in projects]
+        for i in range(0, len(names), 100):
+            body = {"resourceNames": names[i:i + 100], "filter": flt, "orderBy": "timestamp asc",
+                    "pageSize": 1000}
+            entries += client.pages(lambda tok: lg.entries().list(body={**body, **({"pageToken": tok} if tok else {})}),
+                                    "entries", "entries.list")
+        return t.key_creators(entries)
+
+    def _keys(self, client: GoogleClient, sink: Sink, run: TargetRun, accounts: Iterable[Account],
+              creators: dict[str, dict[str, Any]]) -> None:
+        iam = client.service("iam", "v1")
+        n = 0
+        for acc in accounts:
+            name = f"projects/{acc.attributes.get('project')}/serviceAccounts/{acc.native_id}"
+            try:
+                body = client.execute(iam.projects().serviceAccounts().keys().list(
+                    name=name, keyTypes="USER_MANAGED"), "keys.list")
+            except GoogleApiError as exc:
+                if exc.kind == "not_found":  # deleted since it was listed
+                    continue
+                raise
+            for k in body.get("keys") or []:
+                try:
+                    cred = t.transform_key(k, self.source, acc, creators)
+                except ValueError:
+                    run.partial(f"a malformed key of {acc.native_id} was skipped")
+                    continue
+                if cred is not None:
+                    sink.emit(cred)
+                    n += 1
+        run.attributes["user_managed_keys"] = n
