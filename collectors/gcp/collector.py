@@ -43,6 +43,9 @@ log = logging.getLogger("residual.collectors.gcp")
 
 SCOPES = [AUTH + "cloud-platform"]
 PROJECT_T, SA_T = "cloudresourcemanager.googleapis.com/Project", "iam.googleapis.com/ServiceAccount"
+KEY_T = "iam.googleapis.com/ServiceAccountKey"
+ASSET_FIELDS = ("name,assetType,project,displayName,description,state,additionalAttributes,"
+                "parentFullResourceName,versionedResources")
 ROLES = {  # what a part needs, for the skipped row
     "asset": "roles/cloudasset.viewer (cloudasset.assets.searchAllResources, searchAllIamPolicies)",
     "projects": "roles/browser (resourcemanager.projects.list/get, folders.list)",
@@ -65,6 +68,10 @@ class GcpCollector(Collector):
         "credentials_file": Option(str),  # default: Application Default Credentials
         "api_endpoint": Option(str),
         "asset_inventory": Option(str, default="auto", choices=("auto", "off")),
+        # keys: "iam" lists each service account's keys (a call per account, the API's
+        # own answer); "asset" reads them with the Cloud Asset search (a call per 500 keys),
+        # falling back to "iam" where Cloud Asset is not used
+        "keys": Option(str, default="iam", choices=("iam", "asset")),
         "audit_log": Option(bool, default=True),
     }
 
@@ -118,10 +125,10 @@ class GcpCollector(Collector):
         with self.target(sink, ",".join(self.scopes)) as run:
             client = self.client()
             asset = self.config.get("asset_inventory", "auto") != "off"
-            projects, accounts, policies = None, None, None
+            projects, accounts, policies, asset_keys = None, None, None, None
             if asset:
                 try:
-                    projects, accounts = self._asset_resources(client)
+                    projects, accounts, asset_keys = self._asset_resources(client)
                     policies = self._asset_policies(client)
                     run.attributes["source_api"] = "cloudasset"
                 except GoogleApiError as exc:
@@ -131,7 +138,7 @@ class GcpCollector(Collector):
                     self.emit_coverage(sink, f"{','.join(self.scopes)}/cloudasset", self.layer, "skipped",
                                        error=f"{exc} (Cloud Asset needs the API enabled and {ROLES['asset']}; "
                                              "read through the IAM API instead)")
-                    projects = accounts = policies = None
+                    projects = accounts = policies = asset_keys = None
             if projects is None:
                 run.attributes["source_api"] = "iam"
                 projects = self._part(sink, run, "projects", lambda: self._crm_projects(client)) or []
@@ -149,7 +156,10 @@ class GcpCollector(Collector):
             if self.config.get("audit_log", True) and live:
                 creators = self._part(sink, run, "audit log", lambda: self._creators(client, live)) or {}
                 run.attributes["key_creators_known"] = len(creators)
-            self._part(sink, run, "keys", lambda: self._keys(client, sink, run, accounts, creators))
+            if asset_keys is not None:
+                self._emit_keys(sink, run, asset_keys, accounts, creators)
+            else:
+                self._part(sink, run, "keys", lambda: self._keys(client, sink, run, accounts, creators))
             run.attributes.update({"projects": len(live), "service_accounts": len(accounts)})
 
     def _part(self, sink: Sink, run: TargetRun, what: str, fn) -> Any:
@@ -166,15 +176,25 @@ class GcpCollector(Collector):
             return None
 
     # --- Cloud Asset -------------------------------------------------------------------
-    def _asset_resources(self, client: GoogleClient) -> tuple[list[Resource], list[Account]]:
+    def _asset_resources(self, client: GoogleClient) -> tuple[list[Resource], list[Account], list | None]:
+        """Projects, service accounts and (``keys: asset``) keys: (parent SA name, key)."""
         a = client.service("cloudasset", "v1")
         projects, accounts = [], []
+        with_keys = self.config.get("keys") == "asset"
+        keys: list[tuple[str, dict]] | None = [] if with_keys else None
+        types = [PROJECT_T, SA_T] + ([KEY_T] if with_keys else [])
+        mask = {"readMask": ASSET_FIELDS} if with_keys else {}
         for scope in self.scopes:
             for r in client.pages(lambda tok: a.v1().searchAllResources(
-                    scope=scope, assetTypes=[PROJECT_T, SA_T], pageSize=500, pageToken=tok),
+                    scope=scope, assetTypes=types, pageSize=500, pageToken=tok, **mask),
                     "results", "searchAllResources"):
                 try:
-                    if r.get("assetType") == PROJECT_T:
+                    if r.get("assetType") == KEY_T and keys is not None:
+                        resource = (r.get("versionedResources") or [{}])[0].get("resource")
+                        if not isinstance(resource, dict):
+                            raise ValueError("key asset without its resource")
+                        keys.append((str(r.get("parentFullResourceName") or ""), resource))
+                    elif r.get("assetType") == PROJECT_T:
                         attrs = r.get("additionalAttributes") or {}
                         projects.append(t.transform_container(
                             {"name": str(r.get("project") or r["name"]).replace(t.CRM, ""),
@@ -186,7 +206,7 @@ class GcpCollector(Collector):
                         accounts.append(t.transform_service_account(t.service_account_from_asset(r), self.source))
                 except (ValueError, KeyError, AttributeError):
                     log.warning("%s: a malformed asset was skipped", self.source)
-        return projects, accounts
+        return projects, accounts, keys
 
     def _asset_policies(self, client: GoogleClient) -> list[tuple[str, str, dict]]:
         a = client.service("cloudasset", "v1")
@@ -248,9 +268,7 @@ class GcpCollector(Collector):
         crm = client.service("cloudresourcemanager", "v3")
         iam = client.service("iam", "v1")
         out = []
-        for c in containers:
-            if c.kind == "project" and c.attributes.get("state") not in (None, "ACTIVE"):
-                continue
+        for c in containers:  # a DELETE_REQUESTED project too: restoring it restores its bindings
             api = {"project": crm.projects(), "folder": crm.folders(), "organization": crm.organizations()}[c.kind]
             out.append((c.native_id, c.kind, client.execute(api.getIamPolicy(resource=c.native_id, body={}),
                                                             f"{c.kind}s.getIamPolicy")))
@@ -295,6 +313,28 @@ class GcpCollector(Collector):
             entries += client.pages(lambda tok: lg.entries().list(body={**body, **({"pageToken": tok} if tok else {})}),
                                     "entries", "entries.list")
         return t.key_creators(entries)
+
+    def _emit_keys(self, sink: Sink, run: TargetRun, keys: list[tuple[str, dict]], accounts: list[Account],
+                   creators: dict[str, dict[str, Any]]) -> None:
+        """Keys from the Cloud Asset search, each tied to its service account by the
+        parent's unique id."""
+        by_unique = {str(a.attributes.get("unique_id")): a for a in accounts}
+        n = 0
+        for parent, k in keys:
+            acc = by_unique.get(parent.rsplit("/", 1)[-1])
+            if acc is None:
+                run.partial(f"a key of an unknown service account was skipped ({parent.rsplit('/', 1)[-1]})")
+                continue
+            try:
+                cred = t.transform_key(k, self.source, acc, creators)
+            except ValueError:
+                run.partial(f"a malformed key of {acc.native_id} was skipped")
+                continue
+            if cred is not None:
+                sink.emit(cred)
+                n += 1
+        run.attributes["user_managed_keys"] = n
+        run.attributes["keys_from"] = "cloudasset"
 
     def _keys(self, client: GoogleClient, sink: Sink, run: TargetRun, accounts: Iterable[Account],
               creators: dict[str, dict[str, Any]]) -> None:

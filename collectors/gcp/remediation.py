@@ -46,10 +46,21 @@ def remove_binding(resource: str, member: str, role: str) -> str:
     return f"gcloud projects remove-iam-policy-binding {q(rest)} {flags}"
 
 
+def owner_step(acc: Any) -> tuple[str, str, str]:
+    """The owner lives in the service account's description (``owner: <e-mail>``)."""
+    return ("record the service account's new owner in its description",
+            f"gcloud iam service-accounts update {q(acc.native_id)} --project {q(acc.attributes.get('project'))} "
+            "--description 'owner: NEW_OWNER@example.com'", "")
+
+
 def _binding(f: Any, objs: Any) -> tuple[int, str, str, str]:
     e = f.evidence
-    return (3, "remove the member from the IAM binding (setIamPolicy)",
-            remove_binding(str(e.get("resource")), str(e.get("member")), str(e.get("role"))),
+    cmd = remove_binding(str(e.get("resource")), str(e.get("member")), str(e.get("role")))
+    if str(e.get("member", "")).startswith("serviceAccount:"):
+        # the service account is still in use: its new owner decides, removing it can break prod
+        return (5, "review the binding of a service account the leaver owned (new owner first)",
+                f"# if nothing needs it any more:\n# {cmd}", "reassigning the owner is the fix; the binding may be in use")
+    return (3, "remove the member from the IAM binding (setIamPolicy)", cmd,
             "if the binding has a condition, add --condition=... (or --all) as gcloud asks")
 
 

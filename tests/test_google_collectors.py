@@ -1,0 +1,290 @@
+"""The google_workspace and gcp collectors: pure transforms on the reference samples, and
+the real collectors (google-auth + google-api-python-client) against the fake Google:
+what each pass reads, what it costs, read-only, and refusals that are skipped, named, and
+never clean."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from collectors.base import CollectorContext, Scope
+from collectors.gcp import GcpCollector
+from collectors.gcp import transform as gt
+from collectors.google_workspace import GoogleWorkspaceCollector
+from collectors.google_workspace import transform as wt
+from fixtures.fake_google import ADMIN, ALICE_KEY, AUTH, demo_google, start_demo
+from fixtures.fake_google.app import FakeGoogle
+from scanner.inventory import Inventory, Sink
+from scanner.model import Account, Activity, Coverage, Credential, Grant, Resource
+from scanner.secrets import Fingerprinter
+
+SAMPLES = Path("/work/shared/reference/api-samples")
+NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
+WS = "google_workspace:C0acme123"
+ALICE_UID = f"{WS}|110000000000000000001"
+DEPLOY = "svc-deploy@acme-prod.iam.gserviceaccount.com"
+
+
+def sample(name: str):
+    p = SAMPLES / name
+    if not p.exists():
+        pytest.skip(f"reference sample {p} not available")
+    return json.loads(p.read_text())
+
+
+# --- transforms on the samples ------------------------------------------------------------------
+
+
+def test_user_transform_on_the_sample():
+    users = sample("google-workspace/admin_directory_v1_users.json")["users"]
+    accounts, bad = wt.transform_users(users + [{"id": "x"}, "junk"], WS)
+    assert bad == 2 and len(accounts) == len(users)
+    suspended = [a for a in accounts if a.attributes["suspended"]]
+    assert suspended and all(a.status == "suspended" for a in suspended)
+    assert all(a.login == a.login.lower() and a.email for a in accounts)
+
+
+def test_never_signed_in_is_no_last_seen():
+    u = {"id": "1", "primaryEmail": "New@Example.com", "lastLoginTime": "1970-01-01T00:00:00.000Z",
+         "archived": True, "aliases": ["n@example.com"]}
+    acc = wt.transform_user(u, WS)
+    assert acc.last_seen_at is None and acc.attributes["never_signed_in"] is True
+    assert acc.status == "disabled" and acc.attributes["linked_emails"] == ["new@example.com", "n@example.com"]
+
+
+def test_token_asp_and_device_transforms_on_the_samples():
+    acc = Account(system="google_workspace", source=WS, native_id="u1", login="a@example.com")
+    tok = sample("google-workspace/admin_directory_v1_users_USERKEY_tokens.json")["items"][0]
+    grant = wt.transform_token(tok, WS, acc)
+    assert grant.kind == "oauth_grant" and grant.holder == acc.uid and grant.scopes == tok["scopes"]
+    assert grant.native_id == f"oauth:u1:{tok['clientId']}"
+    asp = sample("google-workspace/admin_directory_v1_users_USERKEY_asps.json")["items"][0]
+    pw = wt.transform_asp(asp, WS, acc)
+    assert pw.kind == "app_password" and pw.created_at is not None and pw.created_at.year > 2000
+    phone = sample("google-workspace/admin_directory_v1_customer_CUSTOMER_devices_mobile.json")["mobiledevices"][0]
+    assert wt.transform_mobile(phone, WS, acc).native_id == f"mobile:{phone['resourceId']}"
+    book = sample("google-workspace/admin_directory_v1_customer_CUSTOMER_devices_chromeos.json")["chromeosdevices"][0]
+    assert wt.transform_chromeos(book, WS, acc).attributes["serial"] == book["serialNumber"]
+    with pytest.raises(ValueError):
+        wt.transform_token({"displayText": "no client"}, WS, acc)
+
+
+def test_activity_transform_on_the_samples():
+    acc = Account(system="google_workspace", source=WS, native_id="u1", login="a@example.com")
+    login = sample("google-workspace/admin_reports_v1_activity_users_all_applications_login.json")["items"][0]
+    rows = wt.transform_activity(login, WS, acc)
+    assert rows and all(r.category == "session" and r.at is not None for r in rows)
+    token = sample("google-workspace/admin_reports_v1_activity_users_all_applications_token.json")["items"][0]
+    rows = wt.transform_activity(token, WS, acc)
+    authorize = [r for r in rows if r.action == "authorize"]
+    assert all(r.subject_credential and r.subject_credential.startswith(f"{WS}|oauth:u1:") for r in authorize)
+    with pytest.raises(ValueError):
+        wt.transform_activity({"id": {}}, WS, acc)
+
+
+def test_key_and_policy_transforms_on_the_samples():
+    src = "gcp:acme"
+    sa = sample("gcp/iam_v1_projects_PROJECT_serviceAccounts.json")["accounts"][0]
+    acc = gt.transform_service_account(sa, src)
+    assert acc.kind == "service_account" and acc.native_id == sa["email"].lower()
+    keys = sample("gcp/iam_v1_projects_PROJECT_serviceAccounts_SA_keys.json")["keys"]
+    creds = [gt.transform_key(k, src, acc, {}) for k in keys]
+    user_managed = [c for c in creds if c is not None]
+    assert user_managed and all(c.kind == "access_key" and not c.attributes["created_by_known"]
+                                for c in user_managed)
+    assert len(user_managed) == sum(1 for k in keys if k.get("keyType") != "SYSTEM_MANAGED")
+    pol = sample("gcp/cloudresourcemanager_v3_projects_PROJECT_getIamPolicy.json")
+    res = Resource(system="gcp", source=src, native_id="projects/p", kind="project")
+    grants = gt.transform_policy(pol, src, res, {})
+    assert len(grants) == sum(len(b["members"]) for b in pol["bindings"])
+    assert {g.permission for g in grants} == {b["role"] for b in pol["bindings"]}
+    assert gt.member_parts("deleted:user:erin@example.com?uid=1") == ("user", "erin@example.com", True)
+    assert gt.owner_of("Used by CI (owner: Alice@Example.com)") == "alice@example.com"
+    assert gt.owner_of("no owner here") is None
+
+
+# --- the collectors against the fake -------------------------------------------------------------
+
+
+class Run:
+    def __init__(self, server, tmp: Path, block: dict, cls, scope: Scope | None = None, deep: Scope | None = None):
+        self.inv = Inventory(":memory:")
+        self.scan = self.inv.begin_scan("test")
+        sink = Sink(self.inv, self.scan)
+        ctx = CollectorContext(fingerprinter=Fingerprinter(b"k" * 32), cache_dir=tmp, now=NOW, base_dir=tmp)
+        self.collector = cls(block, ctx)
+        self.collector.collect(sink, scope)
+        if deep is not None:
+            self.collector.deepen(sink, deep)
+        sink.flush()
+
+    def all(self, cls):
+        return self.inv.load(cls, self.scan)
+
+    def cov(self, target):
+        return next(c for c in self.all(Coverage) if c.target == target)
+
+
+def ws_block(server, tmp, **kw):
+    return {"customer": "C0acme123", "subject": ADMIN, "api_endpoint": server.url,
+            "credentials_file": str(server.write_key_file(tmp / "key.json")), **kw}
+
+
+def gcp_block(server, tmp, **kw):
+    return {"organization": "445566778899", "api_endpoint": server.url,
+            "credentials_file": str(server.write_key_file(tmp / "key.json")), **kw}
+
+
+@pytest.fixture
+def fresh():
+    s = start_demo()
+    yield s
+    s.stop()
+
+
+LEAVERS = Scope(emails={"alice@example.com", "carol@example.com"})
+
+
+def test_workspace_bulk_is_users_only_and_deep_pass_asks_per_leaver(fresh, tmp_path):
+    run = Run(fresh, tmp_path, ws_block(fresh, tmp_path), GoogleWorkspaceCollector, deep=LEAVERS)
+    accounts = {a.login: a for a in run.all(Account)}
+    assert accounts["alice@example.com"].status == "suspended"
+    assert accounts["alice@example.com"].attributes["aliases"] == ["a.archer@example.com"]
+    assert accounts["bob@example.com"].status == "active" and "erin@example.com" not in accounts
+    creds = {c.native_id.split(":")[0] + ":" + c.name: c for c in run.all(Credential)}
+    assert {c.holder for c in creds.values()} == {ALICE_UID}  # carol: cleanly suspended, nothing
+    assert {c.kind for c in creds.values()} == {"oauth_grant", "app_password", "device"}
+    assert sorted(c.attributes.get("device") for c in creds.values() if c.kind == "device") == ["chromeos", "mobile"]
+    acts = run.all(Activity)
+    assert {(a.attributes["application"], a.at.date().isoformat()) for a in acts
+            if a.subject_account == ALICE_UID} == {("login", "2026-10-30"), ("login", "2026-11-03"),
+                                                  ("token", "2026-11-04")}
+    calls = fresh.calls()
+    # bulk: one users.list page; deep: six calls per leaver, and never a call about bob
+    assert calls["directory.users.list"] == 1
+    assert calls["directory.tokens.list"] == calls["directory.asps.list"] == 2
+    assert calls["directory.mobiledevices.list"] == calls["directory.chromeosdevices.list"] == 2
+    assert calls["reports.activities.list"] == 4
+    assert not [r for r in fresh.requests if "bob" in r.path or "bob" in str(r.query)]
+    assert fresh.writes == [] and fresh.revocations == []
+    # counted calls are the requests the server saw (token requests included)
+    assert run.collector.calls == len(fresh.requests)
+    assert run.cov("C0acme123").status == "ok" and run.cov("C0acme123/leavers").api_calls == 12
+
+
+def test_workspace_missing_scope_is_skipped_named_and_not_clean(tmp_path):
+    """The admin console delegated everything but the security scope: the token is
+    refused as a whole, residual asks scope by scope, skips grants and app passwords
+    naming the scope, and the leaver pass is partial."""
+    s = demo_google(FakeGoogle())
+    s.delegations[next(iter(s.delegations))].discard(AUTH + "admin.directory.user.security")
+    s.start()
+    try:
+        run = Run(s, tmp_path, ws_block(s, tmp_path), GoogleWorkspaceCollector, deep=LEAVERS)
+    finally:
+        s.stop()
+    skipped = [c for c in run.all(Coverage) if c.status == "skipped"]
+    assert [c.target for c in skipped] == ["C0acme123/tokens and app passwords"]
+    assert "admin.directory.user.security" in skipped[0].error
+    assert run.cov("C0acme123").status == "ok"
+    deep = run.cov("C0acme123/leavers")
+    assert deep.status == "partial" and "admin.directory.user.security" in deep.error
+    kinds = {c.kind for c in run.all(Credential)}
+    assert kinds == {"device"}  # devices and reports still ran
+    assert s.calls()["directory.tokens.list"] == 0
+
+
+def test_workspace_admin_without_privilege_is_skipped_naming_it(fresh, tmp_path):
+    fresh.deny("reports.activities.list")
+    run = Run(fresh, tmp_path, ws_block(fresh, tmp_path), GoogleWorkspaceCollector, deep=LEAVERS)
+    row = next(c for c in run.all(Coverage) if c.status == "skipped")
+    assert row.target == "C0acme123/login and token events" and "Reports" in row.error
+    assert run.cov("C0acme123/leavers").status == "partial"
+    assert fresh.calls()["reports.activities.list"] == 1  # refused once, not retried
+    assert not run.all(Activity)
+
+
+def test_workspace_rate_limit_403_and_429_are_backed_off(fresh, tmp_path):
+    fresh.throttle("directory.users.list", status=403, times=1)
+    fresh.throttle("directory.tokens.list", status=429, times=2)
+    run = Run(fresh, tmp_path, ws_block(fresh, tmp_path), GoogleWorkspaceCollector, deep=LEAVERS)
+    assert run.cov("C0acme123").status == "ok" and run.cov("C0acme123/leavers").status == "ok"
+    assert fresh.calls()["directory.users.list"] == 2 and fresh.calls()["directory.tokens.list"] == 4
+    assert any(c.kind == "oauth_grant" for c in run.all(Credential))
+
+
+def test_workspace_pages_to_the_end(fresh, tmp_path):
+    run = Run(fresh, tmp_path, ws_block(fresh, tmp_path, page_size=1), GoogleWorkspaceCollector)
+    assert len(run.all(Account)) == 4 and fresh.calls()["directory.users.list"] == 4
+
+
+def test_gcp_with_cloud_asset(fresh, tmp_path):
+    run = Run(fresh, tmp_path, gcp_block(fresh, tmp_path), GcpCollector)
+    keys = {c.name: c for c in run.all(Credential)}
+    alice = keys[ALICE_KEY]
+    assert alice.status == "active" and alice.attributes["created_by"] == "alice@example.com"
+    assert alice.attributes["never_expires"] and alice.expires_at is None
+    assert keys["a1ce0000000000000000000000000000000000a2"].status == "inactive"
+    assert keys["0d000000000000000000000000000000000000d1"].attributes["created_by_known"] is False
+    assert not [c for c in keys.values() if c.attributes["key_type"] == "SYSTEM_MANAGED"]
+    sas = {a.native_id: a for a in run.all(Account)}
+    assert sas[DEPLOY].attributes["tags"] == {"owner": "alice@example.com"}
+    members = {(g.attributes["resource_name"], g.permission, g.attributes["member"]) for g in run.all(Grant)}
+    assert ("projects/acme-prod", "roles/editor", "user:dave@example.com") in members
+    assert ("projects/acme-prod", "roles/viewer", "deleted:user:erin@example.com?uid=113000000000000000005") in members
+    assert (f"projects/acme-prod/serviceAccounts/{DEPLOY}", "roles/iam.serviceAccountTokenCreator",
+            "user:alice@example.com") in members
+    calls = fresh.calls()
+    assert calls["cloudasset.searchAllResources"] == 1 and calls["cloudasset.searchAllIamPolicies"] == 1
+    assert calls["crm.projects.getIamPolicy"] == 0 and calls["iam.serviceAccounts.list"] == 0
+    assert calls["iam.serviceAccounts.keys.list"] == 5 and calls["logging.entries.list"] == 1
+    assert run.cov("organizations/445566778899").status == "ok" and fresh.writes == []
+
+
+def test_gcp_falls_back_to_the_iam_api_when_asset_is_disabled(fresh, tmp_path):
+    asset = {(g.attributes["resource_name"], g.permission, g.attributes["member"])
+             for g in Run(fresh, tmp_path / "a", gcp_block(fresh, tmp_path), GcpCollector).all(Grant)}
+    fresh.disable_service("cloudasset")
+    run = Run(fresh, tmp_path / "b", gcp_block(fresh, tmp_path), GcpCollector)
+    iam = {(g.attributes["resource_name"], g.permission, g.attributes["member"]) for g in run.all(Grant)}
+    assert iam == asset  # the same bindings, read the other way
+    skipped = [c for c in run.all(Coverage) if c.status == "skipped"]
+    assert len(skipped) == 1 and "SERVICE_DISABLED" in skipped[0].error
+    assert run.cov("organizations/445566778899").status == "ok"
+    assert fresh.calls()["crm.projects.getIamPolicy"] == 4  # DELETE_REQUESTED too: it can be restored
+    assert {c.name for c in run.all(Credential)} >= {ALICE_KEY}
+
+
+def test_gcp_missing_role_is_skipped_naming_it_and_partial(fresh, tmp_path):
+    fresh.deny("logging.entries.list")
+    run = Run(fresh, tmp_path, gcp_block(fresh, tmp_path), GcpCollector)
+    row = next(c for c in run.all(Coverage) if c.status == "skipped")
+    assert row.target.endswith("/audit log") and "roles/logging.viewer" in row.error
+    assert run.cov("organizations/445566778899").status == "partial"
+    assert all(c.attributes["created_by"] is None for c in run.all(Credential))
+
+
+def test_gcp_projects_target_and_config_check(fresh, tmp_path):
+    run = Run(fresh, tmp_path, {**gcp_block(fresh, tmp_path), "organization": None,
+                                "projects": ["acme-staging"], "asset_inventory": "off"}, GcpCollector)
+    assert {a.native_id for a in run.all(Account)} == {"svc-staging@acme-staging.iam.gserviceaccount.com"}
+    assert fresh.calls()["cloudasset.searchAllResources"] == 0
+    assert GcpCollector.check_config({"organization": "1", "projects": ["p"]}).startswith("organization:")
+    assert GcpCollector.check_config({}) and GcpCollector.check_config({"folders": ["1"]}) is None
+
+
+def test_gcp_keys_from_cloud_asset_match_the_iam_api(fresh, tmp_path):
+    def keys(run):
+        return {(c.native_id, c.status, c.attributes["created_by"], c.expires_at) for c in run.all(Credential)}
+    iam = Run(fresh, tmp_path / "a", gcp_block(fresh, tmp_path), GcpCollector)
+    before = fresh.calls()["iam.serviceAccounts.keys.list"]
+    asset = Run(fresh, tmp_path / "b", gcp_block(fresh, tmp_path, keys="asset"), GcpCollector)
+    assert keys(asset) == keys(iam) and len(keys(iam)) == 4
+    assert fresh.calls()["iam.serviceAccounts.keys.list"] == before  # not one per account
+    fresh.disable_service("cloudasset")  # no Cloud Asset: keys.list per account again
+    fallback = Run(fresh, tmp_path / "c", gcp_block(fresh, tmp_path, keys="asset"), GcpCollector)
+    assert keys(fallback) == keys(iam) and fresh.calls()["iam.serviceAccounts.keys.list"] == before + 5
