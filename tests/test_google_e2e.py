@@ -126,3 +126,10 @@ def test_malformed_gcp_config_is_one_line_exit_2(tmp_path):
     r = run_cli("scan", "-c", str(cfg))
     assert r.returncode == 2 and "collectors.gcp[0].organization" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_no_token_or_private_key_in_the_inventory_or_report(estate):
+    blob = (estate["tmp"] / "residual.duckdb").read_bytes() + json.dumps(estate["report"]).encode()
+    private = estate["server"].key_info()["private_key"]
+    body = "".join(private.splitlines()[1:-1])
+    assert b"ya29." not in blob and body[:40].encode() not in blob and b"PRIVATE KEY" not in blob
