@@ -185,8 +185,11 @@ def user_to_identity(u: Any, customer: str) -> Identity:
     does not say when; the admin log does, and the HR roster usually knows)."""
     acc = transform_user(u, f"{SYSTEM}:{customer}")
     status = {"suspended": "suspended", "disabled": "suspended", "deleted": "terminated"}.get(acc.status, "active")
+    # the primary address merges it with the other sources; the aliases stay handles of this
+    # system (another source's lookups by e-mail are not widened by every alias)
     return Identity(id=acc.email or acc.login, name=acc.attributes["display_name"], kind="human",
                     status=status, terminated_at=ts(u.get("deletionTime")) if status == "terminated" else None,
-                    emails=acc.attributes["linked_emails"], aliases=[f"{SYSTEM}:{acc.login}"],
+                    emails=[acc.email or acc.login],
+                    aliases=[f"{SYSTEM}:{e}" for e in acc.attributes["linked_emails"]],
                     sources=[f"{SYSTEM}:{customer}"],
                     attributes={"google_user_id": acc.native_id, "google_status": acc.status})
