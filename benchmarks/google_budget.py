@@ -32,14 +32,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from collectors.base import CollectorContext, Scope  # noqa: E402
-from collectors.gcp import GcpCollector  # noqa: E402
+from collectors.gcp.collector import GcpCollector  # noqa: E402
 from collectors.google_client import GoogleClient  # noqa: E402
-from collectors.google_workspace import GoogleWorkspaceCollector  # noqa: E402
+from collectors.google_workspace.collector import GoogleWorkspaceCollector  # noqa: E402
 from collectors.google_workspace.collector import SCOPES, list_users  # noqa: E402
 from fixtures.fake_google import synthetic_google  # noqa: E402
-from scanner.inventory import Inventory, Sink  # noqa: E402
-from scanner.model import Coverage, Credential  # noqa: E402
-from scanner.secrets import Fingerprinter  # noqa: E402
+from scanner.core.store import Inventory, Sink  # noqa: E402
+from scanner.core.model import Coverage, Credential  # noqa: E402
+from scanner.core.secrets import Fingerprinter  # noqa: E402
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 ADMIN = "user000000@example.com"  # the synthetic estate's admin

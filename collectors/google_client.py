@@ -11,7 +11,7 @@ Google's JSON errors), and the project keeps one copy of each retry and paging h
   delegated) is retried scope by scope once, so the parts whose scope *was* delegated
   still run and the missing scope is named (``missing_scopes``);
 - requests: ``execute(request, what)`` counts one call, runs it with the library's own
-  retries off (``num_retries=0``) inside ``collectors.base.send_with_retries``, the
+  retries off (``num_retries=0``) inside ``scanner.core.http.send_with_retries``, the
   project's one retry loop: 429, 5xx and 403 ``rateLimitExceeded`` are backed off;
 - errors: ``GoogleApiError`` with the status, Google's reason, whether it is a missing
   scope / privilege / IAM permission / disabled service, and a message that carries no
@@ -39,8 +39,9 @@ from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-import collectors.base as base
-from collectors.base import CollectorError, bounded_pages
+import scanner.core.http as http
+from scanner.core.errors import CollectorError, safe_error
+from scanner.core.http import bounded_pages
 
 AUTH = "https://www.googleapis.com/auth/"
 # httplib2 retries a failed connection on its own; send_with_retries is the one retry loop
@@ -109,7 +110,7 @@ def _error_of(exc: HttpError, what: str) -> GoogleApiError:
         kind = "other"
     reason = next((r for r in reasons if r), str(err.get("status") or ""))
     text = f"{what}: HTTP {status}" + (f" {reason}" if reason else "") + (f": {message}" if message else "")
-    return GoogleApiError(base.safe_error(Exception(text)).split(": ", 1)[-1], status, reason, kind, wanted)
+    return GoogleApiError(safe_error(Exception(text)).split(": ", 1)[-1], status, reason, kind, wanted)
 
 
 @dataclass
@@ -219,7 +220,7 @@ class GoogleClient:
                 raise requests.ConnectionError(exc.__class__.__name__) from None
 
         try:
-            answer = base.send_with_retries(send, self.max_retries)
+            answer = http.send_with_retries(send, self.max_retries)
         except requests.RequestException as exc:
             raise GoogleApiError(f"{what}: {exc}") from None
         if answer.error is not None:
@@ -261,4 +262,4 @@ def key_file(block: dict[str, Any], base_dir: Path) -> str | None:
 def _refresh_reason(exc: RefreshError) -> str:
     """``unauthorized_client: Client is unauthorized...`` from a RefreshError, no secrets."""
     text = str(exc.args[0] if exc.args else exc)
-    return base.safe_error(Exception(text)).split(": ", 1)[-1][:200]
+    return safe_error(Exception(text)).split(": ", 1)[-1][:200]

@@ -20,7 +20,7 @@ from typing import Iterator
 
 from rules.base import CIS_GCP_KEYS, CSF_AA01, CSF_AA05, NHI1, NHI3, NHI4, NHI5, NHI7, Hit, rule
 from scanner.engine import RuleContext
-from scanner.model import Activity, Credential, Identity
+from scanner.core.model import Activity, Credential, Identity
 
 WS, GCP = "google_workspace", "gcp"
 

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 from collectors.base import CollectorContext, Scope
-from collectors.gcp import GcpCollector
+from collectors.gcp.collector import GcpCollector
 from collectors.gcp import transform as gt
-from collectors.google_workspace import GoogleWorkspaceCollector
+from collectors.google_workspace.collector import GoogleWorkspaceCollector
 from collectors.google_workspace import transform as wt
 from fixtures.fake_google import ADMIN, ALICE_KEY, AUTH, demo_google, start_demo
 from fixtures.fake_google.app import FakeGoogle
-from scanner.inventory import Inventory, Sink
-from scanner.model import Account, Activity, Coverage, Credential, Grant, Resource
-from scanner.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
+from scanner.core.model import Account, Activity, Coverage, Credential, Grant, Resource
+from scanner.core.secrets import Fingerprinter
 
 SAMPLES = Path("/work/shared/reference/api-samples")
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)

@@ -11,7 +11,7 @@ revoke = pytest.importorskip("collectors.revoke", reason="the revoker framework 
 
 from collectors.google_workspace.revoke import GoogleWorkspaceRevoker  # noqa: E402
 from fixtures.fake_google import ADMIN, start_demo  # noqa: E402
-from scanner.model import Account, Identity  # noqa: E402
+from scanner.core.model import Account, Identity  # noqa: E402
 
 WS = "google_workspace:C0acme123"
 ALICE = Account(system="google_workspace", source=WS, native_id="110000000000000000001", login="alice@example.com")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from rules.base import all_rules
 from scanner.engine import context_from_records, run_rules
-from scanner.model import Account, Activity, Credential, Grant, Identity, Resource
+from scanner.core.model import Account, Activity, Credential, Grant, Identity, Resource
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 GONE = datetime(2026, 11, 1, tzinfo=UTC)

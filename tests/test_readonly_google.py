@@ -9,13 +9,13 @@ import re
 from datetime import UTC, datetime
 
 from collectors.base import CollectorContext, Scope
-from collectors.gcp import GcpCollector
-from collectors.google_workspace import GoogleWorkspaceCollector
+from collectors.gcp.collector import GcpCollector
+from collectors.google_workspace.collector import GoogleWorkspaceCollector
 from collectors.google_workspace.roster import load_workspace_roster
 from fixtures.fake_google import ADMIN, start_demo
-from scanner.inventory import Inventory, Sink
-from scanner.roster import RosterContext
-from scanner.secrets import Fingerprinter
+from scanner.core.store import Inventory, Sink
+from collectors.roster import RosterContext
+from scanner.core.secrets import Fingerprinter
 
 READ_POSTS = (r"/token", r"/v1/projects/[^/]+/serviceAccounts/[^/]+:getIamPolicy",
               r"/v3/(projects|folders|organizations)/[^/]+:getIamPolicy", r"/v2/entries:list")

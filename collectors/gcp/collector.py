@@ -35,9 +35,9 @@ from typing import Any, Iterable
 from collectors.base import Collector, Scope, TargetRun
 from collectors.gcp import transform as t
 from collectors.google_client import AUTH, GoogleApiError, GoogleClient, key_file
-from scanner.config import Option
-from scanner.inventory import Sink
-from scanner.model import Account, Resource
+from scanner.core.options import Option
+from scanner.core.store import Sink
+from scanner.core.model import Account, Resource
 
 log = logging.getLogger("residual.collectors.gcp")
 

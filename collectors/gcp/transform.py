@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from collectors.google_workspace.transform import ts
-from scanner.model import Account, Credential, Grant, Resource, make_uid
+from scanner.core.model import Account, Credential, Grant, Resource, make_uid
 
 SYSTEM = "gcp"
 NEVER = datetime(9999, 1, 1).year  # validBeforeTime 9999-12-31: the key never expires

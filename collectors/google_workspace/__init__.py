@@ -1,8 +1,3 @@
 """Collector ``google_workspace`` (Admin SDK Directory and Reports), also a roster source.
 See collector.py for what it reads and why; docs/permissions/google_workspace.md for the
 scopes and admin privileges."""
-
-from collectors.google_workspace import roster  # noqa: F401  (registers the roster source)
-from collectors.google_workspace.collector import GoogleWorkspaceCollector
-
-__all__ = ["GoogleWorkspaceCollector"]

@@ -31,9 +31,9 @@ from typing import Any, Callable, Iterable
 from collectors.base import Collector, Scope, TargetRun
 from collectors.google_client import AUTH, GoogleApiError, GoogleClient, key_file
 from collectors.google_workspace import transform as t
-from scanner.config import Option
-from scanner.inventory import Sink
-from scanner.model import Account
+from scanner.core.options import Option
+from scanner.core.store import Sink
+from scanner.core.model import Account
 
 log = logging.getLogger("residual.collectors.google_workspace")
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from collectors.google_client import AUTH, GoogleApiError, GoogleClient, key_file
 from collectors.revoke import RevokeAction, RevokeContext, RevokeResult, provider_answer, register_revoker
-from scanner.config import Option
-from scanner.model import Account, Identity
+from scanner.core.options import Option
+from scanner.core.model import Account, Identity
 
 SIGN_OUT_SCOPE = AUTH + "admin.directory.user.security"
 

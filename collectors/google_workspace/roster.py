@@ -8,8 +8,8 @@ from typing import Any
 
 from collectors.google_workspace.collector import OPTIONS, USERS, list_users, make_client
 from collectors.google_workspace.transform import user_to_identity
-from scanner.model import Identity
-from scanner.roster import RosterContext, roster_source
+from scanner.core.model import Identity
+from collectors.roster import RosterContext, roster_source
 
 log = logging.getLogger("residual.collectors.google_workspace")
 

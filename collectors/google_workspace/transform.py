@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Iterable
 
-from scanner.model import Account, Activity, Credential, Identity, make_uid
-from scanner.roster import parse_time
+from scanner.core.model import Account, Activity, Credential, Identity, make_uid
+from scanner.core.timeparse import parse_time
 
 SYSTEM = "google_workspace"
 NEVER_SIGNED_IN = datetime(1970, 1, 1, tzinfo=UTC)  # Google's lastLoginTime for "never"
