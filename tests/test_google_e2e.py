@@ -94,6 +94,8 @@ def test_plan_has_the_google_steps_quoted(estate):
     assert ("-X DELETE https://admin.googleapis.com/admin/directory/v1/users/110000000000000000001/tokens/"
             "284736291045-9f3kq2m1x7v0c5b8n6z4a2s1d3f5g7h9.apps.googleusercontent.com\n") in text
     assert "/asps/1\n" in text and "/signOut\n" in text and "admin_account_wipe" in text
+    runnable = [ln for ln in text.splitlines() if ln.startswith(("curl", "gcloud"))]
+    assert len(runnable) == len(set(runnable))  # one object, one command
     assert "deprovision" in text
     disable = f"gcloud iam service-accounts keys disable {ALICE_KEY}"
     delete = f"gcloud iam service-accounts keys delete {ALICE_KEY}"

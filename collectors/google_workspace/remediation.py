@@ -40,9 +40,9 @@ def credential_step(c: Any, acc: Any) -> tuple[str, str, str] | None:
     a = c.attributes
     if c.kind == "oauth_grant":
         url = f"{API}/users/{_seg(user)}/tokens/{_seg(a.get('client_id') or c.native_id.rsplit(':', 1)[-1])}"
-        return ("delete the OAuth grant (tokens.delete), then sign the user out (users.signOut)",
-                f"{CURL} -X DELETE {q(url)}\n{sign_out(user)}",
-                "the app's refresh token dies with the grant; signOut ends the web and device sessions")
+        return ("delete the OAuth grant (tokens.delete)", f"{CURL} -X DELETE {q(url)}",
+                "the app's refresh token dies with the grant; sessions end with users.signOut "
+                "(residual revoke-sessions, or the account step)")
     if c.kind == "app_password":
         url = f"{API}/users/{_seg(user)}/asps/{_seg(a.get('code_id') or c.native_id.rsplit(':', 1)[-1])}"
         return ("delete the app-specific password (asps.delete)", f"{CURL} -X DELETE {q(url)}", "")
