@@ -22,7 +22,7 @@ from scanner.core.store import Inventory, Sink
 from scanner.core.model import Account, Activity, Coverage, Credential, Grant, Resource
 from scanner.core.secrets import Fingerprinter
 
-SAMPLES = Path("/work/shared/reference/api-samples")
+from fixtures import SAMPLES
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 WS = "google_workspace:C0acme123"
 ALICE_UID = f"{WS}|110000000000000000001"
@@ -30,10 +30,7 @@ DEPLOY = "svc-deploy@acme-prod.iam.gserviceaccount.com"
 
 
 def sample(name: str):
-    p = SAMPLES / name
-    if not p.exists():
-        pytest.skip(f"reference sample {p} not available")
-    return json.loads(p.read_text())
+    return json.loads((SAMPLES / name).read_text())  # a missing sample fails, never skips
 
 
 # --- transforms on the samples ------------------------------------------------------------------
