@@ -137,7 +137,7 @@ class Collector:
         finally:
             sink.flush()
             sink.emit(Coverage(
-                collector=run.collector, target=target, layer=run.layer, status=run.status,
+                collector=run.collector, target=run.target, layer=run.layer, status=run.status,
                 error=run.error, records=sink.total - run.records_before,
                 api_calls=self.calls - run.calls_before, started_at=run.started_at,
                 finished_at=datetime.now(UTC), attributes=run.attributes))

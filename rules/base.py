@@ -26,7 +26,7 @@ from scanner.core.model import SEVERITIES
 SYSTEM_LAYERS = {
     "aws": "cloud", "gcp": "cloud", "azure": "cloud", "github": "code-hosting",
     "gitlab": "code-hosting", "kubernetes": "kubernetes", "iac": "iac", "okta": "directory",
-    "roster": "directory", "scim": "saas", "vault": "secrets", "atlassian": "saas",
+    "roster": "directory", "scim": "saas", "slack": "saas", "vault": "secrets", "atlassian": "saas",
     "openai": "saas", "anthropic": "saas", "entra": "directory", "google_workspace": "directory",
 }
 CI_KINDS = {"ci_secret", "ci_variable", "actions_secret", "pipeline_schedule", "runner"}

@@ -23,9 +23,12 @@ ROTATABLE = {"access_key", "api_key", "pat", "secret", "deploy_token", "service_
 # Kinds with a dedicated leaver rule that says more (a client certificate cannot be
 # revoked: kubernetes.client_cert_of_leaver gives its expiry and the honest remediation).
 DEDICATED = {"client_cert"}
+# Sessions, refresh tokens and devices have the session layer's rules (rules/sessions.py).
+SESSION_KINDS = {"session", "refresh_token", "device"}
 # Kinds whose own rules say more, and for which the generic ones would be wrong: Vault
-# tokens carry no last-use time and every login token is an orphan (rules/vault.py).
-OWN_RULES = {"vault_token", "secret_id", "lease"}
+# tokens carry no last-use time and every login token is an orphan (rules/vault.py);
+# sessions are the session layer's.
+OWN_RULES = {"vault_token", "secret_id", "lease"} | SESSION_KINDS
 SHOULD_EXPIRE = {"pat", "api_key", "deploy_token", "sa_token", "access_key", "oauth_grant"}
 
 

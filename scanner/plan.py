@@ -633,8 +633,28 @@ def _agent(f: Finding, objs: Objects) -> Any:
     return _nhi_owner(f, objs)
 
 
+def _session(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
+    """Sessions end through the opt-in revoker (journaled, re-verified); the provider's
+    own call is the note, for a responder without residual's write credentials."""
+    cmd = f"residual revoke-sessions {q(f.identity or f.object_id)} --apply"
+    user = _tail(str(f.path[1] if len(f.path) > 1 else f.object_id), "|")
+    if f.rule == "session.assumed_role_not_revoked":
+        note = (f"or: aws iam put-role-policy --role-name {q(f.object_name)} --policy-name "
+                "AWSRevokeOlderSessions --policy-document file://deny-before-now.json")
+    elif f.system == "okta":
+        note = f"or: {OKTA} -X DELETE \"$OKTA_URL/api/v1/users/{user}/sessions?oauthTokens=true\""
+    elif f.system == "slack":
+        note = f"or: curl -sS -H \"Authorization: Bearer $SLACK_ADMIN_TOKEN\" -d user_id={q(user)} https://slack.com/api/admin.users.session.reset"
+    else:
+        note = f"or end the sessions in {f.system}'s admin console"
+    return (2, "end the identity's live sessions", cmd, note)
+
+
 STEP_BUILDERS: dict[str, Builder] = {
     "agent.acting_for_leaver": _agent,
+    "session.live_after_termination": _session,
+    "session.used_after_termination": _session,
+    "session.assumed_role_not_revoked": _session,
     "account.active_after_termination": _disable_account,
     "account.active_while_suspended": _disable_account,
     "account.unowned": _unowned,

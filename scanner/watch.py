@@ -538,17 +538,24 @@ def event_identity(ev: Event, roster: list[Identity]) -> dict[str, Any]:
             "sources": [f"watch:{ev.source}"]}
 
 
+def event_config(config: Any, ev: Event) -> tuple[Any, dict[str, Any]]:
+    """The config whose roster carries the event's identity (as the watch-event source),
+    and that identity."""
+    from scanner.pipeline import load_roster
+
+    ident = event_identity(ev, load_roster(config))
+    return dataclasses.replace(config, roster=[*config.roster,
+                                               {"kind": "watch-event", "events": [ident]}]), ident
+
+
 def targeted_verify(config: Any, ev: Event, inv: Any = None) -> dict[str, Any]:
     """``verify --live`` for the identity of one event, written to the inventory; the
     message for the sinks (verdict per layer and the residue found)."""
     from scanner.engine import overall
     from scanner.core.store import Inventory
-    from scanner.pipeline import TARGETED_COMMAND, load_roster, run_scan
+    from scanner.pipeline import TARGETED_COMMAND, run_scan
 
-    roster = load_roster(config)
-    ident = event_identity(ev, roster)
-    cfg = dataclasses.replace(config, roster=[*config.roster,
-                                              {"kind": "watch-event", "events": [ident]}])
+    cfg, ident = event_config(config, ev)
     own = inv is None
     inv = inv or Inventory(config.inventory)
     try:
@@ -564,3 +571,27 @@ def targeted_verify(config: Any, ev: Event, inv: Any = None) -> dict[str, Any]:
                          "object_kind": f.object_kind, "object": f.object_name or f.object_id}
                         for f in mine[:50]],
             "api_calls": sum(c.api_calls for c in result.coverage)}
+
+
+def verify_and_revoke(config: Any, ev: Event) -> dict[str, Any]:
+    """``watch --revoke-sessions``: the targeted verify, then the identity's sessions
+    ended (collectors.revoke; journaled, re-verified). A step that failed raises, so the
+    event stays unhandled and the next poll resumes the run (the steps done are not sent
+    again)."""
+    from scanner.core.store import Inventory
+    from scanner.revocation import revoke_identity
+
+    with Inventory(config.inventory) as inv:
+        result = targeted_verify(config, ev, inv)
+        if ev.change not in ("terminated", "suspended"):
+            return result
+        cfg, _ = event_config(config, ev)
+        report = revoke_identity(config, inv, result["identity"], apply=True, reverify_config=cfg)
+    if not report.ok:
+        failed = [r.action.description for r in report.results if not r.ok]
+        raise RuntimeError(f"{len(failed)} session revocation(s) failed; retried at the next poll")
+    result["revocation"] = {"run_id": report.run_id, "actions": len(report.actions),
+                            "sent": len(report.results), "already_done": len(report.skipped),
+                            "verdict": (report.verdict or {}).get("verdict"),
+                            "layers": (report.verdict or {}).get("layers")}
+    return result

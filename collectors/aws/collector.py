@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Callable, Iterable, Iterator
 
+from collectors.aws.cloudtrail import collect_cloudtrail
+from collectors.aws.revoke import deny_cutoff
 from collectors.base import Collector, Scope, TargetRun
 from scanner.core import errors, http
 from scanner.core.http import backoff_delays, bounded_pages
@@ -285,7 +287,8 @@ def transform_role(role: dict[str, Any], source: str) -> tuple[Account | None, R
                    attributes={"tags": tags, "role_id": role.get("RoleId"),
                                "path": role.get("Path", "/"), "service_linked": service_linked,
                                "last_used_at": last_used.isoformat() if last_used else None,
-                               "attached_policies": [p.get("PolicyName") for p in role.get("AttachedManagedPolicies") or []]})
+                               "attached_policies": [p.get("PolicyName") for p in role.get("AttachedManagedPolicies") or []],
+                               "revoked_sessions_before": _revoked_before(role.get("RolePolicyList"))})
     acc = None
     if not service_linked:
         acc = Account(system=SYSTEM, source=source, native_id=role["Arn"], login=role["RoleName"],
@@ -299,6 +302,14 @@ def transform_role(role: dict[str, Any], source: str) -> tuple[Account | None, R
                     attributes={"principal_type": p["type"], "conditions": p["conditions"]})
               for p in trust_principals(role.get("AssumeRolePolicyDocument"))]
     return acc, res, grants
+
+
+def _revoked_before(inline: Any) -> str | None:
+    """The latest ``aws:TokenIssueTime`` before which an inline policy of the role denies
+    everything (the console's "Revoke active sessions"), ISO 8601; None when none does."""
+    cuts = [deny_cutoff(p.get("PolicyDocument")) for p in inline or [] if isinstance(p, dict)]
+    cuts = [c for c in cuts if c is not None]
+    return max(cuts).isoformat() if cuts else None
 
 
 def access_key_uid_native(user_arn: str, slot: int) -> str:
@@ -668,6 +679,10 @@ class AwsCollector(Collector):
         "identity_center_region": Option(str),
         "secrets_manager": Option(bool, default=True),
         "eks": Option(bool, default=True),
+        "cloudtrail": Option(bool, default=False),  # deep pass: leavers' events (collectors/aws/cloudtrail.py)
+        "cloudtrail_endpoint_url": Option(str, default=None),
+        "cloudtrail_days": Option(int, default=90),
+        "revoke": Option(dict),  # write credentials for the session revoker (collectors/revoke.py)
     }
 
     def __init__(self, config: dict[str, Any], context: Any):
@@ -695,6 +710,16 @@ class AwsCollector(Collector):
         if key not in self._clients:
             client = session.client(service, region_name=key[2],
                                     endpoint_url=self.config.get("endpoint_url") or None,
+                                    config=self._boto_config())
+            client.meta.events.register("before-send", self._on_send)
+            self._clients[key] = client
+        return self._clients[key]
+
+    def cloudtrail_client(self, session: Any, region: str, endpoint: str | None) -> Any:
+        """CloudTrail may live at its own endpoint (tests: a fake; moto has no LookupEvents)."""
+        key = (id(session), "cloudtrail", region)
+        if key not in self._clients:
+            client = session.client("cloudtrail", region_name=region, endpoint_url=endpoint,
                                     config=self._boto_config())
             client.meta.events.register("before-send", self._on_send)
             self._clients[key] = client
@@ -1272,6 +1297,8 @@ class AwsCollector(Collector):
                 run.attributes["users"] = len(users)
                 run.attributes["key_ids_tied"] = sum(len(v) for v in tied.values())
                 self._close_run(run, bad)
+            if users and self.config.get("cloudtrail"):
+                collect_cloudtrail(self, sink, t, users, {e.casefold() for e in scope.emails})
 
     def _tie_key_ids(self, iam: Any, t: AwsTarget, key_ids: set[str],
                      run: TargetRun) -> dict[str, dict[str, datetime | None]]:

@@ -345,6 +345,9 @@ class OktaCollector(Collector):
         "token_type": Option(str, default="SSWS", choices=("SSWS", "Bearer")),
         "page_size": Option(int, default=200),
         "factors": Option(bool, default=True),  # deep pass: enrolled factors of accounts in scope
+        "sessions": Option(bool, default=False),  # deep pass: leavers' tokens, devices, session events
+        "session_log_days": Option(int, default=90),
+        "revoke": Option(dict),  # write credentials for the session revoker (collectors/revoke.py)
     }
 
     @property
@@ -500,6 +503,9 @@ class OktaCollector(Collector):
         """Enrolled factors, which Okta lists only per user: only for accounts in scope."""
         prefix = self.source + "|"
         wanted = sorted(uid for uid in scope.accounts if uid.startswith(prefix))
+        if wanted and self.config.get("sessions"):
+            from collectors.okta.sessions import collect_sessions  # it builds on this module
+            collect_sessions(self, self.client(), sink, wanted)
         if not wanted or not self.config.get("factors", True):
             return
         with self.target(sink, f"{self.domain}/factors") as run:

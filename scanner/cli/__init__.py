@@ -12,7 +12,7 @@ import os
 
 import click
 
-from scanner.cli import commands, evidence, live, rules, scale
+from scanner.cli import commands, evidence, live, revoke, rules, scale
 from scanner.cli.common import EXIT_CODES_HELP, EXIT_INTERRUPTED
 
 
@@ -40,5 +40,5 @@ def main(config_path: str | None) -> None:
 
 for command in (commands.scan, commands.verify, commands.report, commands.diff, rules.rules,
                 commands.demo, live.plan, live.watch, scale.merge, scale.export,
-                evidence.evidence):
+                evidence.evidence, revoke.revoke_sessions):
     main.add_command(command)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from collectors.revoke import RevokeRefused
 from scanner.cli.common import UsageFailure, config_option, load, open_inventory, setup_logging, write_private
+from scanner.core.errors import ConfigError
 from scanner.core.model import Identity
 from scanner.plan import build_plan, render_plan
-from scanner.resolve import Resolver
+from scanner.resolve import Resolver, latest_scan_about
+from scanner.revocation import configured_revokers
 from scanner.watch import (
     OktaEventHookSource, OktaLogSource, RosterFileSource, ScimActiveSource, Sinks, WatchStats,
-    targeted_verify, watch_loop,
+    targeted_verify, verify_and_revoke, watch_loop,
 )
 
 
@@ -66,11 +70,14 @@ def plan(config_path: str, identity: str, scan_id: str | None, fmt: str, output:
 @click.option("--once", is_flag=True, help="poll once and exit (cron-style)")
 @click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
               help="where the cursor is kept (default: beside the inventory)")
+@click.option("--revoke-sessions", "revoke_sessions", is_flag=True,
+              help="also end the identity's live sessions (sources with a `revoke:` block)")
 def watch(config_path: str, roster_file: Path | None, okta_url: str | None,
           okta_token: str | None, okta_since: str | None, okta_hook: str | None,
           okta_hook_secret: str | None, scim_url: str | None,
           scim_name: str, scim_token: str | None, jsonl: Path | None, webhook: str | None,
-          interval: float, once: bool, state_path: Path | None) -> None:
+          interval: float, once: bool, state_path: Path | None,
+          revoke_sessions: bool = False) -> None:
     """React to identity status changes with a targeted verify of that identity.
 
     Exit 0 when every event was handled, 3 with --once when one could not be (it is
@@ -103,10 +110,17 @@ def watch(config_path: str, roster_file: Path | None, okta_url: str | None,
     if hook is not None and not once:  # --once only drains what was received
         click.echo(f"receiving Okta event hooks on {hook.serve(host or '127.0.0.1', int(port))}", err=True)
 
+    if revoke_sessions:  # refuse now, in one line, rather than at the first event
+        try:
+            configured_revokers(config, datetime.now(UTC))
+        except (RevokeRefused, ConfigError) as exc:
+            raise UsageFailure(f"--revoke-sessions: {exc}") from None
+    handle = (lambda ev: verify_and_revoke(config, ev)) if revoke_sessions else \
+        (lambda ev: targeted_verify(config, ev))
     sinks = Sinks(stdout=True, file=jsonl, webhook=webhook, echo=click.echo)
     stats = WatchStats()
     try:
-        n = watch_loop(sources, state, lambda ev: targeted_verify(config, ev), sinks,
+        n = watch_loop(sources, state, handle, sinks,
                        interval=interval, once=once, stats=stats)
     except KeyboardInterrupt:
         sys.exit(0)

@@ -35,6 +35,16 @@ from scanner.core.model import RECORD_TYPES, Coverage, Finding, Record
 T = TypeVar("T", bound=Record)
 
 BATCH_ROWS = 20_000
+# The revocation journal (docs/schema.md): who did what to which provider object, when,
+# and what the provider answered. ``phase``: run-start, planned, sending, sent, failed,
+# verified, run-end.
+JOURNAL_COLUMNS = (
+    ("run_id", "VARCHAR"), ("seq", "BIGINT"), ("at", "TIMESTAMP"), ("phase", "VARCHAR"),
+    ("identity", "VARCHAR"), ("step", "INTEGER"), ("action_key", "VARCHAR"), ("system", "VARCHAR"),
+    ("source", "VARCHAR"), ("account", "VARCHAR"), ("verb", "VARCHAR"), ("target", "VARCHAR"),
+    ("description", "VARCHAR"), ("ok", "BOOLEAN"), ("status", "INTEGER"), ("detail", "VARCHAR"),
+    ("run_by", "VARCHAR"), ("host", "VARCHAR"),
+)
 TOOL_VERSION = "0.1.0"
 
 # The inventory's schema version, kept in its ``meta`` table. An inventory written before
@@ -304,6 +314,10 @@ class Inventory:
             """CREATE TABLE IF NOT EXISTS verdicts (
                  scan_id VARCHAR, identity VARCHAR, layer VARCHAR, verdict VARCHAR,
                  detail VARCHAR)""")
+        # the session revoker's journal (collectors.revoke): one row before and one after
+        # each write it sends, never rewritten, so that a crashed run resumes from it
+        self.con.execute(
+            f"""CREATE TABLE IF NOT EXISTS revocations ({', '.join(f'"{c}" {t}' for c, t in JOURNAL_COLUMNS)})""")
         for table in TABLES.values():
             cols = ", ".join(f'"{n}" {_SQL_TYPES[k]}' for n, k in table.columns)
             self.con.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" (scan_id VARCHAR, {cols})')
@@ -601,6 +615,24 @@ class Inventory:
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
         return self.con.execute(sql, params or []).fetchall()
+
+    # the revocation journal
+    def journal_append(self, row: dict[str, Any]) -> None:
+        """One journal row (missing columns are NULL); ``at``, ``run_by`` and ``host`` are
+        filled in here. Committed before it returns: the journal must survive a crash
+        that follows it."""
+        row = {"at": datetime.now(UTC), "run_by": _whoami(), "host": socket.gethostname(), **row}
+        names = [c for c, _ in JOURNAL_COLUMNS]
+        values = [_to_utc_naive(row.get(c)) if c == "at" else row.get(c) for c in names]
+        self.con.execute(f"INSERT INTO revocations VALUES ({', '.join('?' * len(names))})", values)
+
+    def journal(self, where: str = "", params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """Journal rows in the order they were written, as dicts."""
+        names = [c for c, _ in JOURNAL_COLUMNS]
+        cols = ", ".join(f'"{n}"' for n in names)
+        sql = f"SELECT {cols} FROM revocations" + (f" WHERE {where}" if where else "")
+        rows = self.con.execute(sql + " ORDER BY \"at\", run_id, seq", params or []).fetchall()
+        return [{**dict(zip(names, r)), "at": r[names.index("at")].replace(tzinfo=UTC)} for r in rows]
 
     def coverage(self, scan_id: str) -> list[Coverage]:
         return self.load(Coverage, scan_id)
