@@ -533,8 +533,12 @@ def event_identity(ev: Event, roster: list[Identity]) -> dict[str, Any]:
         ident_id = ev.identity.lower()
         emails = [ident_id] if "@" in ident_id else []
         name = ""
-    return {"id": ident_id, "name": name, "status": ev.change, "terminated_at": at,
-            "emails": emails, "aliases": [f"{system}:{ev.identity}"] if system != "roster-file" else [],
+    # a signal that is not a status change (SSF session-revoked, credential-change) asks
+    # for a verify of the person; it does not make them a leaver
+    leaving = ev.change in ("terminated", "suspended")
+    status = ev.change if leaving else (known.status if known is not None else "active")
+    return {"id": ident_id, "name": name, "status": status, "terminated_at": at if leaving else None,
+            "emails": emails, "aliases": [f"{system}:{ev.identity}"] if system not in ("roster-file", "ssf") else [],
             "sources": [f"watch:{ev.source}"]}
 
 

@@ -190,3 +190,37 @@ def test_watch_without_revoke_blocks_refuses_in_one_line(estate):
     cfg = config(estate, revoke=False)
     r = run_cli("watch", "-c", str(cfg), "--once", "--revoke-sessions", env=estate["env"])
     assert r.returncode == 2 and "--revoke-sessions: no source has a `revoke:` block" in r.stderr
+
+
+def test_an_ssf_account_disabled_set_revokes_her_sessions_in_okta_slack_and_aws(estate):
+    """The push receiver's spool (RFC 8935, a signed RISC account-disabled SET) drained by
+    `watch --once --ssf ... --revoke-sessions`."""
+    import time as _time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from scanner.ssf import RISC, SsfPushSource, Transmitter
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())), "kid": "t1"}
+    jwks = estate["tmp"] / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [jwk]}))
+    cfg = config(estate)
+    scan(cfg, estate["env"])
+    spool = cfg.parent / "residual.duckdb.watch.json.ssf.jsonl"
+    token = jwt.encode({"iss": "https://idp.example.com", "iat": int(_time.time()), "jti": "set-42",
+                        "sub_id": {"format": "email", "email": ALICE},
+                        "events": {RISC + "account-disabled": {"reason": "bulk-account"}}},
+                       key, algorithm="RS256", headers={"kid": "t1"})
+    receiver = SsfPushSource(spool, [Transmitter("https://idp.example.com", str(jwks))])
+    assert receiver.accept({"content-type": "application/secevent+jwt"}, token.encode()) == (202, None)
+    r = run_cli("watch", "-c", str(cfg), "--once", "--revoke-sessions", "--ssf", "127.0.0.1:0",
+                "--ssf-transmitter", f"https://idp.example.com={jwks}", env=estate["env"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    msg = json.loads(r.stdout.strip().splitlines()[-1])
+    assert msg["event"]["id"] == "ssf:https://idp.example.com:set-42:account-disabled"
+    assert msg["revocation"]["sent"] == 6
+    assert [x["action"] for x in estate["okta"].revocations] == ["clear_sessions"]
+    assert [x["user_id"] for x in estate["slack"].revocations] == [fs.ALICE]
+    assert len(deny_policies(estate["aws"].url)) == 4

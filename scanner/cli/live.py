@@ -15,6 +15,7 @@ from scanner.core.model import Identity
 from scanner.plan import build_plan, render_plan
 from scanner.resolve import Resolver, latest_scan_about
 from scanner.revocation import configured_revokers
+from scanner.ssf import SsfPushSource, Transmitter
 from scanner.watch import (
     OktaEventHookSource, OktaLogSource, RosterFileSource, ScimActiveSource, Sinks, WatchStats,
     targeted_verify, verify_and_revoke, watch_loop,
@@ -70,6 +71,11 @@ def plan(config_path: str, identity: str, scan_id: str | None, fmt: str, output:
 @click.option("--once", is_flag=True, help="poll once and exit (cron-style)")
 @click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
               help="where the cursor is kept (default: beside the inventory)")
+@click.option("--ssf", "ssf", default=None, metavar="HOST:PORT",
+              help="receive OpenID Shared Signals (CAEP/RISC SETs, RFC 8935 push) here (put it behind TLS)")
+@click.option("--ssf-transmitter", "ssf_transmitters", multiple=True, metavar="ISSUER=JWKS",
+              help="a trusted SSF transmitter: its issuer and its JWKS URL or file (repeatable)")
+@click.option("--ssf-audience", default=None, help="the audience the SETs must name")
 @click.option("--revoke-sessions", "revoke_sessions", is_flag=True,
               help="also end the identity's live sessions (sources with a `revoke:` block)")
 def watch(config_path: str, roster_file: Path | None, okta_url: str | None,
@@ -77,7 +83,8 @@ def watch(config_path: str, roster_file: Path | None, okta_url: str | None,
           okta_hook_secret: str | None, scim_url: str | None,
           scim_name: str, scim_token: str | None, jsonl: Path | None, webhook: str | None,
           interval: float, once: bool, state_path: Path | None,
-          revoke_sessions: bool = False) -> None:
+          revoke_sessions: bool = False, ssf: str | None = None,
+          ssf_transmitters: tuple[str, ...] = (), ssf_audience: str | None = None) -> None:
     """React to identity status changes with a targeted verify of that identity.
 
     Exit 0 when every event was handled, 3 with --once when one could not be (it is
@@ -105,8 +112,19 @@ def watch(config_path: str, roster_file: Path | None, okta_url: str | None,
             raise UsageFailure("--okta-hook HOST:PORT needs --okta-hook-secret (or OKTA_HOOK_SECRET)")
         hook = OktaEventHookSource(state.with_name(state.name + ".okta-hook.jsonl"), okta_hook_secret)
         sources.append(hook)
+    receiver = None
+    if ssf:
+        host_s, _, port_s = ssf.rpartition(":")
+        pairs = [t.split("=", 1) for t in ssf_transmitters]
+        if not port_s.isdigit() or not pairs or any(len(p) != 2 or not all(p) for p in pairs):
+            raise UsageFailure("--ssf HOST:PORT needs --ssf-transmitter ISSUER=JWKS (URL or file)")
+        receiver = SsfPushSource(state.with_name(state.name + ".ssf.jsonl"),
+                                 [Transmitter(i, j) for i, j in pairs], audience=ssf_audience)
+        sources.append(receiver)
     if not sources:
         raise UsageFailure("nothing to watch: give --roster-file, --okta-url, --okta-hook or --scim-url")
+    if receiver is not None and not once:
+        click.echo(f"receiving SSF SETs on {receiver.serve(host_s or '127.0.0.1', int(port_s))}", err=True)
     if hook is not None and not once:  # --once only drains what was received
         click.echo(f"receiving Okta event hooks on {hook.serve(host or '127.0.0.1', int(port))}", err=True)
 
@@ -127,6 +145,8 @@ def watch(config_path: str, roster_file: Path | None, okta_url: str | None,
     finally:
         if hook is not None:
             hook.stop()
+        if receiver is not None:
+            receiver.stop()
     click.echo(f"handled {n} event(s)" + (f", {stats.failed} failed (retried next time)"
                                            if stats.failed else ""), err=True)
     sys.exit(3 if stats.failed else 0)
