@@ -1,5 +1,2 @@
-"""Slack: Enterprise Grid users, their live sessions and access logs; the session revoker."""
-
-from collectors.slack.collector import SlackCollector
-
-__all__ = ["SlackCollector"]
+"""Slack: Enterprise Grid users, their live sessions and access logs; the session revoker
+(the registry imports ``collector.py`` itself)."""
