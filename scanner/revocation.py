@@ -59,7 +59,10 @@ def revoke_identity(config: Any, inv: Any, name: str, *, apply: bool,
     the re-verify is ``verify --live`` of the identity under ``reverify_config`` (watch
     passes the config that carries the event's identity)."""
     configured_revokers(config, datetime.now(UTC))  # refuse (one line) before reading anything
-    sid = inv.latest_scan_id(estate_only=False)
+    # any finished run will do to find who NAME is (a targeted verify included)
+    rows = inv.query("SELECT scan_id FROM scans WHERE status IN ('complete', 'incomplete') "
+                     "ORDER BY seq DESC LIMIT 1")
+    sid = rows[0][0] if rows else None
     if not sid:
         raise RevokeRefused("no scan yet; run `residual scan` or `residual verify --live` first")
     found = Resolver(inv.load(Identity, sid)).find(name)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-SECRET_KEY_PATTERN = re.compile(r"(token|password|secret|private_key|api_key|credential)", re.I)
+SECRET_KEY_PATTERN = re.compile(r"(token|password|secret|private_key|api_key|credential|(^|_)key$|(^|_)jwt$)", re.I)
 
 
 @dataclass(frozen=True)

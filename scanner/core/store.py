@@ -51,7 +51,7 @@ TOOL_VERSION = "0.1.0"
 # versions were recorded (no ``meta`` table) is version 1. Bump it with every change to a
 # table's columns and add the step to ``_MIGRATIONS``; tests/test_inventory_upgrade.py holds
 # the schema's digest per version so that a change without a bump fails the suite.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: revocations journal (issue 20) and the tables of this wave's sources
 
 # What a scan saw (``scans.kind``). Only an ``estate`` scan can be "the estate's latest
 # scan" (``Inventory.latest_scan_id``); see docs/design.md, Scan history.
@@ -700,7 +700,7 @@ def _additive(inv: Inventory) -> None:
 
 # schema version -> the step that brings an inventory of that version to the next (an
 # additive change: ``N: _additive``)
-_MIGRATIONS: dict[int, Any] = {1: _v1_to_v2}
+_MIGRATIONS: dict[int, Any] = {1: _v1_to_v2, 2: _additive}
 
 
 def _whoami() -> str:
