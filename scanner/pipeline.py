@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Callable
 
 from collectors.base import Collector, CollectorContext, Scope
-from collectors.registry import collector_classes
-from collectors.roster import RosterContext, ROSTER_SOURCES, merge
+from collectors.registry import collector_classes, roster_sources
+from collectors.roster import RosterContext, merge
 from scanner.config import Config
-from scanner.core.errors import safe_error
-from scanner.core.errors import RosterError
-from scanner.core.model import Coverage, Finding, Identity, Link
+from scanner.core.errors import RosterError, safe_error
+from scanner.core.model import Account, Coverage, Credential, Finding, Identity, Link
+from scanner.core.options import redact
 from scanner.core.secrets import Fingerprinter
 from scanner.core.store import Inventory, Sink
+from scanner.core.timeparse import parse_time
+from scanner.correlate import correlate
 from scanner.engine import load_context, mark_status, run_rules, verdicts_for
 from scanner.resolve import resolve, scope_for
 
@@ -35,7 +36,6 @@ def now_utc() -> datetime:
     instead of sleeping."""
     pinned = os.environ.get("RESIDUAL_NOW")
     if pinned:
-        from scanner.core.timeparse import parse_time
         t = parse_time(pinned)
         if t:
             return t
@@ -53,19 +53,23 @@ class ScanResult:
     status: str = "complete"
 
 
-def load_roster(config: Config, sink: Sink | None = None) -> list[Identity]:
+def load_roster(config: Config, sink: Sink | None = None,
+                extra: tuple[str, list[Identity]] | None = None) -> list[Identity]:
     """Every configured roster source, merged. A source that cannot be reached is a
-    failed ``directory`` coverage row; a malformed CSV is a configuration error."""
+    failed ``directory`` coverage row; a malformed CSV is a configuration error.
+    ``extra``: (label, identities) merged last, as one more source (a watch event: the
+    directory just said this person left, even if the HR file has not caught up)."""
     ctx = RosterContext(base_dir=config.base_dir)
     batches: list[list[Identity]] = []
-    for i, block in enumerate(config.roster):
+    blocks = [*config.roster, *([{"kind": extra[0]}] if extra else [])]
+    for i, block in enumerate(blocks):
         kind = block["kind"]
-        src = ROSTER_SOURCES[kind]
         target = str(block.get("path") or block.get("url") or block.get("domain") or kind)
         started = datetime.now(UTC)
         status, error, idents = "ok", None, []
         try:
-            idents = list(src.load(block, ctx))
+            idents = list(extra[1]) if extra and i == len(config.roster) else \
+                list(roster_sources()[kind].load(block, ctx))
         except RosterError:
             raise
         except Exception as exc:  # noqa: BLE001 - a directory outage is incomplete, not fatal
@@ -95,7 +99,6 @@ def shard_target(c: Collector) -> str:
     """What names a collector's target for sharding: its label and its config block
     (secrets redacted, so a rotated token does not move a target to another shard)."""
     import json
-    from scanner.core.options import redact
     return f"{c.describe()}|{json.dumps(redact(c.config), sort_keys=True, default=str)}"
 
 
@@ -110,11 +113,13 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
              only: tuple[str, ...] | None = None, verify: set[str] | None = None,
              progress: Any = None, now: datetime | None = None,
              waive: Callable[[Finding], dict[str, Any] | None] | None = None,
-             shard: Any = None) -> ScanResult:
+             shard: Any = None, extra_identities: tuple[str, list[Identity]] | None = None,
+             ) -> ScanResult:
     """Run one scan into ``inv``. ``verify``: identity ids the verdicts must include
     (besides every leaver). ``progress``: a ``Progress``-like object or None.
     ``shard`` (scanner.shard.Shard): collect only this shard's targets and stop before
-    the rules (analysis runs on the merged shards: ``residual merge``)."""
+    the rules (analysis runs on the merged shards: ``residual merge``).
+    ``extra_identities``: see ``load_roster``."""
     now = now or now_utc()
     previous = inv.latest_scan_id()
     scan_id = inv.begin_scan(command, config.digest(), now=now,
@@ -123,7 +128,7 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
     sink.previous_scan_id = previous  # for collectors that reuse unchanged targets
     status = "interrupted"
     try:
-        identities = load_roster(config, sink)
+        identities = load_roster(config, sink, extra_identities)
         sink.emit_all(identities)
         sink.flush()
         fp = Fingerprinter.from_file(config.fingerprint_key)
@@ -137,7 +142,7 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
         if shard is not None:
             collectors = [c for c in collectors if shard.owns(c.name, shard_target(c))]
         task = progress.add_task("collecting", total=len(collectors) * 2) if progress else None
-        live = command == "verify-live" and verify
+        live = command == Inventory.VERIFY_LIVE and verify
         bulk_scope = targeted_scope(inv, identities, verify) if live else None
 
         for c in collectors:  # bulk pass (targeted: only what is known to be theirs)
@@ -189,7 +194,6 @@ def targeted_scope(inv: Inventory, identities: list[Identity], wanted: set[str])
     """For ``verify --live``: start from what the last finished scan linked to these
     identities (their accounts, logins per system, e-mails, aliases), so that each
     collector can ask only about them."""
-    from scanner.core.model import Account
     scope = Scope()
     # and the non-human identities they answer for (roster owner): their residue is
     # part of the verdict (nhi.owner_terminated)
@@ -231,15 +235,10 @@ def targeted_scope(inv: Inventory, identities: list[Identity], wanted: set[str])
 
 def _correlate(inv: Inventory, scan_id: str) -> None:
     """Tie exposures to the live credentials they expose (scanner/correlate.py)."""
-    try:
-        from scanner.correlate import correlate
-    except ModuleNotFoundError:
-        return
     correlate(inv, scan_id)
 
 
 def _accounts(inv: Inventory, scan_id: str):
-    from scanner.core.model import Account
     return inv.load(Account, scan_id)
 
 
@@ -253,7 +252,6 @@ def _exposed_identifiers(inv: Inventory, scan_id: str) -> set[str]:
 
 def _resolve_into(inv: Inventory, scan_id: str, identities: list[Identity],
                   replace: bool = False) -> list[Link]:
-    from scanner.core.model import Account, Credential
     if replace:
         inv.delete(scan_id, Link)
     links = resolve(identities, inv.iter(Account, scan_id),
@@ -267,7 +265,6 @@ def analyse_merged(inv: Inventory, scan_id: str, config: Config, *, now: datetim
     """Analysis of a scan built from shards (``residual merge``): resolve again over the
     whole estate (an SSH key on one shard's system links an account on another's),
     correlate, then the rules and verdicts, and the scan is finished."""
-    from scanner.core.model import Identity
     status = "interrupted"
     try:
         _resolve_into(inv, scan_id, inv.load(Identity, scan_id), replace=True)

@@ -2,4 +2,7 @@
 
 from collectors.anthropic.collector import LAYER, SYSTEM, AnthropicCollector
 
-__all__ = ["LAYER", "SYSTEM", "AnthropicCollector"]
+# The systems this source's records carry, and the verdict layer each belongs to.
+SYSTEMS = {SYSTEM: LAYER}
+
+__all__ = ["LAYER", "SYSTEM", "SYSTEMS", "AnthropicCollector"]

@@ -2,4 +2,7 @@
 
 from collectors.atlassian.collector import LAYER, SYSTEM, AtlassianCollector
 
-__all__ = ["LAYER", "SYSTEM", "AtlassianCollector"]
+# The systems this source's records carry, and the verdict layer each belongs to.
+SYSTEMS = {SYSTEM: LAYER}
+
+__all__ = ["LAYER", "SYSTEM", "SYSTEMS", "AtlassianCollector"]

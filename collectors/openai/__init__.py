@@ -2,4 +2,7 @@
 
 from collectors.openai.collector import LAYER, SYSTEM, OpenAICollector
 
-__all__ = ["LAYER", "SYSTEM", "OpenAICollector"]
+# The systems this source's records carry, and the verdict layer each belongs to.
+SYSTEMS = {SYSTEM: LAYER}
+
+__all__ = ["LAYER", "SYSTEM", "SYSTEMS", "OpenAICollector"]

@@ -35,7 +35,7 @@ def plan(config_path: str, identity: str, scan_id: str | None, fmt: str, output:
         if ident is None:
             raise UsageFailure(f"{identity}: not in the roster of scan {sid}")
         if not scan_id:  # not someone else's targeted verify (a watch may have run since)
-            sid = latest_scan_about(inv, ident.id) or sid
+            sid = inv.latest_scan_about(ident.id) or sid
         click.echo(f"plan from scan {sid}", err=True)
         text = render_plan(build_plan(inv, sid, ident.id), ident.id, fmt)
     if output:
@@ -116,14 +116,3 @@ def watch(config_path: str, roster_file: Path | None, okta_url: str | None,
     click.echo(f"handled {n} event(s)" + (f", {stats.failed} failed (retried next time)"
                                            if stats.failed else ""), err=True)
     sys.exit(3 if stats.failed else 0)
-
-
-def latest_scan_about(inv, identity: str) -> str | None:
-    """The latest finished scan that covers IDENTITY: a scan of the whole estate, or a
-    targeted verify (``verify --live``, a watch event) of this identity. A targeted verify
-    of someone else holds none of their records."""
-    rows = inv.query(
-        "SELECT s.scan_id FROM scans s WHERE s.status IN ('complete', 'incomplete') AND "
-        "(s.command <> 'verify-live' OR EXISTS (SELECT 1 FROM verdicts v WHERE v.scan_id = s.scan_id "
-        "AND v.identity = ?)) ORDER BY s.seq DESC LIMIT 1", [identity])
-    return rows[0][0] if rows else None

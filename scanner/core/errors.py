@@ -22,6 +22,16 @@ class CollectorError(Exception):
     """An error the collector cannot get past for one target (its message is safe to show)."""
 
 
+class ApiError(CollectorError):
+    """An HTTP API call that failed for good: ``status`` is the HTTP status (0: no
+    answer), ``code`` the API's own error code or type where it gave one."""
+
+    def __init__(self, message: str, status: int = 0, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
 class PaginationLimit(CollectorError):
     """A listing that did not end within ``CollectorContext.max_pages`` pages."""
 

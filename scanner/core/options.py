@@ -1,5 +1,6 @@
 """The config contract a plugin declares: ``Option`` describes one key of its block;
-``redact`` hides secret-looking values before anything is shown or hashed."""
+``Policy`` is the ``policy:`` block rules read; ``redact`` hides secret-looking values
+before anything is shown or hashed."""
 
 from __future__ import annotations
 
@@ -32,3 +33,13 @@ def redact(value: Any, key: str = "") -> Any:
     if key and SECRET_KEY_PATTERN.search(key) and value not in (None, ""):
         return "***"
     return value
+
+
+@dataclass
+class Policy:
+    """The ``policy:`` block: how old is too old, and what fails a scan."""
+
+    unused_after_days: int = 45
+    rotate_after_days: int = 90
+    fail_on: str = "high"
+    removal_sla_hours: int = 24  # `residual evidence`: termination to removal, per item

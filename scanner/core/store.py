@@ -30,7 +30,7 @@ from typing import Any, Iterable, Iterator, TypeVar
 import duckdb
 import pyarrow as pa
 
-from scanner.core.model import RECORD_TYPES, Coverage, Finding, Record
+from scanner.core.model import Coverage, Finding, Identity, Link, RECORD_TYPES, Record
 
 T = TypeVar("T", bound=Record)
 
@@ -334,9 +334,12 @@ class Inventory:
     def scan(self, scan_id: str) -> dict[str, Any] | None:
         return next((s for s in self.scans() if s["id"] == scan_id), None)
 
-    # Targeted runs (verify --live, watch) look at one identity: they are kept, but they
-    # are not "the latest scan of the estate" for reports, diff or new/persisting status.
-    TARGETED = ("verify-live", "scan-shard")
+    # Targeted runs (verify --live, watch) look at one identity, a shard at one part of
+    # the estate: they are kept, but they are not "the latest scan of the estate" for
+    # reports, diff or new/persisting status. Their command names, in one place.
+    VERIFY_LIVE = "verify-live"
+    SCAN_SHARD = "scan-shard"
+    TARGETED = (VERIFY_LIVE, SCAN_SHARD)
 
     def latest_scan_id(self, finished_only: bool = True, estate_only: bool = True) -> str | None:
         sql = "SELECT scan_id FROM scans WHERE true"
@@ -346,6 +349,17 @@ class Inventory:
             sql += " AND command NOT IN (SELECT unnest(?::VARCHAR[]))"
         row = self.con.execute(sql + " ORDER BY seq DESC LIMIT 1",
                                [list(self.TARGETED)] if estate_only else []).fetchone()
+        return row[0] if row else None
+
+    def latest_scan_about(self, identity: str) -> str | None:
+        """The latest finished scan that covers IDENTITY: a scan of the estate, or a
+        targeted verify (``verify --live``, a watch event) of this identity. A targeted
+        verify of someone else holds none of their records, a shard only part of them."""
+        row = self.con.execute(
+            "SELECT s.scan_id FROM scans s WHERE s.status IN ('complete', 'incomplete') AND "
+            "(s.command NOT IN (SELECT unnest(?::VARCHAR[])) OR (s.command = ? AND EXISTS "
+            "(SELECT 1 FROM verdicts v WHERE v.scan_id = s.scan_id AND v.identity = ?))) "
+            "ORDER BY s.seq DESC LIMIT 1", [list(self.TARGETED), self.VERIFY_LIVE, identity]).fetchone()
         return row[0] if row else None
 
     def previous_scan_id(self, scan_id: str) -> str | None:
@@ -411,7 +425,6 @@ class Inventory:
         Collected tables only: identities come from the roster, links, findings and
         verdicts are recomputed, coverage is the caller's to write; deep-pass records
         (``attributes.deep``) are not copied, the deep pass asks again. Rows per table."""
-        from scanner.core.model import Coverage, Finding, Identity, Link
         out: dict[str, int] = {}
         if not sources:
             return out
@@ -488,13 +501,30 @@ class Inventory:
         return dict(out)
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        """A read-only SQL query's rows (reports aggregate in SQL, not in Python)."""
         return self.con.execute(sql, params or []).fetchall()
+
+    def query_arrow(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        """A query's result as an Arrow table, for narrow columns of many rows (sort keys
+        of every finding) that would cost a Python tuple each."""
+        return self.con.sql(sql, params=params or []).to_arrow_table()
 
     def coverage(self, scan_id: str) -> list[Coverage]:
         return self.load(Coverage, scan_id)
 
     def findings(self, scan_id: str) -> list[Finding]:
         return self.load(Finding, scan_id)
+
+
+def refined(records: Iterable[Any]) -> dict[str, Any]:
+    """One record per uid. The deep pass may re-emit a record the bulk pass already wrote,
+    with more detail and ``attributes["deep"] = True``; that one wins."""
+    out: dict[str, Any] = {}
+    for r in records:
+        prev = out.get(r.uid)
+        if prev is None or (r.attributes.get("deep") and not prev.attributes.get("deep")):
+            out[r.uid] = r
+    return out
 
 
 def _whoami() -> str:
