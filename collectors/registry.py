@@ -17,6 +17,7 @@ from types import ModuleType
 from collectors.base import Collector
 from collectors.roster import ROSTER_SYSTEMS, RosterSource
 from scanner.core import plugins
+from scanner.core.model import RECORD_TYPES
 
 PACKAGE = "collectors"
 PARTS = ("collector", "roster", "remediation")
@@ -72,6 +73,33 @@ def remediation_modules() -> dict[str, ModuleType]:
             package = sys.modules[mod.__name__.rpartition(".")[0]]
             for system in getattr(package, "SYSTEMS", None) or {}:
                 out[system] = mod
+    return out
+
+
+@cache
+def attribute_keys() -> dict[str, frozenset[str]]:
+    """record kind -> every attribute key declared for it: the scanner's own (the record
+    class's ATTRIBUTES) and each source package's (ATTRIBUTES in its __init__.py)."""
+    out: dict[str, set[str]] = {cls.__name__: set(cls.ATTRIBUTES) for cls in RECORD_TYPES}
+    for mod in source_modules():
+        if mod.__name__.count(".") == 1:
+            for kind, keys in (getattr(mod, "ATTRIBUTES", None) or {}).items():
+                if kind not in out:
+                    raise ValueError(f"{mod.__name__}: ATTRIBUTES names {kind}, not a record kind")
+                out[kind].update(keys)
+    return {kind: frozenset(keys) for kind, keys in out.items()}
+
+
+def declared_attributes() -> dict[str, dict[str, tuple[str, ...]]]:
+    """record kind -> {declarer: its keys}, for docs/schema.md."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {cls.__name__: {} for cls in RECORD_TYPES}
+    for cls in RECORD_TYPES:
+        if cls.ATTRIBUTES:
+            out[cls.__name__]["scanner"] = tuple(sorted(cls.ATTRIBUTES))
+    for mod in source_modules():
+        if mod.__name__.count(".") == 1:
+            for kind, keys in (getattr(mod, "ATTRIBUTES", None) or {}).items():
+                out[kind][mod.__name__] = tuple(sorted(keys))
     return out
 
 

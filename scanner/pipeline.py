@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Callable
 
 from collectors.base import Collector, CollectorContext, Scope
-from collectors.registry import collector_classes, roster_sources
+from collectors.registry import attribute_keys, collector_classes, roster_sources
 from collectors.roster import RosterContext, merge
 from scanner.config import Config
 from scanner.core.errors import RosterError, safe_error
@@ -124,7 +124,7 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
     previous = inv.latest_scan_id()
     scan_id = inv.begin_scan(command, config.digest(), now=now,
                              attributes={"shard": str(shard)} if shard is not None else None)
-    sink = Sink(inv, scan_id)
+    sink = Sink(inv, scan_id, attribute_keys=attribute_keys())
     sink.previous_scan_id = previous  # for collectors that reuse unchanged targets
     status = "interrupted"
     try:

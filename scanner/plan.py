@@ -286,11 +286,6 @@ def steps_for(f: Finding, objs: Objects) -> list[Step]:
             for phase, action, command, note in (out if isinstance(out, list) else [out])]
 
 
-def step_for(f: Finding, objs: Objects) -> Step:
-    """The first (or only) step for one finding."""
-    return steps_for(f, objs)[0]
-
-
 def load_objects(inv: Inventory, scan_id: str, findings: list[Finding]) -> Objects:
     """The credentials, accounts and resources the findings' steps refer to."""
     subjects = {f.subject for f in findings}

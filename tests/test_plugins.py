@@ -113,3 +113,54 @@ def test_a_new_source_package_is_found_without_edits_elsewhere(tmp_path, monkeyp
     assert "tiny" not in registry.collector_classes()
     with pytest.raises(UndeclaredSystem):
         layer_of("tinysys")
+
+
+# --- declared attribute keys ------------------------------------------------------------
+
+
+def test_every_attribute_key_a_reader_relies_on_is_declared():
+    """Rules, plan, engine, resolve, correlation and reports read these keys: each must
+    be declared by the record kind or by a source package (a typo in either is caught)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readers = [*root.glob("rules/*.py"), *root.glob("reports/*.py"),
+               *root.glob("collectors/*/remediation.py"),
+               *(root / "scanner" / n for n in ("plan.py", "engine.py", "resolve.py",
+                                                  "correlate.py", "pipeline.py"))]
+    declared = set().union(*registry.attribute_keys().values())
+    read = {}
+    for path in readers:
+        for m in re.finditer(r'attributes(?:\.get\(|\[)\s*"(\w+)"|\ba\.get\("(\w+)"|\ba\["(\w+)"\]',
+                             path.read_text(encoding="utf-8")):
+            read.setdefault(next(g for g in m.groups() if g), path.name)
+    assert len(read) > 40  # the scan above sees the readers
+    assert {k: f for k, f in read.items() if k not in declared} == {}
+
+
+def test_the_writer_counts_an_undeclared_attribute_key(tmp_path):
+    from scanner.core.model import Account
+    from scanner.core.store import Inventory, Sink
+
+    with Inventory(tmp_path / "i.duckdb") as inv:
+        sink = Sink(inv, inv.begin_scan("scan"), attribute_keys=registry.attribute_keys())
+        sink.emit(Account(system="aws", source="aws:1", native_id="u", login="u",
+                          attributes={"tags": {"owner": "bob"}}))  # declared by collectors.aws
+        assert dict(sink.undeclared) == {}
+        sink.emit(Account(system="aws", source="aws:1", native_id="v", login="v",
+                          attributes={"ownr": "bob"}))  # a typo of a key: nobody reads it
+        sink.flush()
+        assert dict(sink.undeclared) == {("Account", "ownr"): 1}
+        assert inv.count(Account, sink.scan_id) == 2  # the evidence is kept all the same
+
+
+def test_the_attribute_keys_in_docs_schema_are_current():
+    from pathlib import Path
+
+    from scanner.schema_doc import DOC, current
+
+    text = DOC.read_text(encoding="utf-8")
+    assert current(text) == text, "docs/schema.md is stale: run python -m scanner.schema_doc"
+    assert "`roster_status`" in text and "collectors.aws" in text
+    assert Path(DOC).name == "schema.md"

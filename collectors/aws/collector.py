@@ -549,11 +549,6 @@ class AwsCollector(Collector):
             run.attributes.setdefault("calls", {})[what] = \
                 run.attributes.get("calls", {}).get(what, 0) + self.calls - before
 
-    def _service_credentials(self, sink: Sink, iam: Any, t: AwsTarget, run: TargetRun) -> None:
-        snap = AccountRead()
-        self._read_service_credentials(sink, iam, run, snap)
-        self._load_service_credentials(sink, t, snap)
-
     def _read_service_credentials(self, sink: Sink, iam: Any, run: TargetRun,
                                   snap: "AccountRead") -> None:
         def get() -> None:
@@ -568,11 +563,6 @@ class AwsCollector(Collector):
         for item in snap.service_credentials or []:
             if self._well_formed(item, ("ServiceSpecificCredentialId",)):
                 sink.emit(transform_service_credential(item, t.users, t.source))
-
-    def _secrets(self, sink: Sink, t: AwsTarget, region: str, run: TargetRun) -> None:
-        snap = AccountRead()
-        self._read_secrets(sink, t, region, run, snap)
-        self._load_secrets(sink, t, region, snap.secrets.get(region) or [])
 
     def _read_secrets(self, sink: Sink, t: AwsTarget, region: str, run: TargetRun,
                       snap: "AccountRead") -> None:

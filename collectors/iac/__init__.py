@@ -4,3 +4,13 @@
 SYSTEMS = {"iac": "iac"}
 # The least-permission setup this source needs (tests/test_docs.py checks it exists).
 PERMISSIONS = "docs/permissions/iac.md"
+# The attribute keys its records may carry, by record kind: declared, so that the writer
+# can check them and docs/schema.md can list them (tests/test_docs.py keeps it current).
+ATTRIBUTES = {
+    "Exposure": (
+        "file_kind", "key", "tfstate",
+    ),
+    "Reference": (
+        "file_kind", "kind", "recreates", "resource_name", "resource_type", "system",
+    ),
+}

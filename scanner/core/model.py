@@ -17,7 +17,6 @@ Raw secret values never appear in a record: only a keyed ``fingerprint`` and a `
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -64,6 +63,10 @@ class Record:
     """Fields every record carries. ``scan_id`` is set by the inventory, not by collectors."""
 
     TABLE: ClassVar[str] = ""
+    # The ``attributes`` keys the scanner itself writes on this kind; a source declares
+    # the keys it writes in its package (ATTRIBUTES in collectors/<source>/__init__.py).
+    # The writer (scanner.core.store.Sink) checks every record against both.
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = ()
 
 
 @dataclass(slots=True)
@@ -71,6 +74,7 @@ class Identity(Record):
     """A person or non-human identity from the roster (CSV, Okta, SCIM...)."""
 
     TABLE: ClassVar[str] = "identities"
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = ("roster_status",)  # {source: its status} (merge)
     id: str
     name: str = ""
     kind: str = "human"
@@ -235,6 +239,15 @@ class Exposure(Record):
 @dataclass(slots=True)
 class Coverage(Record):
     TABLE: ClassVar[str] = "coverage"
+    # what a target run reports beyond its counts: change tokens, what was skipped or
+    # forbidden, malformed items, rate-limit waits, per-endpoint calls
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = (
+        "accounts", "admin", "apps", "blobs", "calls", "change_token",
+        "credential_report_generated", "filter_ignored", "forbidden", "groups", "history",
+        "key_ids_tied", "malformed", "malformed_groups", "malformed_users", "not_checked",
+        "pass", "projects", "rate_limit_waits", "read_s", "repo", "repos", "reused_from",
+        "runner_errors", "scoped", "skipped", "sync", "users", "verify_calls"
+    )
     collector: str
     target: str
     layer: str
@@ -320,6 +333,3 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     Finding, Activity,
 )
 
-
-def record_fields(cls: type[Record]) -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(cls)]

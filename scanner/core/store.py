@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import logging
 import getpass
 import json
 import os
@@ -398,7 +399,6 @@ class Inventory:
             # a payload's "\udcff"): a malformed payload a transform let through. Keep the
             # batch, coercing each value to its column's type, rather than lose the batch
             # and the target's coverage row with it.
-            import logging
             logging.getLogger("residual.inventory").warning(
                 "%s: values of the wrong type or invalid Unicode coerced", table.name)
             columns = {"scan_id": [scan_id] * len(recs)}
@@ -538,13 +538,18 @@ class Sink:
     """What a collector writes to: buffers records and flushes them in batches, and
     counts what each collector wrote so Coverage rows can say how much was seen."""
 
-    def __init__(self, inventory: Inventory, scan_id: str, batch_rows: int = BATCH_ROWS):
+    def __init__(self, inventory: Inventory, scan_id: str, batch_rows: int = BATCH_ROWS,
+                 attribute_keys: dict[str, frozenset[str]] | None = None):
         self.inventory = inventory
         self.scan_id = scan_id
         self.batch_rows = batch_rows
         self._buffer: dict[type, list[Record]] = defaultdict(list)
         self.counts: dict[str, int] = defaultdict(int)
         self.previous_scan_id: str | None = None  # set by the pipeline (incremental rescans)
+        # record kind -> the attribute keys declared for it (collectors.registry.attribute_keys);
+        # a key written but not declared is counted here and logged once
+        self.attribute_keys = attribute_keys
+        self.undeclared: dict[tuple[str, str], int] = defaultdict(int)
 
     def previous_coverage(self, collector: str, target: str) -> Coverage | None:
         """The previous scan's coverage row for this collector and target, if any. A
@@ -569,11 +574,24 @@ class Sink:
         return sum(copied.values())
 
     def emit(self, record: Record) -> None:
+        if self.attribute_keys is not None and record.attributes:
+            self._check_attributes(record)
         buf = self._buffer[type(record)]
         buf.append(record)
         self.counts[record.TABLE] += 1
         if len(buf) >= self.batch_rows:
             self._flush_type(type(record))
+
+    def _check_attributes(self, record: Record) -> None:
+        """Readers (rules, plan, resolve) rely on the declared keys: an undeclared one is a
+        key no reader knows about, or a typo of one they do. Stored all the same (the
+        evidence is kept), counted and logged once, so a test or a run can see it."""
+        kind = type(record).__name__
+        for key in record.attributes.keys() - self.attribute_keys.get(kind, frozenset()):
+            if not self.undeclared[(kind, key)]:
+                logging.getLogger("residual.inventory").warning(
+                    "%s attribute %r is not declared (ATTRIBUTES of its source package)", kind, key)
+            self.undeclared[(kind, key)] += 1
 
     def emit_all(self, records: Iterable[Record]) -> int:
         n = 0
