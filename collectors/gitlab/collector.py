@@ -46,7 +46,6 @@ from collectors.base import Collector, Scope, TargetRun
 from collectors.gitlab import SYSTEMS
 from collectors.gitlab.transform import AuditIndex, SYSTEM, check_record, transform_deploy_key, transform_deploy_token, transform_invitation, transform_member, transform_namespace, transform_project, transform_runner, transform_schedule, transform_ssh_key, transform_token, transform_user, transform_variable
 from scanner.core.errors import CollectorError, safe_error
-from scanner.core.http import backoff_delays
 from scanner.core.model import Account, make_uid
 from scanner.core.options import Option
 from scanner.core.store import Sink
@@ -148,24 +147,22 @@ class GitLabCollector(Collector):
         """One GET, counted; 429/5xx and dropped connections retried with bounded backoff
         honouring Retry-After."""
         assert self.gl is not None
-        delays = backoff_delays(self.ctx.max_retries)
-        while True:
+
+        def get() -> requests.Response:
             self.count_call()
-            try:
-                return self.gl.http_request("get", path, query_data=params or {},
-                                            obey_rate_limit=False, retry_transient_errors=False)
-            except GitlabError as exc:
-                if exc.response_code not in RETRYABLE:
-                    raise
-                delay = next(delays, None)
-                if delay is None:
-                    raise
-                delay = http.retry_after_seconds(self._last_headers.get("Retry-After"), delay, cap=120.0)
-            except (requests.ConnectionError, requests.Timeout):
-                delay = next(delays, None)
-                if delay is None:
-                    raise
-            http.sleep(delay)
+            return self.gl.http_request("get", path, query_data=params or {},
+                                        obey_rate_limit=False, retry_transient_errors=False)
+
+        def retryable(exc: BaseException) -> bool:
+            return (isinstance(exc, GitlabError) and exc.response_code in RETRYABLE) or \
+                isinstance(exc, (requests.ConnectionError, requests.Timeout))
+
+        def wait_for(exc: BaseException, delay: float) -> float:
+            if isinstance(exc, GitlabError):
+                return http.retry_after_seconds(self._last_headers.get("Retry-After"), delay, cap=120.0)
+            return delay
+
+        return http.call_with_retries(get, self.ctx.max_retries, retryable=retryable, wait_for=wait_for)
 
     def _json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         resp = self._get(path, params)

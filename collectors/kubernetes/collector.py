@@ -40,7 +40,7 @@ from collectors.base import Collector, Scope, TargetRun
 from collectors.kubernetes import SYSTEMS
 from collectors.kubernetes.kubeconfig import KubeconfigError, kubeconfig_records, parse_certificate
 from scanner.core.errors import CollectorError
-from scanner.core.http import backoff_delays, bounded_pages
+from scanner.core.http import bounded_pages
 from scanner.core.model import Account, Credential, Exposure, Grant, Record, Resource, make_uid
 from scanner.core.options import Option
 from scanner.core.secrets import SecretScanner, hint
@@ -521,25 +521,21 @@ class KubernetesCollector(Collector):
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
-        delays = backoff_delays(self.ctx.max_retries)
-        while True:
+        def call() -> dict[str, Any]:
             self.count_call()
-            try:
-                payload = json.loads(self._get(path, query))
-                if not isinstance(payload, dict):
-                    raise ValueError("response is not a JSON object")
-                return payload
-            except ApiException as exc:
-                delay = next(delays, None) if exc.status in RETRYABLE else None
-                if delay is None:
-                    raise
-                headers = getattr(exc, "headers", None) or {}
-                http.sleep(http.retry_after_seconds(headers.get("Retry-After"), delay) or delay)
-            except HTTPError:
-                delay = next(delays, None)
-                if delay is None:
-                    raise
-                http.sleep(delay)
+            payload = json.loads(self._get(path, query))
+            if not isinstance(payload, dict):
+                raise ValueError("response is not a JSON object")
+            return payload
+
+        def retryable(exc: BaseException) -> bool:
+            return (isinstance(exc, ApiException) and exc.status in RETRYABLE) or isinstance(exc, HTTPError)
+
+        def wait_for(exc: BaseException, delay: float) -> float:
+            headers = (getattr(exc, "headers", None) or {}) if isinstance(exc, ApiException) else {}
+            return http.retry_after_seconds(headers.get("Retry-After"), delay) or delay
+
+        return http.call_with_retries(call, self.ctx.max_retries, retryable=retryable, wait_for=wait_for)
 
     def _pages(self, path: str) -> Iterator[list[Any]]:
         """A paged list: ``limit`` = page_size, following ``metadata.continue``."""

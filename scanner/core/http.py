@@ -44,6 +44,26 @@ def retry_after_seconds(value: Any, default: float, cap: float = 60.0) -> float:
         return default
 
 
+def call_with_retries(call: Callable[[], Any], max_retries: int, *,
+                      retryable: Callable[[BaseException], bool],
+                      wait_for: Callable[[BaseException, float], float] | None = None) -> Any:
+    """``call()`` until it returns, for clients that raise on a failed answer (an SDK):
+    an exception ``retryable`` accepts is retried after bounded exponential backoff
+    (``wait_for(exc, backoff)`` may stretch it, e.g. to the answer's Retry-After); any
+    other exception, or one that outlasts the retries, is raised as it came."""
+    delays = backoff_delays(max_retries)
+    while True:
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - re-raised unless retryable
+            if not retryable(exc):
+                raise
+            delay = next(delays, None)
+            if delay is None:
+                raise
+            sleep(wait_for(exc, delay) if wait_for else delay)
+
+
 def send_with_retries(send: Callable[[], Any], max_retries: int, *,
                       wait: Callable[[float], None] | None = None,
                       wait_for: Callable[[Any, float], float] | None = None) -> Any:
