@@ -12,8 +12,9 @@ ATTRIBUTES = {
         "inviter", "is_admin", "linked_emails", "state", "system_managed", "user_id",
     ),
     "Credential": (
-        "access_level", "added_by", "deep", "impersonation", "key_id", "never_expires",
-        "parent", "read_only", "repo", "token_type", "usage_type", "user_id", "username",
+        "access_level", "added_by", "credentials_inventory", "deep", "impersonation",
+        "key_id", "never_expires", "parent", "read_only", "repo", "token_type",
+        "usage_type", "user_id", "username",
     ),
     "Exposure": (
         "parent", "variable",

@@ -243,10 +243,12 @@ class Coverage(Record):
     # forbidden, malformed items, rate-limit waits, per-endpoint calls
     ATTRIBUTES: ClassVar[tuple[str, ...]] = (
         "accounts", "admin", "apps", "blobs", "calls", "change_token",
-        "credential_report_generated", "filter_ignored", "forbidden", "groups", "history",
-        "key_ids_tied", "malformed", "malformed_groups", "malformed_users", "not_checked",
-        "pass", "projects", "rate_limit_waits", "read_s", "repo", "repos", "reused_from",
-        "runner_errors", "scoped", "skipped", "sync", "users", "verify_calls"
+        "credential_report_generated", "credentials_inventory", "filter_ignored",
+        "forbidden", "groups", "history", "identity_center_region", "key_ids_tied",
+        "malformed", "malformed_groups", "malformed_users", "not_checked", "pass",
+        "projects", "rate_limit_waits", "read_s", "repo", "repos", "reused_from",
+        "runner_errors", "scoped", "skipped", "sync", "token_scopes", "users",
+        "verify_calls"
     )
     collector: str
     target: str
