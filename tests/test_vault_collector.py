@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from collectors.base import CollectorContext
-from collectors.vault import VaultCollector
+from collectors.vault.collector import VaultCollector
 from collectors.vault import transform as tf
 from fixtures import SAMPLES as ROOT_SAMPLES
 from fixtures import fake_vault as fv

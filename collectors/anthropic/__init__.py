@@ -1,8 +1,6 @@
 """Anthropic Admin API: API keys (with ``created_by``), users, workspace members."""
 
-from collectors.anthropic.collector import LAYER, SYSTEM, AnthropicCollector
-
 # The systems this source's records carry, and the verdict layer each belongs to.
-SYSTEMS = {SYSTEM: LAYER}
-
-__all__ = ["LAYER", "SYSTEM", "SYSTEMS", "AnthropicCollector"]
+SYSTEMS = {"anthropic": "saas"}
+# The least-permission setup this source needs (tests/test_docs.py checks it exists).
+PERMISSIONS = "docs/permissions/anthropic.md"

@@ -1,8 +1,6 @@
 """OpenAI organization Admin API: users, admin keys, project keys, service accounts."""
 
-from collectors.openai.collector import LAYER, SYSTEM, OpenAICollector
-
 # The systems this source's records carry, and the verdict layer each belongs to.
-SYSTEMS = {SYSTEM: LAYER}
-
-__all__ = ["LAYER", "SYSTEM", "SYSTEMS", "OpenAICollector"]
+SYSTEMS = {"openai": "saas"}
+# The least-permission setup this source needs (tests/test_docs.py checks it exists).
+PERMISSIONS = "docs/permissions/openai.md"
