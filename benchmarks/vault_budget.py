@@ -35,7 +35,7 @@ def main() -> int:
     import hvac
 
     from collectors.base import CollectorContext, TargetRun
-    from collectors.vault import VaultCollector
+    from collectors.vault.collector import VaultCollector
     from fixtures import fake_vault as fv
     from scanner.config import check_block
     from scanner.core.store import Inventory, Sink
