@@ -4,3 +4,20 @@
 SYSTEMS = {"anthropic": "saas"}
 # The least-permission setup this source needs (tests/test_docs.py checks it exists).
 PERMISSIONS = "docs/permissions/anthropic.md"
+# The attribute keys its records may carry, by record kind: declared, so that the writer
+# can check them and docs/schema.md can list them (tests/test_docs.py keeps it current).
+ATTRIBUTES = {
+    "Account": (
+        "display_name", "role",
+    ),
+    "Credential": (
+        "anthropic_status", "created_by", "last_used_from", "usage_window_days",
+        "workspace_id",
+    ),
+    "Grant": (
+        "workspace",
+    ),
+    "Resource": (
+        "archived_at",
+    ),
+}

@@ -8,9 +8,13 @@ PERMISSIONS = "docs/permissions/iac.md"
 # can check them and docs/schema.md can list them (tests/test_docs.py keeps it current).
 ATTRIBUTES = {
     "Exposure": (
-        "file_kind", "key", "tfstate",
+        "file_kind", "key", "mcp_server", "tfstate",
     ),
     "Reference": (
         "file_kind", "kind", "recreates", "resource_name", "resource_type", "system",
+    ),
+    "Resource": (
+        "command", "commit", "config", "env_keys", "header_keys", "line", "location",
+        "transport", "url",
     ),
 }

@@ -4,3 +4,16 @@
 SYSTEMS = {"openai": "saas"}
 # The least-permission setup this source needs (tests/test_docs.py checks it exists).
 PERMISSIONS = "docs/permissions/openai.md"
+# The attribute keys its records may carry, by record kind: declared, so that the writer
+# can check them and docs/schema.md can list them (tests/test_docs.py keeps it current).
+ATTRIBUTES = {
+    "Account": (
+        "display_name", "project", "project_id", "role", "tags",
+    ),
+    "Credential": (
+        "never_expires",
+    ),
+    "Resource": (
+        "archived_at", "status",
+    ),
+}

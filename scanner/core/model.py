@@ -100,6 +100,7 @@ class Identity(Record):
 @dataclass(slots=True)
 class Account(Record):
     TABLE: ClassVar[str] = "accounts"
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = ("description",)  # free text a source gives (agent rules read it)
     system: str
     source: str
     native_id: str
@@ -151,6 +152,7 @@ class Credential(Record):
 @dataclass(slots=True)
 class Resource(Record):
     TABLE: ClassVar[str] = "resources"
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = ("description",)  # free text a source gives (agent rules read it)
     system: str
     source: str
     native_id: str
@@ -243,12 +245,12 @@ class Coverage(Record):
     # forbidden, malformed items, rate-limit waits, per-endpoint calls
     ATTRIBUTES: ClassVar[tuple[str, ...]] = (
         "accounts", "admin", "apps", "blobs", "calls", "change_token",
-        "credential_report_generated", "credentials_inventory", "filter_ignored",
-        "forbidden", "groups", "history", "identity_center_region", "key_ids_tied",
-        "malformed", "malformed_groups", "malformed_users", "not_checked", "pass",
-        "projects", "rate_limit_waits", "read_s", "repo", "repos", "reused_from",
-        "runner_errors", "scoped", "skipped", "sync", "token_scopes", "users",
-        "verify_calls"
+        "credential_report_generated", "credentials_inventory", "entities",
+        "filter_ignored", "forbidden", "groups", "history", "identity_center_region",
+        "key_ids_tied", "malformed", "malformed_groups", "malformed_users", "namespace",
+        "not_checked", "pass", "projects", "rate_limit_waits", "read_s", "repo", "repos",
+        "reused_from", "runner_errors", "scoped", "secret_ids", "skipped", "sync",
+        "token_scopes", "tokens_gone", "tokens_not_looked_up", "users", "verify_calls"
     )
     collector: str
     target: str
