@@ -29,11 +29,6 @@ from scanner.core.options import SECRET_KEY_PATTERN, Option, Policy, redact
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-# What marks an account, app or key as an AI agent by its name or description
-# (docs/agents.md); a tag ``kind: agent`` or a roster ``kind: agent`` marks it too.
-AGENT_NAME_PATTERN = r"(?i)(?<![a-z])(ai[-_ ]?agent|agent|mcp|copilot|assistant|llm)s?(?![a-z])"
-
-
 @dataclass
 class Config:
     path: Path

@@ -35,6 +35,11 @@ def redact(value: Any, key: str = "") -> Any:
     return value
 
 
+# What marks an account, app or key as an AI agent by its name or description
+# (docs/agents.md); a tag ``kind: agent`` or a roster ``kind: agent`` marks it too.
+AGENT_NAME_PATTERN = r"(?i)(?<![a-z])(ai[-_ ]?agent|agent|mcp|copilot|assistant|llm)s?(?![a-z])"
+
+
 @dataclass
 class Policy:
     """The ``policy:`` block: how old is too old, and what fails a scan."""
@@ -43,3 +48,4 @@ class Policy:
     rotate_after_days: int = 90
     fail_on: str = "high"
     removal_sla_hours: int = 24  # `residual evidence`: termination to removal, per item
+    agent_name_pattern: str = AGENT_NAME_PATTERN
