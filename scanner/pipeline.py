@@ -131,7 +131,8 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
                                base_dir=config.base_dir,
                                timeout_s=float(config.network["timeout_s"]),
                                max_retries=config.network["max_retries"],
-                               max_pages=config.network["max_pages"])
+                               max_pages=config.network["max_pages"],
+                               max_wait_s=float(config.network["max_wait_s"]))
         config.cache_dir.mkdir(parents=True, exist_ok=True)
         collectors = make_collectors(config, ctx, only)
         if shard is not None:
