@@ -42,11 +42,11 @@ from collectors.base import Collector, Scope
 import collectors.base as base
 from collectors.roster import RosterContext, roster_source
 from scanner.core import http
-from scanner.core.errors import CollectorError
+from collectors.okta.common import OktaError, ts
+from collectors.okta.sessions import collect_sessions
 from scanner.core.model import Account, Credential, Grant, Identity, Resource, make_uid
 from scanner.core.options import Option
 from scanner.core.store import Sink
-from scanner.core.timeparse import parse_time
 
 log = logging.getLogger("residual.collectors.okta")
 
@@ -60,13 +60,6 @@ ACCOUNT_STATUS = {"ACTIVE": "active", "PASSWORD_EXPIRED": "active", "LOCKED_OUT"
                   "SUSPENDED": "suspended", "DEPROVISIONED": "disabled"}
 # statuses under which Okta accepts the API tokens a user created
 TOKEN_VALID_STATUSES = {"ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY"}
-
-
-class OktaError(CollectorError):
-    def __init__(self, message: str, status: int = 0, code: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 # --- get ---------------------------------------------------------------------------------
@@ -191,15 +184,6 @@ def _error(resp: requests.Response) -> tuple[str | None, str]:
 
 
 # --- transform (pure) -----------------------------------------------------------------
-
-
-def ts(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
 
 
 _DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
@@ -504,7 +488,6 @@ class OktaCollector(Collector):
         prefix = self.source + "|"
         wanted = sorted(uid for uid in scope.accounts if uid.startswith(prefix))
         if wanted and self.config.get("sessions"):
-            from collectors.okta.sessions import collect_sessions  # it builds on this module
             collect_sessions(self, self.client(), sink, wanted)
         if not wanted or not self.config.get("factors", True):
             return

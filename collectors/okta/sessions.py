@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from collectors.okta.collector import OktaError, ts
+from collectors.okta.common import OktaError, ts
 from scanner.core.model import Activity, Credential
 
 SESSION_EVENTS = ("user.session.start", "user.authentication.sso")
