@@ -26,7 +26,7 @@ from collectors.iac.facts import FileFacts
 from collectors.iac.parsers import analyze
 from scanner.core.secrets import Fingerprinter, SecretScanner
 
-ANALYZER_VERSION = "iac-2"  # 2: agent/MCP configs
+ANALYZER_VERSION = "iac-3"  # 2: agent/MCP configs; 3: tree-sitter-hcl, whole-file Terraform
 PARALLEL_MIN_BYTES = 512 * 1024  # below this, one process is faster than starting two
 BATCH_BYTES = 128 * 1024  # small enough to keep both workers busy to the end
 

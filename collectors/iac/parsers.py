@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 import yaml
 
+from collectors.iac import hcl
 from collectors.iac.agents import config_kind, parse_agent_config
 from collectors.iac.facts import FileFacts, RefFact
 from scanner.core.secrets import AWS_KEY_ID_LOOSE, SECRET_KEY_NAME, SecretHit, SecretScanner
@@ -322,13 +323,18 @@ def _leaves(obj: Any, key: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def parse_terraform(text: str, lines: list[str], path: str) -> ParseResult:
-    import hcl2
+    return terraform_facts(_parse_hcl(text, lines), text, lines)
 
+
+def terraform_facts(doc: dict, text: str, lines: list[str]) -> ParseResult:
+    """References, key/value pairs and secret variable defaults from a parsed document
+    (python-hcl2's shape, whichever parser made it: tests/test_iac_hcl.py compares)."""
     values: Values = _tf_variable_defaults(text) if "variable" in text else []
-    doc = _parse_hcl(text, lines)
     refs: list[RefFact] = []
     pairs: Pairs = []
     for block_type, blocks in doc.items():
+        if block_type.startswith("__"):
+            continue  # python-hcl2's __comments__: comments are lines, not key/values
         for block in blocks if isinstance(blocks, list) else [blocks]:
             if not isinstance(block, dict):
                 continue
@@ -375,10 +381,20 @@ def _tf_variable_defaults(text: str) -> Values:
 
 
 def _parse_hcl(text: str, lines: list[str]) -> dict:
-    """Parse only the blocks that can name a person or hold a secret default: python-hcl2
-    (a lark grammar) runs at ~20 KB/s, and a repository's Terraform is mostly buckets and
-    networks that the line scan covers. Blocks are cut at their closing brace; if the cut
-    text does not parse, the whole file is parsed (and a failure there is the file's)."""
+    """The parsed file, or {} when no block in it can name a person (a literal prefilter:
+    a repository's Terraform is mostly buckets and networks that the line scan covers;
+    variable defaults are read by regex). tree-sitter-hcl parses (C, collectors/iac/hcl.py);
+    a file it cannot parse goes to python-hcl2, whose verdict stands."""
+    if not TF_INTERESTING.search(text) and "{" in text and "\n" in text:
+        return {}
+    doc = hcl.loads(text)
+    return doc if doc is not None else _parse_hcl2(text)
+
+
+def _parse_hcl2(text: str) -> dict:
+    """python-hcl2 (a lark grammar, ~20 KB/s), on the interesting blocks only: they are cut
+    at their closing brace; if the cut text does not parse, the whole file is parsed (and
+    a failure there is the file's)."""
     import hcl2
 
     chunks: list[str] = []
@@ -395,8 +411,6 @@ def _parse_hcl(text: str, lines: list[str]) -> dict:
                 return hcl2.loads("\n".join(chunks) + "\n")
             except Exception:  # noqa: BLE001 - our cut was wrong: parse it all
                 pass
-        elif not TF_INTERESTING.search(text) and "{" in text and "\n" in text:
-            return {}
         return hcl2.loads(text)
     except Exception as exc:  # lark errors: not valid HCL
         raise ParseError(_reason(exc)) from None
