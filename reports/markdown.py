@@ -19,6 +19,7 @@ from reports.data import (
 )
 from reports.diff import diff_against_previous
 from scanner.core.model import LAYERS
+from scanner.core.terminal import printable
 
 # Values never start a line here (each is preceded by a list marker or a label), so only
 # the characters that act mid-line need escaping.
@@ -34,7 +35,7 @@ def md_escape(text: Any) -> str:
 
 def code(text: Any) -> str:
     """An inline code span that survives backticks and newlines in the value."""
-    s = " ".join(("" if text is None else str(text)).split())
+    s = " ".join(printable("" if text is None else str(text), keep_newlines=True).split())
     if not s:
         return "–"
     longest = max((len(m) for m in re.findall(r"`+", s)), default=0)
@@ -95,7 +96,7 @@ def render_markdown(inv, scan_id: str, config: Any = None) -> str:
         lines += ["## Not verified", ""]
         for c in weak:
             lines.append(f"- **{c['status']}**: {md_escape(c['collector'])} {code(c['target'])} "
-                         f"({c['layer']}): {md_escape(c['error'] or 'no detail')}")
+                         f"({c['layer']}): {code(c['error']) if c['error'] else 'no detail'}")
         for l in skipped:
             lines.append(f"- **not run**: layer {l} is configured, but this partial scan did not run it")
         for l in missing:

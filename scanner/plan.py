@@ -37,6 +37,7 @@ from urllib.parse import quote
 from collectors.registry import remediations
 from scanner.core.model import Account, Credential, Finding, Resource, severity_rank
 from scanner.core.store import Inventory
+from scanner.core.terminal import printable
 
 PHASES = {1: "rotate shared secrets", 2: "revoke credentials", 3: "remove grants",
           4: "disable accounts", 5: "reassign owned NHIs", 6: "clean references in code",
@@ -45,7 +46,6 @@ PHASES = {1: "rotate shared secrets", 2: "revoke credentials", 3: "remove grants
 AWS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 GL = "curl -sS -g -H \"PRIVATE-TOKEN: $GITLAB_TOKEN\""  # GitLab REST, $GITLAB_URL = instance URL
 OKTA = "curl -sS -g -H \"Authorization: SSWS $OKTA_TOKEN\""  # $OKTA_URL = https://<org>.okta.com
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass
@@ -86,7 +86,7 @@ def cm(s: Any) -> str:
     """Text for a comment line: no control character (a newline would end the comment
     and start a command; an escape sequence or a carriage return would rewrite what the
     reviewer sees)."""
-    return _CONTROL.sub("?", str(s))
+    return printable(s)
 
 
 def q(s: Any) -> str:

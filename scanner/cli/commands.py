@@ -18,7 +18,7 @@ from fixtures.demo.run import run_demo
 from reports import RENDERERS, STREAMERS, render
 from reports.diff import diff_scans
 from scanner.cli.common import (
-    EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_RESIDUAL, UsageFailure, common_options, config_option,
+    EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_RESIDUAL, UsageFailure, cells, common_options, config_option,
     console, load, open_inventory, out, print_scan_summary, print_verdicts, run, setup_logging,
     verify_live_option, write_private,
 )
@@ -214,7 +214,7 @@ def diff(config_path: str, from_id: str | None, to_id: str | None, fmt: str) -> 
             for col in ("severity", "rule", "identity", "object", "fingerprint"):
                 t.add_column(col)
             for f in d[kind]:
-                t.add_row(f["severity"], f["rule"], f["identity"] or "", f["object"], f["fingerprint"][:12])
+                t.add_row(*cells(f["severity"], f["rule"], f["identity"] or "", f["object"], f["fingerprint"][:12]))
             out.print(t)
     sys.exit(EXIT_RESIDUAL if d["new"] else EXIT_CLEAN)
 

@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from reports.waivers import load_waivers
 from scanner.config import Config, load_config
@@ -25,6 +26,7 @@ from scanner.core.errors import ConfigError, RosterError
 from scanner.core.model import LAYERS, SEVERITIES
 from scanner.core.secrets import KeyFileError, read_key_file
 from scanner.core.store import Inventory, InventoryError
+from scanner.core.terminal import PrintableFormatter, printable
 from scanner.engine import overall
 from scanner.pipeline import nothing_checked_warnings, now_utc, run_scan
 
@@ -41,7 +43,7 @@ class UsageFailure(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"residual: error: {self.message}", err=True)
+        click.echo(f"residual: error: {printable(self.message)}", err=True)
 
 
 def load(path: str, verify_live: bool = False) -> Config:
@@ -60,11 +62,11 @@ def load(path: str, verify_live: bool = False) -> Config:
     return config
 
 
-def open_inventory(config: Config, read_only: bool = False) -> Inventory:
+def open_inventory(config: Config, read_only: bool = False, external_access: bool = False) -> Inventory:
     if read_only and not config.inventory.exists():
         raise UsageFailure(f"{config.inventory}: no inventory yet; run `residual scan` first")
     try:
-        return Inventory(config.inventory, read_only=read_only)
+        return Inventory(config.inventory, read_only=read_only, external_access=external_access)
     except InventoryError as exc:
         raise UsageFailure(config.redact_text(str(exc))) from None
 
@@ -88,7 +90,7 @@ def setup_logging(verbose: int, quiet: bool, config: Config | None = None) -> No
     handler = logging.StreamHandler(sys.stderr)
     if config is not None:
         handler.addFilter(RedactFilter(config))
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -161,14 +163,23 @@ def run(config: Config, quiet: bool, **kwargs: Any):
     return result
 
 
+def cell(value: Any, style: str | None = None) -> Text:
+    """A table cell: an estate value as inert text (no markup, no control character)."""
+    return Text(printable(value), style=style or "")
+
+
+def cells(*values: Any) -> list[Text]:
+    return [cell(v) for v in values]
+
+
 def print_scan_summary(result) -> None:
     t = Table(title=f"scan {result.scan_id}", title_justify="left")
     for col in ("collector", "target", "layer", "status", "records", "api calls", "error"):
         t.add_column(col)
     for c in result.coverage:
         style = {"ok": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}.get(c.status)
-        t.add_row(c.collector, c.target, c.layer, f"[{style}]{c.status}[/]", str(c.records),
-                  str(c.api_calls), c.error or "")
+        t.add_row(*cells(c.collector, c.target, c.layer), cell(c.status, style), *cells(
+            c.records, c.api_calls, c.error or ""))
     console.print(t)
     by_sev = {s: 0 for s in reversed(SEVERITIES)}
     for f in result.findings:
@@ -189,8 +200,8 @@ def print_verdicts(verdicts: dict[str, dict[str, str]]) -> None:
               "not_run": "yellow"}
     for ident, layers in verdicts.items():
         v = overall(layers)
-        t.add_row(ident, f"[{colors[v]}]{v}[/]",
-                  *[f"[{colors[layers[l]]}]{layers[l].replace('_', ' ')}[/]" for l in LAYERS])
+        t.add_row(cell(ident), cell(v, colors.get(v)),
+                  *[cell(layers[l].replace("_", " "), colors.get(layers[l])) for l in LAYERS])
     console.print(t)
 
 

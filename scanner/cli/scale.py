@@ -29,7 +29,7 @@ def scan_shard(config, quiet: bool, only: tuple[str, ...], spec: str, out: str |
         raise UsageFailure(str(exc)) from None
     out_dir = Path(out) if out else config.inventory.parent / "shards" / f"shard-{shard.index}-of-{shard.count}"
     result = run(config, quiet, command="scan-shard", only=only or None, shard=shard)
-    with Inventory(config.inventory) as inv:
+    with Inventory(config.inventory, external_access=True) as inv:  # writes the shard's Parquet
         counts = write_shard(inv, result.scan_id, shard, out_dir, config.digest(), now_utc())
     if not quiet:
         console.print(f"shard {shard}: {sum(counts.values())} records, "
@@ -51,7 +51,7 @@ def merge(config_path: str, quiet: bool, verbose: int, shards: tuple[str, ...],
     config = load(config_path)
     setup_logging(verbose, quiet, config)
     now = now_utc()
-    with open_inventory(config) as inv:
+    with open_inventory(config, external_access=True) as inv:  # reads the shards' Parquet
         try:
             scan_id = merge_shards(inv, [Path(s) for s in shards], now=now)
         except ShardError as exc:
@@ -74,7 +74,7 @@ def merge(config_path: str, quiet: bool, verbose: int, shards: tuple[str, ...],
 def export(config_path: str, fmt: str, out_dir: str, scan_id: str | None) -> None:
     """Write every table of the inventory as Parquet, for warehouse engines."""
     config = load(config_path)
-    with open_inventory(config, read_only=True) as inv:
+    with open_inventory(config, read_only=True, external_access=True) as inv:  # writes Parquet
         if scan_id == "latest":
             scan_id = inv.latest_scan_id()
             if not scan_id:

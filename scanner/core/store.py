@@ -271,19 +271,47 @@ _DERIVED = {("exposures", "matched_credential")}
 class Inventory:
     """An open inventory. Use as a context manager; one writer process at a time."""
 
-    def __init__(self, path: str | os.PathLike[str], read_only: bool = False):
+    def __init__(self, path: str | os.PathLike[str], read_only: bool = False,
+                 external_access: bool = False):
+        """``external_access``: only for the commands that read or write other files
+        (export, merge). An inventory is a file that can be copied between machines: a
+        hostile one could hold a view that reads local files (the fingerprint key) into
+        a report, or load an extension. Extensions never autoload or autoinstall; files
+        other than the database are out of reach unless asked for; and every object the
+        schema names must be a table (``_check_objects``)."""
         self.path = Path(path)
         if str(path) != ":memory:" and not read_only:
             _create_private(self.path)
+        settings = {"enable_external_access": bool(external_access),
+                    "autoload_known_extensions": False, "autoinstall_known_extensions": False}
         try:
-            self.con = duckdb.connect(str(path), read_only=read_only)
+            self.con = duckdb.connect(str(path), read_only=read_only, config=settings)
         except duckdb.Error as exc:  # locked by another process, or not a database
             raise InventoryError(f"cannot open inventory {path}: {str(exc).splitlines()[0]}") from None
         if str(path) != ":memory:" and self.path.exists():
             os.chmod(self.path, 0o600)
+        try:
+            self._check_objects()
+        except InventoryError:
+            self.con.close()
+            raise
         self._upgrade(read_only)
         if not read_only:
             self._create_schema()
+
+    def _check_objects(self) -> None:
+        """Refuse an inventory whose expected tables are anything but tables, or that
+        holds a view or a macro (residual creates neither)."""
+        rows = self.con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables "
+            "WHERE table_catalog = current_database()").fetchall()
+        odd = sorted(f"{n} ({t.lower()})" for n, t in rows if t != "BASE TABLE")
+        odd += [f"{n} (macro)" for (n,) in self.con.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE NOT internal "
+            "AND database_name = current_database()").fetchall()]
+        if odd:
+            raise InventoryError(f"{self.path}: not a residual inventory: it holds "
+                                 f"{', '.join(odd)} (residual creates tables only)")
 
     # context manager
     def __enter__(self) -> "Inventory":
