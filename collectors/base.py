@@ -82,6 +82,7 @@ class CollectorContext:
     timeout_s: float = 30.0
     max_retries: int = 4
     max_pages: int = 10_000  # per listing: a server that never ends a list fails the target
+    max_wait_s: float = 3600.0  # rate-limit waits per target, in total: past it, failed
     progress: Any = None  # callable(description: str, advance: int = 1) or None
 
     @property

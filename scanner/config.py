@@ -85,7 +85,8 @@ TOP_LEVEL = {"inventory", "roster", "policy", "collectors", "fingerprint_key", "
 # How patient every collector is with its API (collectors.base.CollectorContext).
 NETWORK_OPTIONS = {"timeout_s": Option((int, float), default=30.0),
                    "max_retries": Option(int, default=4),
-                   "max_pages": Option(int, default=10_000)}
+                   "max_pages": Option(int, default=10_000),
+                   "max_wait_s": Option((int, float), default=3600.0)}
 POLICY_KEYS = {"unused_after_days": int, "rotate_after_days": int, "fail_on": str,
                "removal_sla_hours": int, "max_secret_days": int,
                "agent_name_pattern": str}

@@ -215,13 +215,18 @@ class OktaEventHookSource:
         self._server: Any = None
 
     # -- receiving ---------------------------------------------------------------------
-    def accept(self, headers: dict[str, str], body: bytes) -> int:
-        """One delivery: 401 without the secret, 400 if not an event hook payload,
-        else spooled and 200."""
+    MAX_BODY = 1 << 20  # Okta delivers at most a few hundred events a request: far below
+
+    def authorized(self, headers: dict[str, str]) -> bool:
         import hmac
 
         given = headers.get("authorization") or ""
-        if not (self.secret and hmac.compare_digest(given.encode(), self.secret.encode())):
+        return bool(self.secret) and hmac.compare_digest(given.encode(), self.secret.encode())
+
+    def accept(self, headers: dict[str, str], body: bytes) -> int:
+        """One delivery: 401 without the secret, 400 if not an event hook payload,
+        else spooled and 200."""
+        if not self.authorized(headers):
             return 401
         try:
             payload = json.loads(body or b"null")
@@ -264,8 +269,18 @@ class OktaEventHookSource:
                 self._reply(200, {"verification": challenge})
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self._reply(source.accept({k.lower(): v for k, v in self.headers.items()}, body))
+                # the secret and the size are checked before a byte of the body is read:
+                # whoever can reach the port must not make residual buffer 400 MB
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                self.close_connection = True
+                if not source.authorized(headers):
+                    return self._reply(401)
+                length = headers.get("content-length", "")
+                if "transfer-encoding" in headers or not length.isdigit():
+                    return self._reply(411)
+                if int(length) > source.MAX_BODY:
+                    return self._reply(413)
+                self._reply(source.accept(headers, self.rfile.read(int(length))))
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True

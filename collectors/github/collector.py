@@ -217,14 +217,15 @@ class GitHubApi:
         self.on_call = on_call
         self.max_retries = max_retries
         self.max_pages = max_pages  # per listing: a list that never ends fails the target
+        self.max_wait_s = 900.0  # rate-limit waits in total (the collector sets network.max_wait_s)
         self.stats = CallStats()
         self._reset_at: dict[str, float] = {}  # resource -> epoch when the budget is back
 
     # -- low level --
     def _wait(self, seconds: float) -> None:
         seconds = max(0.0, min(self.MAX_WAIT_S, seconds))
+        http.budgeted_sleep(seconds, self.stats.waited_s, self.max_wait_s, "github")
         self.stats.waited_s += seconds
-        http.sleep(seconds)
 
     def _request(self, verb: str, url: str, params: dict[str, Any] | None = None,
                  headers: dict[str, str] | None = None, body: Any = None,
@@ -326,7 +327,7 @@ class GitHubApi:
     def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         """A GraphQL query (never a mutation). Raises GraphQLError when the answer has
         errors and no usable data; partial errors are returned under ``_errors``."""
-        if not query.lstrip().startswith("query "):
+        if not is_read_only_graphql(query):
             raise ValueError("only GraphQL queries are allowed")
         status, rh, data = self._request("POST", self.requester.graphql_url, None, None,
                                          {"query": query, "variables": variables}, "graphql")
@@ -751,6 +752,27 @@ def transform_credential_authorization(org: Org, item: dict[str, Any], fp: Finge
         fingerprint=fingerprint, hint=hint, attributes=attrs)
 
 
+_GQL_TOKEN = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*|[{}]|[_A-Za-z][_0-9A-Za-z]*|.', re.S)
+
+
+def is_read_only_graphql(document: str) -> bool:
+    """True when no operation of the GraphQL document is a mutation or a subscription.
+    The document is tokenised (strings, block strings and comments skipped), and every
+    name at brace depth 0 is an operation type, an operation or fragment name, or
+    ``fragment``/``on``: a ``mutation`` anywhere at the top level, second or third
+    operation included, is refused (a prefix test would pass ``query A {..} mutation B``)."""
+    depth = 0
+    for m in _GQL_TOKEN.finditer(document):
+        tok = m.group(0)
+        if tok == "{":
+            depth += 1
+        elif tok == "}":
+            depth = max(0, depth - 1)
+        elif depth == 0 and tok in ("mutation", "subscription"):
+            return False
+    return True
+
+
 def scrub_hook_urls(body: Any) -> Any:
     """A body rewriter: a webhook's ``config.url`` as ``safe_url`` gives it (its userinfo,
     query and token-like path segments are credentials), before the body is cached."""
@@ -904,6 +926,7 @@ class GitHubCollector(Collector):
             cache = EtagCache(Path(self.ctx.cache_dir) / f"github-{safe}.json")
             self.api = GitHubApi(gh.requester, cache, self.count_call, self.ctx.max_retries,
                                  getattr(self.ctx, "max_pages", 10_000))
+            self.api.max_wait_s = self.ctx.max_wait_s
         return self.api
 
     def _ok(self, item: Any, *path: str) -> bool:

@@ -79,6 +79,7 @@ class OktaClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_pages = MAX_PAGES  # per listing; the collector sets the configured bound
+        self.max_wait_s = 900.0  # rate-limit waits in total; the collector sets network.max_wait_s
         self.on_call = on_call
         self.waited: list[float] = []  # rate-limit and backoff waits, for coverage
         self._pause: float = 0.0
@@ -121,8 +122,8 @@ class OktaClient:
 
     def _wait(self, seconds: float, fallback: float = 1.0) -> None:
         seconds = seconds if seconds > 0 else fallback
+        http.budgeted_sleep(seconds, sum(self.waited), self.max_wait_s, "okta")
         self.waited.append(seconds)
-        http.sleep(seconds)
 
     def json(self, url: str, params: dict[str, Any] | None = None) -> Any:
         resp = self.get(url, params)
@@ -351,6 +352,7 @@ class OktaCollector(Collector):
                             max_retries=self.ctx.max_retries, on_call=self.count_call,
                             token_type=self.config.get("token_type") or "SSWS")
         client.max_pages = min(MAX_PAGES, getattr(self.ctx, "max_pages", MAX_PAGES))
+        client.max_wait_s = self.ctx.max_wait_s
         return client
 
     def collect(self, sink: Sink, scope: Scope | None = None) -> None:

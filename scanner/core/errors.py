@@ -27,6 +27,15 @@ class CrossOriginRefused(CollectorError):
     the one a client's credential belongs to: refused before anything is sent."""
 
 
+class WaitBudgetExceeded(CollectorError):
+    """Rate-limit waits for one target would pass its budget (``network.max_wait_s``): the
+    target is failed with that reason (never clean) instead of stalling the scan."""
+
+
+class ResponseTooLarge(CollectorError):
+    """An answer larger, decompressed, than ``MAX_RESPONSE_BYTES``: refused, not buffered."""
+
+
 class PaginationLimit(CollectorError):
     """A listing that did not end within ``CollectorContext.max_pages`` pages."""
 

@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from scanner.core.errors import CrossOriginRefused, PaginationLimit
+from scanner.core.errors import CrossOriginRefused, PaginationLimit, ResponseTooLarge, WaitBudgetExceeded
+
+MAX_RESPONSE_BYTES = 64 << 20  # per answer, decompressed: a 47 kB gzip must not cost 1.3 GB
 
 
 def bounded_pages(max_pages: int, what: str) -> Iterator[int]:
@@ -96,6 +98,33 @@ def require_same_origin(url: str, base_url: str, what: str) -> None:
                                  f"({origin(url)}, not {origin(base_url)})")
 
 
+def budgeted_sleep(seconds: float, waited: float, budget: float, what: str) -> None:
+    """Sleep ``seconds`` unless the target's waits (``waited`` so far) would pass
+    ``budget``: a rate-limit reset a day ahead fails the target with the reason instead
+    of stalling the scan for hours."""
+    if waited + seconds > budget:
+        raise WaitBudgetExceeded(f"{what}: rate limited; waiting {seconds:.0f} s more would pass "
+                                 f"this target's wait budget of {budget:.0f} s (network.max_wait_s)")
+    sleep(seconds)
+
+
+def read_capped(resp: requests.Response, limit: int = MAX_RESPONSE_BYTES) -> None:
+    """Read a streamed answer into ``resp.content``, decompressed, refusing it past
+    ``limit`` bytes (ResponseTooLarge) before it is held whole."""
+    chunks, size = [], 0
+    try:
+        for chunk in resp.iter_content(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                raise ResponseTooLarge(f"answer larger than {limit >> 20} MB (decompressed): refused")
+            chunks.append(chunk)
+    except ResponseTooLarge:
+        resp.close()
+        raise
+    resp._content = b"".join(chunks)
+    resp._content_consumed = True
+
+
 class OriginBoundSession(requests.Session):
     """A requests session bound to the origin of the credential it carries: it sends to
     that origin only, so a ``Link: rel="next"``, a 30x or a 307 to another scheme, host or
@@ -103,11 +132,18 @@ class OriginBoundSession(requests.Session):
     header) leaves. Redirects within the origin are followed as usual (requests sends
     each hop through ``send``). tests/test_attack_surface_http.py: every client."""
 
-    def __init__(self, base_url: str, what: str = "request") -> None:
+    def __init__(self, base_url: str, what: str = "request",
+                 max_bytes: int = MAX_RESPONSE_BYTES) -> None:
         super().__init__()
         self.base_url = base_url
         self.what = what
+        self.max_bytes = max_bytes
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Also: every answer read through ``read_capped`` (unless the caller streams)."""
         require_same_origin(request.url or "", self.base_url, self.what)
-        return super().send(request, **kwargs)
+        stream = kwargs.pop("stream", False)
+        resp = super().send(request, stream=True, **kwargs)
+        if not stream:
+            read_capped(resp, self.max_bytes)
+        return resp
