@@ -264,7 +264,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         else inventory.with_name(inventory.name + ".cache")
     waivers = rel(data["waivers"], "waivers") if data.get("waivers") else None
     network = check_block(data.get("network") or {}, NETWORK_OPTIONS, "network", file)
-    for key in ("timeout_s", "max_pages"):
+    for key in ("timeout_s", "max_pages", "max_wait_s"):
         if network[key] <= 0:
             raise ConfigError(f"{file}: network.{key}: expected a positive number")
     if not 0 <= network["max_retries"] <= 20:

@@ -61,7 +61,8 @@ def test_rate_limit_reset_a_day_ahead_fails_the_target_within_its_budget(tmp_pat
         okta.fault(r"^/api/v1/users$", status=429, headers={"X-Rate-Limit-Reset": reset,
                                                            "X-Rate-Limit-Remaining": "0"})
         client = OktaClient(okta.url, OKTA_TOKEN, max_retries=20)
-        client.max_wait_s = CollectorContext.max_wait_s
+        client.max_wait_s = 900.0  # below the default (CollectorContext.max_wait_s, an hour)
+        assert CollectorContext.max_wait_s >= client.max_wait_s
         with pytest.raises(WaitBudgetExceeded, match="wait budget of 900 s"):
             client.json("/api/v1/users")
     assert sum(waits) <= 900  # never waited past the budget

@@ -111,7 +111,10 @@ def test_log_redaction_covers_tracebacks(tmp_path, monkeypatch):
 
 def test_network_settings_are_validated(tmp_path):
     cfg = load_config(write(tmp_path, "network: {timeout_s: 2.5, max_retries: 1}\n"))
-    assert cfg.network == {"timeout_s": 2.5, "max_retries": 1, "max_pages": 10_000}
+    assert cfg.network == {"timeout_s": 2.5, "max_retries": 1, "max_pages": 10_000,
+                           "max_wait_s": 3600.0}
+    with pytest.raises(ConfigError, match=r": network.max_wait_s: expected a positive number"):
+        load_config(write(tmp_path, "network: {max_wait_s: -1}\n"))
     with pytest.raises(ConfigError, match=r": network.max_retries: expected an integer"):
         load_config(write(tmp_path, "network: {max_retries: many}\n"))
     with pytest.raises(ConfigError, match=r": network.timeout_s: expected a positive number"):
