@@ -81,8 +81,13 @@ def test_neither_parser_reads_it_lines_stand(scanner):
     assert ("dave@example.com", 2) in {(r.matched, r.line) for r in f.refs}
 
 
-def test_nesting_past_the_limit_is_not_tree_sitters(scanner):
-    deep = "a = " + "[" * (hcl.MAX_DEPTH + 5) + "]" * (hcl.MAX_DEPTH + 5) + "\n"
-    assert hcl.loads(deep) is None
+def test_nesting_past_the_limit_is_a_parse_error_and_lines_stand(scanner):
+    deep = ('resource "aws_iam_user" "eve" {\n  email = "eve@example.com"\n  x = '
+            + "[" * (hcl.MAX_DEPTH + 5) + "]" * (hcl.MAX_DEPTH + 5) + "\n}\n")
+    with pytest.raises(hcl.TooDeep):
+        hcl.loads(deep)
+    f = analyze("x/deep.tf", deep, scanner)
+    assert f.parse_error == f"terraform: nested deeper than {hcl.MAX_DEPTH} levels"
+    assert ("eve@example.com", 2) in {(r.matched, r.line) for r in f.refs}
     shallow = "a = " + "[" * 20 + "]" * 20 + "\n"
     assert hcl.loads(shallow) == hcl2.loads(shallow)

@@ -1,4 +1,5 @@
-"""HCL (Terraform) text into python-hcl2's dictionary shape, through tree-sitter-hcl.
+"""HCL (Terraform) text into python-hcl2's dictionary shape, through tree-sitter-hcl; and
+where its blocks sit in the text (``Layout``), for the line of each fact.
 
 Why: python-hcl2 is a pure-Python Lark grammar (~1 s for a 6.6 KB file with 60 resources in
 benchmarks/hcl_parsers.py); tree-sitter-hcl is a C parser (36x faster there) that keeps
@@ -9,21 +10,23 @@ against python-hcl2's output, so ``loads`` returns that shape: blocks as lists o
 ``${...}`` in python-hcl2's spacing, numbers and booleans as Python values.
 ``tests/test_iac_hcl.py`` holds the two to identical facts on a corpus.
 
-``loads`` returns None when tree-sitter reports a syntax error anywhere or the nesting is
-deeper than ``MAX_DEPTH`` (the caller then asks python-hcl2, whose verdict stands). The
-conversion visits each node once, iteratively where depth is hostile-controlled, so its
-work is linear in the size of the text (tests/test_iac_linear.py counts it).
+``loads`` returns None when tree-sitter reports a syntax error anywhere (the caller then
+asks python-hcl2, whose verdict stands), and raises ``TooDeep`` past ``MAX_DEPTH`` levels
+of nesting: no real Terraform nests that deep, and python-hcl2 would recurse until
+Python's stack gives out. The conversion visits each node once, so its work is linear in
+the size of the text (tests/test_iac_linear.py counts it).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import Any
 
 import tree_sitter
 import tree_sitter_hcl
 
-MAX_DEPTH = 200  # nesting deeper than any real Terraform: python-hcl2's verdict then
+MAX_DEPTH = 200  # nesting deeper than any real Terraform: not parsed (lines stand)
 _PARSER: tree_sitter.Parser | None = None
 _SPACE = re.compile(r"\s+")
 _INT = re.compile(r"^-?\d+$")
@@ -43,8 +46,8 @@ def _parser() -> tree_sitter.Parser:
     return _PARSER
 
 
-class _TooDeep(Exception):
-    pass
+class TooDeep(ValueError):
+    """Nesting past MAX_DEPTH: hostile or generated, not parsed by either parser."""
 
 
 def loads(text: str) -> dict | None:
@@ -56,8 +59,8 @@ def loads(text: str) -> dict | None:
     try:
         body = next((c for c in root.named_children if c.type == "body"), None)
         return _body(body, 0) if body is not None else {}
-    except (_TooDeep, RecursionError):
-        return None
+    except RecursionError:
+        raise TooDeep(f"nested deeper than {MAX_DEPTH} levels") from None
 
 
 def _text(node: Any) -> str:
@@ -68,7 +71,7 @@ def _count(depth: int) -> None:
     global visits
     visits += 1
     if depth > MAX_DEPTH:
-        raise _TooDeep
+        raise TooDeep(f"nested deeper than {MAX_DEPTH} levels")
 
 
 def _body(body: Any, depth: int) -> dict:
@@ -179,3 +182,50 @@ def _expr(node: Any, depth: int) -> str:
     if t in _JOINED or t == "(" or t == ")":
         return "".join(_expr(c, depth + 1) for c in kids)
     return _SPACE.sub(" ", _text(node)).strip()
+
+
+_HEADER = re.compile(r'^\s*"?([A-Za-z_][\w-]*)"?((?:\s+(?:"[^"]*"|[^\s{"=]+))*)\s*\{')
+_LABEL = re.compile(r'"([^"]*)"|([^\s{"=]+)')
+_ATTR = re.compile(r'^\s*"?([A-Za-z_][\w-]*)"?\s*=')
+
+
+class Layout:
+    """Where each block and top-level attribute starts (and so where it ends), read once
+    per file: a header looked up per resource, and values searched to the end of the
+    file, made a file of n resources cost n x lines (tests/test_iac_linear.py counts it).
+    Depth is counted by braces per line (those inside strings come in pairs)."""
+
+    def __init__(self, lines: list[str]):
+        self.first: dict[tuple[str, ...], int] = {}
+        self.by_type: dict[str, list[int]] = {}  # top-level blocks/attributes, in order
+        self.starts: list[int] = []  # every top-level block or attribute
+        depth = 0
+        for i, line in enumerate(lines, start=1):
+            if depth == 0:
+                m = _HEADER.match(line) if "{" in line else None
+                if m:
+                    labels = tuple(a or b for a, b in _LABEL.findall(m.group(2)))
+                    self.first.setdefault((m.group(1), *labels), i)
+                if m or (a := _ATTR.match(line)):
+                    name = m.group(1) if m else a.group(1)  # type: ignore[union-attr]
+                    self.by_type.setdefault(name, []).append(i)
+                    self.starts.append(i)
+            elif "{" in line:
+                m = _HEADER.match(line)
+                if m:  # a nested block: still a header a resource may be looked up by
+                    labels = tuple(a or b for a, b in _LABEL.findall(m.group(2)))
+                    self.first.setdefault((m.group(1), *labels), i)
+            depth = max(0, depth + line.count("{") - line.count("}"))
+
+    def header(self, *words: str) -> int:
+        return self.first.get(words, 1)
+
+    def nth(self, name: str, k: int) -> int:
+        """The line of the k-th top-level block (or attribute) called ``name``; else 1."""
+        found = self.by_type.get(name, [])
+        return found[k] if k < len(found) else 1
+
+    def end(self, header: int) -> int | None:
+        """The next top-level block's first line after ``header`` (None: the end)."""
+        i = bisect.bisect_right(self.starts, header)
+        return self.starts[i] if i < len(self.starts) else None

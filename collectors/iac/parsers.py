@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import re
 from pathlib import PurePosixPath
@@ -256,26 +257,27 @@ def _starts(text: str) -> list[int]:
 
 
 def _line_at(starts: list[int], offset: int) -> int:
-    import bisect
     return bisect.bisect_right(starts, offset)
 
 
-def _line_of(lines: list[str], needle: str, start: int = 1, default: int | None = None) -> int:
-    """1-based line of the first line at or after ``start`` containing ``needle``."""
-    for i in range(max(0, start - 1), len(lines)):
+def _line_of(lines: list[str], needle: str, start: int = 1, default: int | None = None,
+             stop: int | None = None) -> int:
+    """1-based line of the first line at or after ``start`` (and before ``stop``)
+    containing ``needle``."""
+    for i in range(max(0, start - 1), len(lines) if stop is None else min(len(lines), stop - 1)):
         if needle in lines[i]:
             return i + 1
     return default if default is not None else start
 
 
-def _attr_line(lines: list[str], key: str, value: str, start: int) -> int:
-    """Line of ``key = ...value...`` (HCL) or ``key: value`` at or after ``start``; else
-    the first line after ``start`` holding the value; else ``start``."""
+def _attr_line(lines: list[str], key: str, value: str, start: int, stop: int | None = None) -> int:
+    """Line of ``key = ...value...`` (HCL) or ``key: value`` at or after ``start`` (and
+    before ``stop``); else the first line after ``start`` holding the value; else ``start``."""
     rx = re.compile(r'^\s*"?' + re.escape(key) + r'"?\s*[=:]')
-    for i in range(max(0, start - 1), len(lines)):
+    for i in range(max(0, start - 1), len(lines) if stop is None else min(len(lines), stop - 1)):
         if rx.match(lines[i]) and value in lines[i]:
             return i + 1
-    return _line_of(lines, value, start + 1, start)
+    return _line_of(lines, value, start + 1, start, stop)
 
 
 def _handle_refs(value: Any, line: int, system: str | None, context: str, recreates: bool,
@@ -332,28 +334,35 @@ def terraform_facts(doc: dict, text: str, lines: list[str]) -> ParseResult:
     values: Values = _tf_variable_defaults(text) if "variable" in text else []
     refs: list[RefFact] = []
     pairs: Pairs = []
+    layout = hcl.Layout(lines)
     for block_type, blocks in doc.items():
         if block_type.startswith("__"):
             continue  # python-hcl2's __comments__: comments are lines, not key/values
-        for block in blocks if isinstance(blocks, list) else [blocks]:
-            if not isinstance(block, dict):
-                continue
+        for k, block in enumerate(blocks if isinstance(blocks, list) else [blocks]):
             if block_type in ("resource", "data"):
+                if not isinstance(block, dict):
+                    continue
                 for rtype, named in block.items():
                     rtype = _unq(rtype)
                     for rname, body in (named or {}).items():
                         rname = _unq(rname)
-                        header = _header_line(lines, block_type, rtype, rname)
-                        refs.extend(_tf_resource_refs(block_type, rtype, rname, body, lines, header))
+                        header = layout.header(block_type, rtype, rname)
+                        stop = layout.end(header)
+                        refs.extend(_tf_resource_refs(block_type, rtype, rname, body, lines,
+                                                      header, stop))
                         for key, value in _leaves(body):
                             if isinstance(value, str) and value:
-                                pairs.append((_line_of(lines, value, header), key, value))
+                                pairs.append((_line_of(lines, value, header, None, stop), key, value))
             elif block_type == "variable":
                 continue  # _tf_variable_defaults
             else:  # provider, locals, module, terraform, tfvars top-level attributes
+                # the k-th block of its type; a top-level attribute (a tfvars file) is one
+                at = layout.nth(block_type, k if isinstance(block, dict) and
+                                block.get("__is_block__") else 0)
+                stop = layout.end(at)
                 for key, value in _leaves(block, block_type):
                     if isinstance(value, str) and value:
-                        pairs.append((_line_of(lines, value), key, value))
+                        pairs.append((_line_of(lines, value, at, None, stop), key, value))
     return refs, pairs, values
 
 
@@ -384,10 +393,14 @@ def _parse_hcl(text: str, lines: list[str]) -> dict:
     """The parsed file, or {} when no block in it can name a person (a literal prefilter:
     a repository's Terraform is mostly buckets and networks that the line scan covers;
     variable defaults are read by regex). tree-sitter-hcl parses (C, collectors/iac/hcl.py);
-    a file it cannot parse goes to python-hcl2, whose verdict stands."""
+    a file it cannot parse goes to python-hcl2, whose verdict stands; nesting too deep for
+    either is a parse error (the line scan stands)."""
     if not TF_INTERESTING.search(text) and "{" in text and "\n" in text:
         return {}
-    doc = hcl.loads(text)
+    try:
+        doc = hcl.loads(text)
+    except hcl.TooDeep as exc:
+        raise ParseError(str(exc)) from None
     return doc if doc is not None else _parse_hcl2(text)
 
 
@@ -447,16 +460,8 @@ def _block_end(text: str, start: int) -> int | None:
     return None
 
 
-def _header_line(lines: list[str], *words: str) -> int:
-    rx = re.compile(r"^\s*" + r"\s+".join(f'"?{re.escape(w)}"?' for w in words) + r"\s*\{?")
-    for i, line in enumerate(lines):
-        if rx.match(line):
-            return i + 1
-    return 1
-
-
 def _tf_resource_refs(block_type: str, rtype: str, rname: str, body: dict, lines: list[str],
-                      header: int) -> Iterator[RefFact]:
+                      header: int, stop: int | None = None) -> Iterator[RefFact]:
     context = f"terraform {rtype}.{rname}" if block_type == "resource" else \
         f"terraform data.{rtype}.{rname}"
     system = rtype.split("_", 1)[0] if "_" in rtype else None
@@ -470,17 +475,17 @@ def _tf_resource_refs(block_type: str, rtype: str, rname: str, body: dict, lines
         if key in named or PERSON_KEYS.match(key or ""):
             if key == "assume_role_policy" and isinstance(value, str):
                 for m in ARN.finditer(value):
-                    line = _line_of(lines, m.group(1), header, header)
+                    line = _line_of(lines, m.group(1), header, header, stop)
                     yield RefFact(line, m.group(1), "arn", "aws", context, creates, rtype, rname)
                 continue
-            line = _attr_line(lines, key, str(value), header) if value is not None else header
+            line = _attr_line(lines, key, str(value), header, stop) if value is not None else header
             yield from _handle_refs(value, line, system, context, creates and key in named,
                                     rtype, rname)
     if rtype.startswith("kubernetes_") and "binding" in rtype:
         for subject in _subjects(body):
             name = _unq(subject.get("name"))
             if isinstance(name, str):
-                line = _line_of(lines, name, header, header)
+                line = _line_of(lines, name, header, header, stop)
                 yield from _handle_refs(name, line, "kubernetes", context, creates, rtype, rname)
 
 

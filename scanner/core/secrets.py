@@ -36,9 +36,12 @@ import hmac
 import os
 import re
 import secrets as _secrets
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
+
+import ahocorasick
 
 # Public prefixes that identify a token's issuer; showing them reveals nothing secret.
 KNOWN_PREFIXES = (
@@ -300,8 +303,9 @@ class _Prefilter:
     """Finds, per plugin, every line on which that detect-secrets plugin could report.
 
     Superset by construction (tests/test_secrets.py checks it against ``scan_file``):
-    - regex plugins: literal *anchors* that every match must contain (``ANCHORS``, found
-      with ``str.find``) or a cheap necessary regex (``ANCHOR_REGEXES``), then the
+    - regex plugins: literal *anchors* that every match must contain (``ANCHORS``, all
+      of every plugin found in one Aho-Corasick pass over the text, and one over its
+      lower-cased form for the case-insensitive ones) or a cheap necessary regex (``ANCHOR_REGEXES``), then the
       plugin's own regexes on those lines only; plugins not listed there: their own
       regexes over the whole text (MULTILINE, so ``^``/``$`` keep their per-line meaning,
       restarting at the next line after each match so no match can hide another);
@@ -325,10 +329,17 @@ class _Prefilter:
         self.exact: dict[int, list[re.Pattern[str]]] = {}  # plugin -> its own line regexes
         self.cheap: list[tuple[int, re.Pattern[str]]] = []  # necessary-condition regexes
         self.hex_index = -1
+        # needle -> the (anchor, group) slots it stands for, one automaton per case mode
+        self._slots: dict[bool, dict[str, list[tuple[int, int]]]] = {True: {}, False: {}}
         for i, plugin in enumerate(get_plugins()):
             name = type(plugin).__name__
             if name in ANCHORS:
                 case_sensitive, groups = ANCHORS[name]
+                for g, group in enumerate(groups):
+                    for needle in group:
+                        word = needle if case_sensitive else needle.lower()
+                        self._slots[case_sensitive].setdefault(word, []).append(
+                            (len(self.anchors), g))
                 self.anchors.append((i, case_sensitive, groups))
                 if isinstance(plugin, RegexBasedDetector):
                     self.exact[i] = list(plugin.denylist)
@@ -350,6 +361,29 @@ class _Prefilter:
                     r"""["'](?=[A-Za-z0-9+/=\\_-]{23,}["'])[0-9a-fA-F]*[g-zG-Z+/=\\_-]""")))
             else:  # an unknown plugin: every line is a candidate for it
                 self.patterns.append((i, re.compile(r"(?m)^")))
+        self._automata: dict[bool, ahocorasick.Automaton] = {}
+        for case_sensitive, slots in self._slots.items():
+            auto = ahocorasick.Automaton()
+            for word, where in slots.items():
+                auto.add_word(word, (len(word), where))
+            auto.make_automaton()
+            self._automata[case_sensitive] = auto
+
+    def _anchor_lines(self, text: str, starts: list[int]) -> dict[tuple[int, int], set[int]]:
+        """(anchor, group) -> the lines holding one of that group's literals: every
+        literal of every plugin in one Aho-Corasick pass (C) per case mode, instead of a
+        ``str.find`` pass over the whole text per literal."""
+        out: dict[tuple[int, int], set[int]] = defaultdict(set)
+        for case_sensitive, auto in self._automata.items():
+            hay, hs = (text, starts) if case_sensitive else (text.lower(), None)
+            if hs is None:
+                hs = starts if len(hay) == len(text) else line_starts(hay)
+            bis = bisect.bisect_right
+            for end, (length, where) in auto.iter(hay):
+                ln = bis(hs, end - length + 1)
+                for slot in where:
+                    out[slot].add(ln)
+        return out
 
     def lines(self, text: str, starts: list[int]) -> dict[int, set[int]]:
         """line number -> indexes of the plugins that could report on it."""
@@ -366,14 +400,12 @@ class _Prefilter:
                 for ln in range(first, last + 1):
                     out.setdefault(ln, set()).add(idx)
                 pos = starts[first] if first < len(starts) else n  # next line's start
-        lower = text.lower()
-        lower_starts = starts if len(lower) == len(text) else line_starts(lower)
         found_by: list[tuple[int, set[int] | None]] = []
-        for idx, case_sensitive, groups in self.anchors:
-            hay, hs = (text, starts) if case_sensitive else (lower, lower_starts)
+        slot_lines = self._anchor_lines(text, starts)
+        for a, (idx, _case_sensitive, groups) in enumerate(self.anchors):
             lines: set[int] | None = None
-            for group in groups:
-                found = _lines_with(hay, group, hs)
+            for g in range(len(groups)):  # a line must hold one literal of every group
+                found = slot_lines.get((a, g), set())
                 lines = found if lines is None else lines & found
                 if not lines:
                     break
@@ -389,20 +421,6 @@ class _Prefilter:
                         continue
                 out.setdefault(ln, set()).add(idx)
         return out
-
-
-def _lines_with(hay: str, needles: list[str], starts: list[int]) -> set[int]:
-    """Lines holding any of ``needles`` (str.find, in C: far faster than a regex
-    without a literal prefix)."""
-    out: set[int] = set()
-    n = len(hay)
-    for needle in needles:
-        i = hay.find(needle)
-        while i >= 0:
-            ln = bisect.bisect_right(starts, i)
-            out.add(ln)
-            i = hay.find(needle, starts[ln]) if ln < len(starts) else -1
-    return out
 
 
 # Necessary-condition regexes with a literal start, for plugins with no useful literal:
