@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install browser bench clean lock floors
+.PHONY: demo test install browser validators bench clean lock floors
 
 UV_VERSION := 0.9.30
 
@@ -32,10 +32,20 @@ browser:
 	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
 	    || echo "chromium could not be installed: browser tests will skip"; }
 
+# The consumers' own validators for the report tests (tests/consumers.py), in .tools/
+# (project-local, not global): Microsoft's SARIF Multitool (its Linux binary, from npm).
+# Best effort: where npm or the registry is missing the tests that need it skip and say why.
+MULTITOOL := .tools/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool
+validators:
+	@test -x $(MULTITOOL) || \
+	  { (mkdir -p .tools && npm install -s --no-audit --no-fund --prefix .tools @microsoft/sarif-multitool@5 \
+	     && chmod u+x $(MULTITOOL)) >/dev/null 2>&1 \
+	    || echo "SARIF Multitool could not be installed: its tests will skip"; }
+
 demo: $(STAMP)
 	$(BIN)/residual demo --out demo-output
 
-test: $(STAMP) browser
+test: $(STAMP) browser validators
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The declared floors, tested: a separate venv with the lowest versions pyproject.toml
@@ -62,4 +72,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/aws_api_calls.py
 
 clean:
-	rm -rf $(VENV) $(FLOORS) demo-output .pytest_cache
+	rm -rf $(VENV) $(FLOORS) demo-output .pytest_cache .tools

@@ -34,8 +34,10 @@ def _load_all() -> None:
             importlib.import_module(f"reports.{mod.name}")
 
 
-def render(fmt: str, inv: Any, scan_id: str, config: Any) -> str:
-    return RENDERERS[fmt](inv, scan_id, config)
+def render(fmt: str, inv: Any, scan_id: str, config: Any, **options: Any) -> str:
+    """``options``: a format's own keyword options (``sarif_profile``, ``bom``), given
+    only when set, so that a format without options is called as before."""
+    return RENDERERS[fmt](inv, scan_id, config, **options)
 
 
 _load_all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.consumers import github_upload_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -61,3 +64,24 @@ def write_config(tmp: Path, body: dict, roster_rows: list[str] | None = None) ->
     path = tmp / "residual.yaml"
     path.write_text(yaml.safe_dump(body, sort_keys=False))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _sarif_written_uploads_to_github(request):
+    """Every SARIF file a test writes under its tmp_path, in the github profile, passes
+    GitHub code scanning's upload constraints (tests/consumers.py): each result a file of
+    the repository the run names (``originalUriBaseIds``), counts within the limits."""
+    yield
+    tmp = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
+    if tmp is None:
+        return
+    for path in Path(tmp).rglob("*.sarif"):
+        if path.name.endswith(".validation.sarif"):
+            continue
+        doc = json.loads(path.read_text())
+        for run in doc.get("runs", []):
+            if run.get("properties", {}).get("profile") != "github" or not run.get("results"):
+                continue
+            root = run["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+            problems = github_upload_problems({"runs": [run]}, Path(root.removeprefix("file://")))
+            assert not problems, f"{path}: {problems[:5]}"

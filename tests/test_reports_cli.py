@@ -111,11 +111,13 @@ def test_two_scans_diff_waivers_and_every_format(tmp_path, slack):
     assert DEMO_TOKEN not in page and "token: &#39;${SLACK_TOKEN}&#39;" not in page
     assert "2026-12-15 12:00 UTC" in page
 
-    r = _cli("report", "--format", "sarif", now=SCAN2_NOW, tmp=tmp_path)
+    r = _cli("report", "--format", "sarif", "--sarif-profile", "generic", now=SCAN2_NOW, tmp=tmp_path)
     assert r.returncode == 0, r.stderr
     sarif = json.loads(r.stdout)
     jsonschema.Draft4Validator(SCHEMA).validate(sarif)
     assert len(sarif["runs"][0]["results"]) == len(second)
+    r = _cli("report", "--format", "sarif", now=SCAN2_NOW, tmp=tmp_path)  # github: no repo file here
+    assert r.returncode == 0 and json.loads(r.stdout)["runs"][0]["results"] == []
 
     # csv, md, ocsf and bloodhound go through the same dispatch (tests/test_reports_formats.py
     # checks their content); here, that the CLI knows them

@@ -39,7 +39,11 @@ def estate(tmp_path_factory):
 def out(estate):
     with Inventory(estate.path, read_only=True) as inv:
         rendered = {fmt: render(fmt, inv, estate.scan2, estate.config)
-                    for fmt in ("sarif", "csv", "md", "ocsf", "bloodhound", "json")}
+                    for fmt in ("csv", "md", "ocsf", "bloodhound", "json")}
+        # every finding as a result (the github profile keeps files of a repository only:
+        # tests/test_reports_consumers.py)
+        rendered["sarif"] = render("sarif", inv, estate.scan2, estate.config, sarif_profile="generic")
+        rendered["sarif_github"] = render("sarif", inv, estate.scan2, estate.config)
         rendered["findings"] = build_report(inv, estate.scan2)["findings"]
     return rendered
 
@@ -82,14 +86,23 @@ def test_sarif_results_rules_locations_suppressions(out, estate):
     assert {r["baselineState"] for r in results} == {"new", "unchanged"}
 
 
+def test_sarif_github_profile_counts_what_has_no_repository_file(out):
+    run = json.loads(out["sarif_github"])["runs"][0]
+    assert run["results"] == []  # the estate has no configured IaC tree: no file to point at
+    notes = [n["message"]["text"] for n in run["invocations"][0]["toolExecutionNotifications"]]
+    n = len(out["findings"])
+    assert any(t.startswith(f"{n} of {n} findings are not about a file of the repository") for t in notes)
+
+
 def test_sarif_reports_failed_coverage_as_notifications(estate):
     with Inventory(estate.path, read_only=True) as inv:
-        run = json.loads(render("sarif", inv, estate.scan1, estate.config))["runs"][0]
+        run = json.loads(render("sarif", inv, estate.scan1, estate.config,
+                                sarif_profile="generic"))["runs"][0]
     jsonschema.Draft4Validator(SCHEMA).validate({"version": "2.1.0", "runs": [run]})
     notes = run["invocations"][0]["toolExecutionNotifications"]
     assert [n["level"] for n in notes] == ["error"]
     assert "kubernetes prod (kubernetes): failed: ConnectionError" in notes[0]["message"]["text"]
-    assert all("baselineState" not in r for r in run["results"])  # first scan: no baseline
+    assert run["results"] and {r["baselineState"] for r in run["results"]} == {"new"}  # a first scan
 
 
 # --- CSV ----------------------------------------------------------------------------

@@ -71,6 +71,8 @@ def estate(tmp_path_factory):
         # the default report, in every format, after a targeted, a partial and a shard scan
         for fmt in ("json", "csv", "md", "sarif", "html"):
             r[f"full_{fmt}"] = cli("report", "-c", c, "--format", fmt)
+        # every finding, a Kubernetes one too (the default github profile keeps files only)
+        r["full_sarif"] = cli("report", "-c", c, "--format", "sarif", "--sarif-profile", "generic")
         r["kinds"] = _scan_ids(cfg)
         yield r
     mp.undo()

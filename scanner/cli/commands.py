@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -166,10 +167,19 @@ def _find_stored(inv: Inventory, name: str):
 @click.option("--scan", "scan_id", default=None, help="scan id (default: the latest)")
 @click.option("--format", "fmt", required=True, help="html, json, sarif, csv, md, ...")
 @click.option("-o", "--output", default=None, help="file to write (default: stdout)")
-def report(config_path: str, scan_id: str | None, fmt: str, output: str | None) -> None:
+@click.option("--sarif-profile", type=click.Choice(["github", "generic"]), default=None,
+              help="sarif: github (default; uploads to code scanning: files of the repository "
+                   "only) or generic (every finding)")
+def report(config_path: str, scan_id: str | None, fmt: str, output: str | None,
+           sarif_profile: str | None) -> None:
     """Render a stored scan as a report."""
     if fmt not in RENDERERS:
         raise UsageFailure(f"--format {fmt}: unknown format (known: {', '.join(sorted(RENDERERS))})")
+    options: dict[str, Any] = {}
+    if sarif_profile:
+        if fmt != "sarif":
+            raise UsageFailure(f"--sarif-profile: only for --format sarif, not {fmt}")
+        options["sarif_profile"] = sarif_profile
     config = load(config_path)
     with open_inventory(config, read_only=True) as inv:
         sid = scan_id or inv.latest_scan_id()
@@ -179,7 +189,7 @@ def report(config_path: str, scan_id: str | None, fmt: str, output: str | None) 
             write_private(Path(output), (c.encode() for c in STREAMERS[fmt](inv, sid, config)))
             console.print(f"wrote {output}")
             return
-        text = render(fmt, inv, sid, config)
+        text = render(fmt, inv, sid, config, **options)
     if output:
         write_private(Path(output), text)
         console.print(f"wrote {output}")
