@@ -23,9 +23,11 @@ from collections import defaultdict
 from typing import Any
 
 from reports import renderer
-from scanner.config import Policy
-from scanner.core.model import Finding, severity_rank
-from scanner.engine import load_context
+from scanner.core.graph import build_graph
+from scanner.core.model import (
+    Account, Credential, Exposure, Finding, Grant, Identity, Link, Reference, Resource, severity_rank,
+)
+from scanner.core.store import refined
 
 SOURCE_KIND = "Residual"
 NODE_KINDS = {"identity": "ResidualIdentity", "account": "ResidualAccount",
@@ -58,11 +60,17 @@ def _props(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_opengraph(inv, scan_id: str) -> dict[str, Any]:
-    from reports.data import scan_now
+def scan_graph(inv, scan_id: str):
+    """The scan's whole identity graph, from its records (the deep pass's version of a
+    record where there are two), read through the inventory's public API."""
+    return build_graph(inv.load(Identity, scan_id), list(refined(inv.iter(Account, scan_id)).values()),
+                       list(refined(inv.iter(Credential, scan_id)).values()), inv.load(Grant, scan_id),
+                       inv.load(Resource, scan_id), inv.load(Link, scan_id),
+                       inv.load(Exposure, scan_id), inv.load(Reference, scan_id))
 
-    ctx = load_context(inv, scan_id, Policy(), scan_now(inv, scan_id))
-    g = ctx.graph
+
+def build_opengraph(inv, scan_id: str) -> dict[str, Any]:
+    g = scan_graph(inv, scan_id)
     by_subject: dict[str, list[Finding]] = defaultdict(list)
     for f in inv.load(Finding, scan_id):
         if f.status != "waived":
@@ -96,5 +104,5 @@ def build_opengraph(inv, scan_id: str) -> dict[str, Any]:
 
 
 @renderer("bloodhound")
-def render_bloodhound(inv, scan_id: str, config: Any = None) -> str:
+def render_bloodhound(inv, scan_id: str, given: Any = None) -> str:
     return json.dumps(build_opengraph(inv, scan_id), indent=2, ensure_ascii=False)

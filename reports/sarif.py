@@ -20,6 +20,7 @@ from urllib.parse import quote
 from reports import renderer
 from reports.data import build_report
 from reports.diff import diff_against_previous
+from rules.base import all_rules
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
@@ -93,7 +94,6 @@ def _result(f: dict[str, Any], index: int, baseline: str | None) -> dict[str, An
 
 
 def build_sarif(inv, scan_id: str) -> dict[str, Any]:
-    from rules.base import all_rules
 
     report = build_report(inv, scan_id)
     scan = report["scan"]
@@ -136,5 +136,5 @@ def build_sarif(inv, scan_id: str) -> dict[str, Any]:
 
 
 @renderer("sarif")
-def render_sarif(inv, scan_id: str, config: Any = None) -> str:
+def render_sarif(inv, scan_id: str, given: Any = None) -> str:
     return json.dumps(build_sarif(inv, scan_id), indent=2, ensure_ascii=False, default=str)

@@ -18,8 +18,10 @@ Order (phases), and why:
 6. clean leftover references in code (so the next apply does not recreate access);
 7. re-verify.
 
-Every rule in the catalog maps to a step through ``STEP_BUILDERS`` (by rule id) and, for
-the generic credential and account rules, by the object's system and kind; ids come from
+Every rule in the catalog maps to a step through ``STEP_BUILDERS`` (by rule id; a source's
+own rules bring theirs) and, for the generic credential and account rules, by the object's
+system: the source that declares it gives the step (``collectors/<source>/remediation.py``,
+contract in collectors/remediation.py); ids come from
 the records the collectors stored (a GitLab user's numeric id, an AWS key id, a GitHub
 credential authorization id), never guessed. Where no API can remove the access (a
 Kubernetes client certificate), the step says so and names what does.
@@ -28,14 +30,12 @@ Kubernetes client certificate), the step says so and names what does.
 from __future__ import annotations
 
 import json
-import re
-import shlex
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
-from urllib.parse import quote
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from collectors.registry import remediations
-from scanner.core.model import Account, Credential, Finding, Resource, severity_rank
+from collectors.registry import remediation_modules
+from collectors.remediation import Builder, Objects, after_pipe, cred_of, q
+from scanner.core.model import Account, Credential, Finding, Identity, Resource, severity_rank
 from scanner.core.store import Inventory
 from scanner.core.terminal import printable
 
@@ -43,10 +43,13 @@ PHASES = {1: "rotate shared secrets", 2: "revoke credentials", 3: "remove grants
           4: "disable accounts", 5: "reassign owned NHIs", 6: "clean references in code",
           7: "re-verify"}
 
+<<<<<<< HEAD
 AWS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 GL = "curl -sS -g -H \"PRIVATE-TOKEN: $GITLAB_TOKEN\""  # GitLab REST, $GITLAB_URL = instance URL
 OKTA = "curl -sS -g -H \"Authorization: SSWS $OKTA_TOKEN\""  # $OKTA_URL = https://<org>.okta.com
 
+=======
+>>>>>>> a863f9f (squash t14)
 
 @dataclass
 class Step:
@@ -60,22 +63,10 @@ class Step:
     note: str = ""
 
 
-@dataclass
-class Objects:
-    """The records a finding's step needs, from the same scan."""
-
-    leavers: set[str] = field(default_factory=set)  # identity ids terminated or suspended
-    credentials: dict[str, Credential] = field(default_factory=dict)  # by node and by uid
-    accounts: dict[str, Account] = field(default_factory=dict)  # by node and by uid
-    resources: dict[str, Resource] = field(default_factory=dict)  # by node and by uid
-
-    def add(self, rec: Any) -> None:
-        target = {Credential: self.credentials, Account: self.accounts,
-                  Resource: self.resources}[type(rec)]
-        target[rec.node] = rec
-        target[rec.uid] = rec
+# --- per system: asked of the source's remediation module ----------------------------------
 
 
+<<<<<<< HEAD
 # Every estate value reaches a plan through one of the helpers below: the plan is run
 # with an admin's credentials, and the values come from payloads, files and repositories
 # that whoever residual scans controls (a deploy key's title, a SCIM id, a file path with
@@ -321,11 +312,35 @@ def account_step(acc: Account, suspended: bool = False) -> tuple[str, str, str]:
                 f"\"Operations\":[{{\"op\":\"replace\",\"value\":{{\"active\":false}}}}]}}'",
                 f"$SCIM_URL is the {acc.system} SCIM base URL")
     return (f"disable the {acc.kind}", f"# disable {cm(acc.login or acc.native_id)} in {cm(acc.source)}", "")
+=======
+def _remediation(system: str) -> Any:
+    return remediation_modules().get(system.split(":", 1)[0])
+
+
+def _ask(system: str, step: str, *args: Any) -> tuple[str, str, str] | None:
+    """The source's own step, if its remediation module has one for this."""
+    fn = getattr(_remediation(system), step, None)
+    return fn(*args) if fn else None
+
+
+def credential_step(c: Credential, acc: Account | None, objs: Objects | None = None) -> tuple[str, str, str]:
+    """(action, command, note) that revokes credential ``c`` at its issuer: the step of
+    the source that declares its system (``collectors/<source>/remediation.py``)."""
+    step = _ask(c.system, "credential_step", c, acc)
+    return step or (f"revoke the {c.kind.replace('_', ' ')}",
+                    f"# revoke {c.kind} {c.name or c.native_id} in {c.source} (no revocation API is known for it)", "")
+
+
+def account_step(acc: Account, suspended: bool = False) -> tuple[str, str, str]:
+    step = _ask(acc.system, "account_step", acc, suspended)
+    return step or (f"disable the {acc.kind}", f"# disable {acc.login or acc.native_id} in {acc.source}", "")
+>>>>>>> a863f9f (squash t14)
 
 
 def owner_step(acc: Account | None, f: Finding) -> tuple[str, str, str]:
     """Record a new accountable owner for an NHI, where its ownership is recorded."""
     name = f.object_name or f.object_id
+<<<<<<< HEAD
     if acc is not None:
         s = acc.system.split(":", 1)[0]
         mod = _source_steps(acc.system)
@@ -344,22 +359,19 @@ def owner_step(acc: Account | None, f: Finding) -> tuple[str, str, str]:
     return ("record a new owner in the roster",
             f"# roster: set the owner column of {cm(name)} to its new accountable owner",
             "the roster is where this NHI's ownership is recorded")
+=======
+    step = _ask(acc.system, "owner_step", acc, f) if acc is not None else None
+    return step or ("record a new owner in the roster",
+                    f"# roster: set the owner column of {name} to its new accountable owner",
+                    "the roster is where this NHI's ownership is recorded")
+>>>>>>> a863f9f (squash t14)
 
 
 # --- per rule ---------------------------------------------------------------------------------
 
 
-Builder = Callable[[Finding, Objects], Any]  # (phase, action, command, note), or a list of them
-
-
-def _cred_of(f: Finding, objs: Objects) -> tuple[Credential | None, Account | None]:
-    c = objs.credentials.get(f.subject) or objs.credentials.get(f.evidence.get("credential") or "")
-    acc = objs.accounts.get(c.holder) if c and c.holder else None
-    return c, acc
-
-
 def _revoke(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
-    c, acc = _cred_of(f, objs)
+    c, acc = cred_of(f, objs)
     if c is None:
         return (2, f"revoke the {f.object_kind}", f"# revoke {cm(f.object_kind)} {cm(f.object_name or f.object_id)} "
                 f"in {cm(f.system)} (not in this scan's inventory: re-run the scan)", "")
@@ -369,9 +381,10 @@ def _revoke(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
 def _rotate_credential(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     """Unrotated: issue a new one, move its users over, then revoke the old one. A
     leaver's own credential is not rotated (that would issue them a new one): revoked."""
-    c, acc = _cred_of(f, objs)
+    c, acc = cred_of(f, objs)
     if f.identity in objs.leavers:
         return _revoke(f, objs)
+<<<<<<< HEAD
     if c is not None and c.system == "aws" and c.kind == "access_key":
         user = acc.login if acc else _arn_name(c.native_id.split("#")[0])
         _, revoke, _ = credential_step(c, acc, objs)
@@ -384,17 +397,28 @@ def _rotate_credential(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
         return (1, "rotate the token (GitLab issues a new one and revokes this one)",
                 gl("POST", "personal_access_tokens", _tail(c.native_id), "rotate"),
                 "deploy the new token where the old one is used")
+=======
+    own = _ask(c.system, "rotate_step", c, acc) if c is not None else None
+    if own:
+        return (1, *own)
+>>>>>>> a863f9f (squash t14)
     phase, action, cmd, note = _revoke(f, objs)
     return (1, f"reissue, then {action}", f"# issue a replacement and deploy it, then:\n{cmd}", note)
 
 
 def _no_expiry(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
-    c, _ = _cred_of(f, objs)
+    c, _ = cred_of(f, objs)
     if f.identity in objs.leavers:
         return _revoke(f, objs)
+<<<<<<< HEAD
     if c is not None and c.system.startswith("gitlab") and c.kind == "pat":
         return (1, "rotate the token with an expiry date",
                 gl("POST", "personal_access_tokens", _tail(c.native_id), "rotate", query="?expires_at=YYYY-MM-DD"), "")
+=======
+    own = _ask(c.system, "no_expiry_step", c) if c is not None else None
+    if own:
+        return (1, *own)
+>>>>>>> a863f9f (squash t14)
     return _rotate_credential(f, objs)
 
 
@@ -410,7 +434,7 @@ def _unowned(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     annotation), else in the roster; removing it is the alternative, not the default
     (an unowned account can be the admin everything runs on)."""
     acc = objs.accounts.get(f.subject)
-    if acc is not None and acc.system.split(":", 1)[0] in ("aws", "kubernetes"):
+    if acc is not None and hasattr(_remediation(acc.system), "owner_step"):  # a tag, an annotation
         action, cmd, _ = owner_step(acc, f)
         note = "or remove it if nobody needs it: " + account_step(acc)[1].splitlines()[0]
         return (5, action, cmd, note)
@@ -430,6 +454,7 @@ def _nhi_owner(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
 
 def _ci_secret(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     res = objs.resources.get(f.subject)
+<<<<<<< HEAD
     parent = _after_pipe((res.attributes if res else {}).get("parent") or f.evidence.get("parent"))
     if f.system == "github" or f.system.startswith("github"):
         target = f"--repo {q(parent)}" if "/" in parent else f"--org {q(parent or 'ORG')}"
@@ -473,14 +498,25 @@ def _k8s_secret_live(f: Finding, objs: Objects) -> list[tuple[int, str, str, str
         edit = f"# put a new credential at {cm(loc)}"
     return [(1, "replace the credential in the Secret with one not tied to the leaver", edit,
              "workloads that read it must restart to pick up the new value"), _revoke(f, objs)]
+=======
+    parent = after_pipe((res.attributes if res else {}).get("parent") or f.evidence.get("parent"))
+    step = _ask(f.system, "ci_secret_step", f, res, parent)
+    return (1, *(step or ("rotate the shared CI secret: a new value at its issuer, then here",
+                          f"# set a new value for {f.object_name} in {f.system}", "")))
+>>>>>>> a863f9f (squash t14)
 
 
 def _exposure(f: Finding, objs: Objects) -> list[tuple[int, str, str, str]]:
     """A secret in a file: whoever read the file has it. With the credential known, roll
     out a replacement and clean the file (phase 1), then revoke it (phase 2); without,
     rotate it at its issuer."""
+<<<<<<< HEAD
     where = cm(f"{f.location_path}:{f.location_line}" if f.location_line else (f.location_path or f.object_id))
     c, _ = _cred_of(f, objs)
+=======
+    where = f"{f.location_path}:{f.location_line}" if f.location_line else (f.location_path or f.object_id)
+    c, _ = cred_of(f, objs)
+>>>>>>> a863f9f (squash t14)
     if f.rule == "exposure.tfstate":
         tail = (f"# move the state to an encrypted remote backend with restricted access and delete {cm(f.location_path)}; "
                 "every secret in it must be rotated")
@@ -499,6 +535,7 @@ def _exposure(f: Finding, objs: Objects) -> list[tuple[int, str, str, str]]:
              "whoever read the file has the secret: it is revoked in phase 2"), _revoke(f, objs)]
 
 
+<<<<<<< HEAD
 def _trust(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     role = f.object_name or _arn_name(f.object_id)
     principal = f.evidence.get("principal", "the principal")
@@ -525,6 +562,8 @@ def _sso_assignment(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
             f"--principal-type USER --principal-id {q(_arn_name(user_native))}", "")
 
 
+=======
+>>>>>>> a863f9f (squash t14)
 def _invitation(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     acc = objs.accounts.get(f.subject)
     if acc is None:
@@ -536,6 +575,7 @@ def _deploy_key(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     return _revoke(f, objs)
 
 
+<<<<<<< HEAD
 def _gitlab_membership(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     kind, _, path = f.object_id.partition(":")
     api = "projects" if kind == "project" else "groups"
@@ -606,6 +646,8 @@ def _okta_assignment(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
             okta("DELETE", "apps", app_id, "users", user_id), "")
 
 
+=======
+>>>>>>> a863f9f (squash t14)
 def _reference(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     where = cm(f"{f.location_path}:{f.location_line}" if f.location_line else (f.location_path or f.object_id))
     ctx = cm(f.evidence.get("context") or "")
@@ -633,6 +675,7 @@ def _agent(f: Finding, objs: Objects) -> Any:
     return _nhi_owner(f, objs)
 
 
+<<<<<<< HEAD
 def _session(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     """Sessions end through the opt-in revoker (journaled, re-verified); the provider's
     own call is the note, for a responder without residual's write credentials."""
@@ -650,6 +693,11 @@ def _session(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
     return (2, "end the identity's live sessions", cmd, note)
 
 
+=======
+
+# The generic rules' builders; a source's own rules bring theirs (RULE_STEPS in its
+# remediation module).
+>>>>>>> a863f9f (squash t14)
 STEP_BUILDERS: dict[str, Builder] = {
     "agent.acting_for_leaver": _agent,
     "session.live_after_termination": _session,
@@ -658,10 +706,6 @@ STEP_BUILDERS: dict[str, Builder] = {
     "account.active_after_termination": _disable_account,
     "account.active_while_suspended": _disable_account,
     "account.unowned": _unowned,
-    "grant.trust_names_leaver": _trust,
-    "aws.secret_owner_left": _secret_store,
-    "aws.eks_access_entry_leaver": _eks_entry,
-    "aws.identity_center_assignment_leaver": _sso_assignment,
     "codehost.invitation_to_leaver": _invitation,
     "codehost.ci_secret_not_rotated": _ci_secret,
     "codehost.deploy_key_write_by_leaver": _deploy_key,
@@ -677,22 +721,19 @@ STEP_BUILDERS: dict[str, Builder] = {
     "exposure.tfstate": _exposure,
     "exposure.history_live": _exposure,
     "exposure.history_unverified": _exposure,
-    "gitlab.pipeline_schedule_of_leaver": _schedule,
-    "gitlab.membership_of_leaver": _gitlab_membership,
     "gitlab.impersonation_token_of_leaver": _revoke,
     "gitlab.token_created_by_leaver": _revoke,
-    "gitlab.deactivated_account_of_leaver": _gitlab_deactivated,
-    "kubernetes.binding_names_leaver": _binding,
     "kubernetes.client_cert_of_leaver": _revoke,
     "kubernetes.legacy_token_unused": _revoke,
     "kubernetes.sa_token_owner_left": _revoke,
-    "kubernetes.mapping_names_leaver": _mapping,
-    "kubernetes.secret_holds_live_credential": _k8s_secret_live,
-    "okta.app_assignment_of_leaver": _okta_assignment,
     "okta.api_token_of_leaver": _revoke,
     "reference.recreates_leaver": _reference,
     "reference.leaver": _reference,
 }
+
+
+for _module in remediation_modules().values():
+    STEP_BUILDERS.update(getattr(_module, "RULE_STEPS", {}))
 
 
 def _fallback(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
@@ -710,20 +751,16 @@ def _fallback(f: Finding, objs: Objects) -> tuple[int, str, str, str]:
 
 def source_rule_steps() -> dict[str, Builder]:
     """Rule id -> builder, from the source packages' remediation modules."""
-    return {rid: fn for m in remediations() for rid, fn in getattr(m, "RULE_STEPS", {}).items()}
+    return {rid: fn for m in remediation_modules().values() for rid, fn in getattr(m, "RULE_STEPS", {}).items()}
 
 
 def steps_for(f: Finding, objs: Objects) -> list[Step]:
     """The revocation step(s) for one finding (two when a dependant must be served
     before the revocation: a secret in use)."""
-    out = (STEP_BUILDERS.get(f.rule) or source_rule_steps().get(f.rule) or _fallback)(f, objs)
+    objs.revoke = objs.revoke or _revoke
+    out = STEP_BUILDERS.get(f.rule, _fallback)(f, objs)
     return [Step(phase, f.system, action, command, f.fingerprint, f.rule, f.severity, note)
             for phase, action, command, note in (out if isinstance(out, list) else [out])]
-
-
-def step_for(f: Finding, objs: Objects) -> Step:
-    """The first (or only) step for one finding."""
-    return steps_for(f, objs)[0]
 
 
 def load_objects(inv: Inventory, scan_id: str, findings: list[Finding]) -> Objects:
@@ -748,8 +785,6 @@ def load_objects(inv: Inventory, scan_id: str, findings: list[Finding]) -> Objec
 
 
 def build_plan(inv: Inventory, scan_id: str, identity: str) -> list[Step]:
-    from scanner.core.model import Identity
-
     findings = [f for f in inv.load(Finding, scan_id, "identity = ?", [identity])
                 if f.status != "waived" and severity_rank(f.severity) >= severity_rank("low")]
     objs = load_objects(inv, scan_id, findings)

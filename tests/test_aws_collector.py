@@ -17,18 +17,20 @@ from botocore.handlers import BUILTIN_HANDLERS
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from collectors.aws.collector import (
-    AwsCollector, assign_slots, parse_credential_report, ssh_fingerprint,
-    transform_access_entry, transform_access_keys, transform_report_row, transform_role,
-    transform_secret, transform_user, trust_principals,
-)
+from collectors.aws.collector import AwsCollector
 import collectors.aws.collector as aws
+from collectors.aws.transform import (
+    REPORT_COLUMNS, assign_slots, parse_credential_report, transform_access_entry,
+    transform_access_keys, transform_report_row, transform_role, transform_secret,
+    transform_user, trust_principals,
+)
 from collectors.base import CollectorContext, Scope
 from fixtures.aws_estate import (
     FAKE_ENV, SERVICE_CREDENTIALS, add_service_credential, fake_ssh_public_key,
     install_moto_extensions, set_key_dates,
 )
 from scanner.core import http
+from scanner.core.fingerprints import ssh_fingerprint
 from scanner.core.model import Account, Coverage, Credential, Grant, Resource
 from scanner.core.secrets import Fingerprinter
 from scanner.core.store import Inventory, Sink
@@ -36,7 +38,7 @@ from scanner.core.store import Inventory, Sink
 ACCT = "123456789012"
 SRC = f"aws:{ACCT}"
 ALICE = f"arn:aws:iam::{ACCT}:user/alice"
-HEADER = ",".join(aws.REPORT_COLUMNS)
+HEADER = ",".join(REPORT_COLUMNS)
 
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -128,7 +130,7 @@ def plant_alice(iam):
 
 
 def row(**over) -> dict[str, str]:
-    base = dict.fromkeys(aws.REPORT_COLUMNS, "N/A")
+    base = dict.fromkeys(REPORT_COLUMNS, "N/A")
     base.update(user="alice", arn=ALICE, password_enabled="false", mfa_active="false",
                 access_key_1_active="false", access_key_2_active="false",
                 cert_1_active="false", cert_2_active="false")

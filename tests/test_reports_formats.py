@@ -26,6 +26,7 @@ from scanner.core.model import Finding
 from scanner.core.store import Inventory
 from tests.conftest import NOW
 from tests.test_reports_estate import XSS_IMG, XSS_PATH, XSS_SCRIPT, build_estate
+from reports import ReportInput
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 
@@ -38,7 +39,7 @@ def estate(tmp_path_factory):
 @pytest.fixture(scope="module")
 def out(estate):
     with Inventory(estate.path, read_only=True) as inv:
-        rendered = {fmt: render(fmt, inv, estate.scan2, estate.config)
+        rendered = {fmt: render(fmt, inv, estate.scan2, ReportInput.from_config(estate.config))
                     for fmt in ("sarif", "csv", "md", "ocsf", "bloodhound", "json")}
         rendered["findings"] = build_report(inv, estate.scan2)["findings"]
     return rendered
@@ -84,7 +85,7 @@ def test_sarif_results_rules_locations_suppressions(out, estate):
 
 def test_sarif_reports_failed_coverage_as_notifications(estate):
     with Inventory(estate.path, read_only=True) as inv:
-        run = json.loads(render("sarif", inv, estate.scan1, estate.config))["runs"][0]
+        run = json.loads(render("sarif", inv, estate.scan1, ReportInput.from_config(estate.config)))["runs"][0]
     jsonschema.Draft4Validator(SCHEMA).validate({"version": "2.1.0", "runs": [run]})
     notes = run["invocations"][0]["toolExecutionNotifications"]
     assert [n["level"] for n in notes] == ["error"]

@@ -17,7 +17,7 @@ def credential_step(c, acc):
             "-H 'content-type: application/json' -d '{\"status\": \"archived\"}'", "")
 
 
-def account_step(acc):
+def account_step(acc, suspended=False):
     return ("remove the user from the organization",
             f"{API} -X DELETE https://api.anthropic.com/v1/organizations/users/{shlex.quote(acc.native_id)}",
             "their keys keep working: archive each one too")

@@ -17,6 +17,6 @@ def credential_step(c, acc):
             "Atlassian deletes the token permanently")
 
 
-def account_step(acc):
+def account_step(acc, suspended=False):
     return ("deactivate the managed account (its API tokens stop working)",
             f"{API} -X POST https://api.atlassian.com/users/{shlex.quote(acc.native_id)}/manage/lifecycle/disable", "")

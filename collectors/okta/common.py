@@ -6,15 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from scanner.core.errors import CollectorError
+from scanner.core.errors import ApiError
 from scanner.core.timeparse import parse_time
 
 
-class OktaError(CollectorError):
-    def __init__(self, message: str, status: int = 0, code: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
+class OktaError(ApiError):
+    """An Okta call that failed for good (``code``: Okta's errorCode)."""
 
 
 def ts(value: Any) -> datetime | None:

@@ -20,7 +20,7 @@ def credential_step(c, acc):
             f"{API} -X DELETE https://api.openai.com/v1/organization/projects/{pid}/api_keys/{kid}", "")
 
 
-def account_step(acc):
+def account_step(acc, suspended=False):
     uid = shlex.quote(acc.native_id)
     if acc.kind == "service_account":
         pid = shlex.quote(str(acc.attributes.get("project_id") or "PROJECT_ID"))

@@ -41,7 +41,7 @@ def credential_step(c, acc) -> tuple[str, str, str] | None:
     return None
 
 
-def account_step(acc) -> tuple[str, str, str] | None:
+def account_step(acc, suspended=False) -> tuple[str, str, str] | None:
     a = acc.attributes
     if acc.native_id.startswith("entity:"):
         return ("disable the entity (Vault then refuses every token of it, and no login maps to it)",

@@ -15,7 +15,7 @@ import click
 from rich.table import Table
 
 from fixtures.demo.run import run_demo
-from reports import RENDERERS, STREAMERS, render
+from reports import ReportInput, formats, render, streamers
 from reports.diff import diff_scans
 from scanner.cli.common import (
     EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_RESIDUAL, UsageFailure, cells, common_options, config_option,
@@ -104,7 +104,7 @@ def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, .
                                          else " (the roster is empty)")
                 raise UsageFailure(f"{name}: not in the roster{why}")
             ids.append(ident.id)
-        result = run(config, quiet, command=TARGETED_COMMAND if live else "verify", verify=set(ids))
+        result = run(config, quiet, command=Inventory.VERIFY_LIVE if live else "verify", verify=set(ids))
         verdicts = {i: result.verdicts.get(i, {}) for i in ids}
         sources = {i: {l: result.scan_id for l in v} for i, v in verdicts.items()}
     if fmt == "json":
@@ -168,18 +168,19 @@ def _find_stored(inv: Inventory, name: str):
 @click.option("-o", "--output", default=None, help="file to write (default: stdout)")
 def report(config_path: str, scan_id: str | None, fmt: str, output: str | None) -> None:
     """Render a stored scan as a report."""
-    if fmt not in RENDERERS:
-        raise UsageFailure(f"--format {fmt}: unknown format (known: {', '.join(sorted(RENDERERS))})")
+    if fmt not in formats():
+        raise UsageFailure(f"--format {fmt}: unknown format (known: {', '.join(sorted(formats()))})")
     config = load(config_path)
     with open_inventory(config, read_only=True) as inv:
         sid = scan_id or inv.latest_scan_id()
         if not sid or not inv.scan(sid):
             raise UsageFailure(f"--scan {scan_id}: no such scan" if scan_id else "no finished scan yet")
-        if output and fmt in STREAMERS:  # large formats: written chunk by chunk
-            write_private(Path(output), (c.encode() for c in STREAMERS[fmt](inv, sid, config)))
+        if output and fmt in streamers():  # large formats: written chunk by chunk
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            write_private(Path(output), (c.encode() for c in streamers()[fmt](inv, sid, ReportInput.from_config(config))))
             console.print(f"wrote {output}")
             return
-        text = render(fmt, inv, sid, config)
+        text = render(fmt, inv, sid, ReportInput.from_config(config))
     if output:
         write_private(Path(output), text)
         console.print(f"wrote {output}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import logging
 import getpass
 import json
 import os
@@ -30,7 +31,7 @@ from typing import Any, Iterable, Iterator, TypeVar
 import duckdb
 import pyarrow as pa
 
-from scanner.core.model import RECORD_TYPES, Coverage, Finding, Record
+from scanner.core.model import Coverage, Finding, Identity, Link, RECORD_TYPES, Record
 
 T = TypeVar("T", bound=Record)
 
@@ -470,6 +471,10 @@ class Inventory:
     # incremental reuse all start from it. A partial, targeted or shard scan is kept (its
     # evidence is worth keeping) but never displaces it.
     ESTATE_SQL = f"status IN {FINISHED} AND kind = 'estate'"
+    # The command names of the runs that are not estate scans (their kind says so too),
+    # in one place.
+    VERIFY_LIVE = "verify-live"
+    SCAN_SHARD = "scan-shard"
 
     def latest_scan_id(self) -> str | None:
         """The estate's latest scan (see above), or None before the first one."""
@@ -539,7 +544,6 @@ class Inventory:
             # a payload's "\udcff"): a malformed payload a transform let through. Keep the
             # batch, coercing each value to its column's type, rather than lose the batch
             # and the target's coverage row with it.
-            import logging
             logging.getLogger("residual.inventory").warning(
                 "%s: values of the wrong type or invalid Unicode coerced", table.name)
             columns = {"scan_id": [scan_id] * len(recs)}
@@ -564,7 +568,6 @@ class Inventory:
         Collected tables only: identities come from the roster, links, findings and
         verdicts are recomputed, coverage is the caller's to write; deep-pass records
         (``attributes.deep``) are not copied, the deep pass asks again. Rows per table."""
-        from scanner.core.model import Coverage, Finding, Identity, Link
         out: dict[str, int] = {}
         if not sources:
             return out
@@ -642,6 +645,7 @@ class Inventory:
         return dict(out)
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        """A read-only SQL query's rows (reports aggregate in SQL, not in Python)."""
         return self.con.execute(sql, params or []).fetchall()
 
     # the revocation journal
@@ -661,6 +665,10 @@ class Inventory:
         sql = f"SELECT {cols} FROM revocations" + (f" WHERE {where}" if where else "")
         rows = self.con.execute(sql + " ORDER BY \"at\", run_id, seq", params or []).fetchall()
         return [{**dict(zip(names, r)), "at": r[names.index("at")].replace(tzinfo=UTC)} for r in rows]
+    def query_arrow(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        """A query's result as an Arrow table, for narrow columns of many rows (sort keys
+        of every finding) that would cost a Python tuple each."""
+        return self.con.sql(sql, params=params or []).to_arrow_table()
 
     def coverage(self, scan_id: str) -> list[Coverage]:
         return self.load(Coverage, scan_id)
@@ -729,6 +737,15 @@ def _additive(inv: Inventory) -> None:
 # schema version -> the step that brings an inventory of that version to the next (an
 # additive change: ``N: _additive``)
 _MIGRATIONS: dict[int, Any] = {1: _v1_to_v2, 2: _additive}
+def refined(records: Iterable[Any]) -> dict[str, Any]:
+    """One record per uid. The deep pass may re-emit a record the bulk pass already wrote,
+    with more detail and ``attributes["deep"] = True``; that one wins."""
+    out: dict[str, Any] = {}
+    for r in records:
+        prev = out.get(r.uid)
+        if prev is None or (r.attributes.get("deep") and not prev.attributes.get("deep")):
+            out[r.uid] = r
+    return out
 
 
 def _whoami() -> str:
@@ -742,13 +759,18 @@ class Sink:
     """What a collector writes to: buffers records and flushes them in batches, and
     counts what each collector wrote so Coverage rows can say how much was seen."""
 
-    def __init__(self, inventory: Inventory, scan_id: str, batch_rows: int = BATCH_ROWS):
+    def __init__(self, inventory: Inventory, scan_id: str, batch_rows: int = BATCH_ROWS,
+                 attribute_keys: dict[str, frozenset[str]] | None = None):
         self.inventory = inventory
         self.scan_id = scan_id
         self.batch_rows = batch_rows
         self._buffer: dict[type, list[Record]] = defaultdict(list)
         self.counts: dict[str, int] = defaultdict(int)
         self.previous_scan_id: str | None = None  # set by the pipeline (incremental rescans)
+        # record kind -> the attribute keys declared for it (collectors.registry.attribute_keys);
+        # a key written but not declared is counted here and logged once
+        self.attribute_keys = attribute_keys
+        self.undeclared: dict[tuple[str, str], int] = defaultdict(int)
 
     def previous_coverage(self, collector: str, target: str) -> Coverage | None:
         """The previous scan's coverage row for this collector and target, if any. A
@@ -773,11 +795,24 @@ class Sink:
         return sum(copied.values())
 
     def emit(self, record: Record) -> None:
+        if self.attribute_keys is not None and record.attributes:
+            self._check_attributes(record)
         buf = self._buffer[type(record)]
         buf.append(record)
         self.counts[record.TABLE] += 1
         if len(buf) >= self.batch_rows:
             self._flush_type(type(record))
+
+    def _check_attributes(self, record: Record) -> None:
+        """Readers (rules, plan, resolve) rely on the declared keys: an undeclared one is a
+        key no reader knows about, or a typo of one they do. Stored all the same (the
+        evidence is kept), counted and logged once, so a test or a run can see it."""
+        kind = type(record).__name__
+        for key in record.attributes.keys() - self.attribute_keys.get(kind, frozenset()):
+            if not self.undeclared[(kind, key)]:
+                logging.getLogger("residual.inventory").warning(
+                    "%s attribute %r is not declared (ATTRIBUTES of its source package)", kind, key)
+            self.undeclared[(kind, key)] += 1
 
     def emit_all(self, records: Iterable[Record]) -> int:
         n = 0
