@@ -67,6 +67,21 @@ class RuleContext:
     activities: list[Activity] = field(default_factory=list)  # provider events (sign-ins, audits)
 
     # --- lookups rules need over and over ---------------------------------------
+    def fingerprint_subject(self, subject: str) -> str:
+        """The subject a finding's fingerprint is made from: for a record of a local IaC
+        tree, its source (``iac:<configured path>``, which depends on where the scan ran)
+        replaced by the tree's identity (``attributes.tree``: its repository, or its
+        folder's name), so that the same tree scanned from another folder gives the same
+        findings (waivers and diffs match them)."""
+        trees = self.__dict__.get("_trees")
+        if trees is None:
+            trees = self.__dict__["_trees"] = {
+                r.node: (r.source, r.attributes["tree"])
+                for r in (*self.exposures, *self.references, *self.resources.values())
+                if r.attributes.get("tree")}
+        found = trees.get(subject)
+        return subject.replace(found[0], f"iac:{found[1]}", 1) if found else subject
+
     def identity_of(self, account_uid: str | None) -> Identity | None:
         """The identity whose own account this is (relation ``is``)."""
         link = self.links.get(account_uid or "")
@@ -354,7 +369,7 @@ def to_finding(meta: RuleMeta, hit: Hit, ctx: RuleContext) -> Finding:
         location_path=hit.location_path, location_line=hit.location_line,
         evidence=hit.evidence, path=path, frameworks=list(meta.frameworks),
         remediation=meta.remediation,
-        fingerprint=finding_fingerprint(meta.id, hit.identity, hit.subject))
+        fingerprint=finding_fingerprint(meta.id, hit.identity, ctx.fingerprint_subject(hit.subject)))
 
 
 def run_rules(ctx: RuleContext, rules: dict[str, Rule] | None = None,

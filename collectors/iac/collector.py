@@ -45,7 +45,7 @@ log = logging.getLogger("residual.collectors.iac")
 MAX_PARSE_ERRORS_LISTED = 50
 # Bump when transform() changes what the same facts become (ANALYZER_VERSION covers the
 # parsers): change tokens then stop matching and every target is analysed again.
-TRANSFORM_VERSION = "iac-transform/2"  # 2: MCP server resources
+TRANSFORM_VERSION = "iac-transform/3"  # 2: MCP server resources; 3: attributes.tree
 
 
 class IacCollector(Collector):
@@ -117,6 +117,7 @@ class IacCollector(Collector):
             if not root.exists():
                 raise FileNotFoundError(f"{self.config['path']}: no such file or directory")
             source = f"iac:{self.config['path']}"
+            self._tree = tree_identity(root)
             history = bool(self.config.get("history")) and gitrepo.is_repo(root)
             foreign = gitrepo.foreign_git_dir(root) if history else None
             if history and foreign is None:
@@ -133,6 +134,7 @@ class IacCollector(Collector):
                      env: dict[str, str], allow_file: bool) -> None:
         """Clone (first scan) or fetch (rescans) into the cache, then scan its blobs;
         unchanged blobs come from the content cache."""
+        self._tree = None  # a remote's source (its URL) is its identity already
         safe = safe_url(url)  # a token in the URL's userinfo or query is stored nowhere
         with self.target(sink, safe) as run:
             self.count_call()
@@ -297,7 +299,8 @@ class IacCollector(Collector):
             for k, v in facts.filtered.items():
                 filtered[k] = filtered.get(k, 0) + v
             verify_calls += facts.verify_calls
-            sink.emit_all(transform(facts, source, f"{prefix}{path}", commit, head))
+            sink.emit_all(transform(facts, source, f"{prefix}{path}", commit, head,
+                                    getattr(self, "_tree", None)))
         run.attributes.update({
             "files": analyzer.stats["files"], "bytes": analyzer.stats["bytes"],
             "cached": analyzer.stats["cached"], "analysed": analyzer.stats["analysed"],
@@ -316,17 +319,35 @@ def rules_state(rules: Rules) -> dict[str, Any]:
             "max_file_bytes": rules.max_file_bytes}
 
 
+def tree_identity(root: Path) -> str:
+    """What a local tree is, whatever folder it was scanned from: its repository (the
+    ``origin`` remote without credentials, plus the subfolder) for a git checkout with a
+    remote, else the folder's name. Findings' fingerprints use it instead of the
+    configured path (scanner.engine, RuleContext.fingerprint_subject), so that waivers
+    and diffs survive scanning the same tree from another folder or machine."""
+    try:
+        remote = gitrepo.git(["remote", "get-url", "origin"], cwd=root).decode().strip()
+    except (gitrepo.GitError, NotADirectoryError):
+        remote = ""
+    if remote:
+        return f"{safe_url(remote)}#{gitrepo.subdir_prefix(root)}"
+    return root.resolve().name
+
+
 def transform(facts: FileFacts, source: str, location: str, commit: str | None,
-              in_head: bool | None) -> Iterable[Exposure | Reference | Resource]:
+              in_head: bool | None, tree: str | None = None) -> Iterable[Exposure | Reference | Resource]:
     """FileFacts of one file or blob -> Reference, Exposure and (agent configs) Resource
-    records (pure). A secret inside an MCP server's entry names that server."""
+    records (pure). A secret inside an MCP server's entry names that server. ``tree``: the
+    local tree's identity (``tree_identity``), kept in each record's attributes."""
+    extra = {"tree": tree} if tree else {}
     if in_head is not False:  # a server removed from the tree no longer runs from it
         for a in facts.agents:
             yield Resource(system="iac", source=source, native_id=f"mcp:{location}#{a.name}",
                            kind="mcp_server", name=a.name,
                            attributes={"location": location, "line": a.line, "transport": a.transport,
                                        "command": a.command, "url": a.url, "env_keys": a.env_keys,
-                                       "header_keys": a.header_keys, "config": a.config, "commit": commit})
+                                       "header_keys": a.header_keys, "config": a.config, "commit": commit,
+                                       **extra})
     for r in facts.refs:
         yield Reference(
             system="iac", source=source, location=location, matched=r.matched,
@@ -334,9 +355,9 @@ def transform(facts: FileFacts, source: str, location: str, commit: str | None,
             context=r.context or facts.kind,
             attributes={"kind": r.kind, "system": r.system, "recreates": r.recreates,
                         "resource_type": r.resource_type, "resource_name": r.resource_name,
-                        "file_kind": facts.kind})
+                        "file_kind": facts.kind, **extra})
     for h in facts.hits:
-        attrs: dict[str, Any] = {"file_kind": facts.kind}
+        attrs: dict[str, Any] = {"file_kind": facts.kind, **extra}
         if facts.kind == "tfstate":
             attrs["tfstate"] = True
         if h.key:
