@@ -25,6 +25,7 @@ from scanner.core.errors import ConfigError
 from scanner.core.model import Finding
 from scanner.core.store import Inventory
 from tests.conftest import NOW
+from tests.consumers import ocsf_problems
 from tests.test_reports_estate import XSS_IMG, XSS_PATH, XSS_SCRIPT, build_estate
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
@@ -154,20 +155,44 @@ def test_markdown_for_tickets_keeps_hostile_values_inert(out):
 # --- OCSF ---------------------------------------------------------------------------
 
 
-def test_ocsf_detection_findings(out, estate):
+def test_ocsf_detection_findings_follow_the_findings_lifecycle(out, estate):
     events = json.loads(out["ocsf"])
-    assert len(events) == len(out["findings"])
+    assert ocsf_problems(events) == []  # py-ocsf-models, every record
+    with Inventory(estate.path, read_only=True) as inv:
+        diff = diff_against_previous(inv, estate.scan2)
+    state = {**{r["fingerprint"]: 1 for r in diff["new"]}, **{r["fingerprint"]: 2 for r in diff["persisting"]}}
+    assert diff["new"] and diff["persisting"] and diff["resolved"]
+    opened, closed = events[:len(out["findings"])], events[len(out["findings"]):]
+    assert len(closed) == len(diff["resolved"])
     sev = {"info": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
-    for e, f in zip(events, out["findings"]):
-        assert (e["class_uid"], e["category_uid"], e["activity_id"], e["type_uid"]) == (2004, 2, 1, 200401)
+    for e, f in zip(opened, out["findings"]):
+        activity = state[f["fingerprint"]]
+        assert (e["class_uid"], e["category_uid"], e["activity_id"], e["type_uid"]) == \
+            (2004, 2, activity, 200400 + activity)
         assert e["severity_id"] == sev[f["severity"]]
-        assert e["time"] == int(NOW.timestamp() * 1000)
+        assert e["time"] == int(NOW.timestamp() * 1000) == e["finding_info"]["last_seen_time"]
+        first = e["finding_info"]["first_seen_time"]
+        assert (first < e["time"]) if activity == 2 else (first == e["time"])  # Update: seen before
         assert e["finding_info"]["uid"] == f["fingerprint"] and e["finding_info"]["title"]
         assert e["metadata"]["product"]["name"] == "residual" and e["metadata"]["version"]
         assert e["status_id"] == (3 if f["status"] == "waived" else 1)
+    assert {e["finding_info"]["uid"] for e in closed} == {r["fingerprint"] for r in diff["resolved"]}
+    assert all((e["activity_id"], e["type_uid"], e["status_id"], e["status"]) == (3, 200403, 4, "Resolved")
+               and e["finding_info"]["last_seen_time"] < e["time"] for e in closed)
     exposure = next(e for e in events if e["finding_info"]["uid"] == estate.exposure_fp)
     assert exposure["evidences"][0]["file"]["path"] == XSS_PATH
-    assert exposure["unmapped"]["identity"] == "alice@example.com"
+    assert exposure["resources"][0]["owner"]["email_addr"] == "alice@example.com"
+    assert {"name": "resources.owner.email_addr", "type_id": 5, "type": "Email Address",
+            "value": "alice@example.com"} in exposure["observables"]
+    assert not any("file" in ev for e in events if e["unmapped"]["system"] != "iac" for ev in e["evidences"])
+
+
+def test_ocsf_first_scan_creates_every_finding(estate):
+    with Inventory(estate.path, read_only=True) as inv:
+        events = json.loads(render("ocsf", inv, estate.scan1, estate.config))
+        n = len(build_report(inv, estate.scan1)["findings"])
+    assert len(events) == n and {e["activity_id"] for e in events} == {1}
+    assert ocsf_problems(events) == []
 
 
 # --- BloodHound OpenGraph -------------------------------------------------------------
