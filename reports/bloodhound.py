@@ -14,6 +14,14 @@ are strings, numbers, booleans or arrays of strings (never null, never nested ob
 Node ids are the inventory's graph node ids (``account:aws:123|arn:...``), so a path in a
 finding is a path in BloodHound. Nodes that a finding is about carry ``residual_findings``
 (count) and ``residual_max_severity``, so a Cypher query can start from them.
+
+Edges beyond the identity graph's, so that the documented Cypher reaches every finding:
+``ResidualNamedBy`` from an identity to each IaC reference a finding resolved to it (the
+collector leaves a reference's target empty; the reference rules resolve it against the
+roster), and ``ResidualOwns`` from an identity to every account or resource whose owner
+tag or annotation names it (the inventory keeps one link per account, so an owner tag on
+an account linked by e-mail was a property only). Checked against BloodHound CE's ingest
+schemas in the tests (tests/data/bloodhound/).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from reports import renderer
 from scanner.config import Policy
 from scanner.core.model import Finding, severity_rank
 from scanner.engine import load_context
+from scanner.resolve import Resolver
 
 SOURCE_KIND = "Residual"
 NODE_KINDS = {"identity": "ResidualIdentity", "account": "ResidualAccount",
@@ -91,6 +100,23 @@ def build_opengraph(inv, scan_id: str) -> dict[str, Any]:
                       "start": {"value": src, "match_by": "id"},
                       "end": {"value": dst, "match_by": "id"},
                       "properties": _props({"rel": rel, **{k: v for k, v in data.items() if k != "rel"}})})
+    known = {(e["start"]["value"], e["end"]["value"]) for e in edges}
+    resolver = Resolver(list(ctx.identities.values()))
+    extra: list[tuple[str, str, str, dict[str, Any]]] = []
+    for subject, found in by_subject.items():
+        for f in found:
+            if subject.startswith("reference:") and f.identity:
+                extra.append((f"identity:{f.identity}", subject, "ResidualNamedBy",
+                              {"rel": "named_by", "rule": f.rule,
+                               "resolved_by": (f.evidence or {}).get("resolved_by", "")}))
+    for rec in (*ctx.accounts.values(), *ctx.resources.values()):
+        for key, _value, ident in resolver.tagged_owners(rec):
+            extra.append((ident.node, rec.node, "ResidualOwns", {"rel": "owns", "via": f"tag:{key}"}))
+    for src, dst, kind, props in extra:
+        if (src, dst) not in known and src in g and dst in g:
+            known.add((src, dst))
+            edges.append({"kind": kind, "start": {"value": src, "match_by": "id"},
+                          "end": {"value": dst, "match_by": "id"}, "properties": _props(props)})
     return {"metadata": {"source_kind": SOURCE_KIND},
             "graph": {"nodes": nodes, "edges": edges}}
 

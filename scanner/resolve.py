@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from collectors.base import Scope
-from scanner.core.model import Account, Credential, Identity, Link
+from scanner.core.model import Account, Credential, Identity, Link, Resource
 from scanner.core.store import paused_gc
 
 OWNER_KEYS = ("owner", "owner_email", "created-by", "created_by", "residual.io/owner",
@@ -88,6 +88,19 @@ class Resolver:
         matches = {id(i): i for (s, h), i in self.by_alias.items() if h == t or f"{s}:{h}" == t}
         return next(iter(matches.values())) if len(matches) == 1 else None
 
+    def tagged_owners(self, rec: Account | Resource) -> list[tuple[str, str, Identity]]:
+        """(key, value, identity) for each owner tag or annotation of an account or a
+        resource that names a roster identity: ``link`` keeps the first as the account's
+        owner; the BloodHound export draws every one as an edge."""
+        tags = _tags(rec) if rec.attributes else {}
+        out = []
+        for key in OWNER_KEYS if tags else ():
+            value = _norm(tags.get(key))
+            ident = self.by_email.get(value) or self.by_id.get(value)
+            if ident:
+                out.append((key, value, ident))
+        return out
+
     def link(self, acc: Account) -> Link | None:
         uid = acc.uid
         system = _norm(acc.system)
@@ -108,11 +121,8 @@ class Resolver:
             ident = self.by_email.get(_norm(tags.get(key)))
             if ident:
                 return Link(uid, ident.id, f"tag:{key}", 0.9, _norm(tags.get(key)))
-        for key in OWNER_KEYS if tags else ():
-            value = _norm(tags.get(key))
-            ident = self.by_email.get(value) or self.by_id.get(value)
-            if ident:
-                return Link(uid, ident.id, f"tag:{key}", 0.85, value, relation="owns")
+        for key, value, ident in self.tagged_owners(acc)[:1]:
+            return Link(uid, ident.id, f"tag:{key}", 0.85, value, relation="owns")
         local = self.by_local.get(_norm(acc.login))
         if local is not None and acc.kind == "user":
             return Link(uid, local.id, "login~localpart", 0.4, _norm(acc.login))

@@ -130,3 +130,24 @@ def test_the_consumer_checks_bite():
         "nodes": [{"id": "a", "kinds": ["A", "B", "C", "D"], "properties": {"x": {"nested": 1}}}],
         "edges": [{"kind": "E", "start": {"value": "a"}, "end": {"value": "missing"}}]}})
     assert ocsf_problems([{"class_uid": 2004, "severity_id": 99}])
+
+
+def test_bloodhound_reaches_reference_findings_and_owner_tags(demo):
+    """The documented Cypher (identity -[*]-> node with findings) reaches every IaC
+    reference finding through a ResidualNamedBy edge; an owner tag is a ResidualOwns edge
+    even where the account is linked otherwise. The near miss: no NamedBy edge from an
+    identity that no reference finding is about."""
+    cfg = demo / "residual.yaml"
+    bh = json.loads(run_cli("report", "-c", str(cfg), "--format", "bloodhound").stdout)
+    report = json.loads(run_cli("report", "-c", str(cfg), "--format", "json").stdout)
+    named = {(e["start"]["value"], e["end"]["value"]) for e in bh["graph"]["edges"]
+             if e["kind"] == "ResidualNamedBy"}
+    refs = [f for f in report["findings"] if f["rule"].startswith("reference.") and f["identity"]]
+    assert refs and len(named) >= len({(f["identity"], f["location"]["path"], f["location"]["line"])
+                                       for f in refs})
+    assert {s for s, _ in named} == {f"identity:{f['identity']}" for f in refs}
+    assert "identity:carol@example.com" not in {s for s, _ in named}
+    owned = {(e["start"]["value"], e["end"]["value"]) for e in bh["graph"]["edges"]
+             if e["kind"] == "ResidualOwns" and e["properties"].get("via") == "tag:owner"}
+    assert ("identity:bob@example.com",
+            "resource:aws:123456789012|arn:aws:iam::123456789012:role/deploy-role") in owned
