@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from scanner.core.model import Account, Activity, Credential, Grant, Identity, make_uid
-from scanner.core.timeparse import parse_time
+from scanner.core.timeparse import timestamp as ts  # the one lenient payload-time parser
 
 SYSTEM = "entra"
 USER_SELECT = ("id,userPrincipalName,mail,otherMails,displayName,accountEnabled,"
@@ -33,16 +33,6 @@ DEVICE_SELECT = ("id,deviceId,displayName,operatingSystem,operatingSystemVersion
 NEVER_YEAR = 2299  # the portal's "never expires" is an end date of 2299-12-31
 SECRET_AUDIT = "Update application – Certificates and secrets management"
 KEY_ID = re.compile(r"KeyIdentifier=([0-9A-Fa-f-]{36})")
-
-
-def ts(value: Any) -> datetime | None:
-    """A Graph timestamp (7 fractional digits allowed) or None for null/unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
 
 
 def iso(value: Any) -> str | None:

@@ -3,11 +3,8 @@ neither imports the other)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from scanner.core.errors import CollectorError
-from scanner.core.timeparse import parse_time
+from scanner.core.timeparse import timestamp as ts  # noqa: F401 - re-exported: the one lenient parser
 
 
 class OktaError(CollectorError):
@@ -16,11 +13,3 @@ class OktaError(CollectorError):
         self.status = status
         self.code = code
 
-
-def ts(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
