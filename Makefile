@@ -43,7 +43,7 @@ validators:
 	    || echo "SARIF Multitool could not be installed: its tests will skip"; }
 
 demo: $(STAMP)
-	$(BIN)/residual demo --out demo-output
+	$(BIN)/residual demo --out demo-output $(if $(RESET),--reset)
 
 test: $(STAMP) browser validators
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

@@ -118,3 +118,27 @@ def test_usage_errors(tmp_path):
     r = run_cli("watch", "-c", str(cfg), "--once", "--okta-hook", "127.0.0.1:8443",
                 env={"OKTA_HOOK_SECRET": ""})
     assert r.returncode == 2 and "--okta-hook-secret" in r.stderr
+
+
+def test_ctrl_c_ends_watch_with_130(tmp_path):
+    """Ctrl-C is "interrupted" (130), not "every event handled" (0): a supervisor must
+    not read a stopped watcher as a clean one."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = write_config(tmp_path, {}, ROSTER)
+    state = tmp_path / "w.json"
+    p = subprocess.Popen([sys.executable, "-m", "scanner.cli", "watch", "-c", str(cfg),
+                          "--interval", "300", "--state", str(state)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+    deadline = time.monotonic() + 120
+    while not state.exists() and time.monotonic() < deadline:  # the first poll is done
+        time.sleep(0.2)
+    assert state.exists(), p.stderr.read() if p.poll() is not None else "no state yet"
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err

@@ -38,6 +38,7 @@ import logging
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from collectors.aws.cloudtrail import collect_cloudtrail
@@ -664,12 +665,26 @@ class AwsTarget:
     users: dict[str, IamUser] = field(default_factory=dict)
 
 
+def _botocore_session(credentials_file: str | None) -> Any:
+    """A botocore session reading CREDENTIALS_FILE (None: boto3's default chain). Pinning
+    the file keeps the environment's own AWS credentials away from an endpoint_url that
+    is not AWS (the demo's moto server)."""
+    if not credentials_file:
+        return None
+    import botocore.session
+    session = botocore.session.Session()
+    session.set_config_variable("credentials_file", str(Path(credentials_file).expanduser()))
+    return session
+
+
 class AwsCollector(Collector):
     name = "aws"
     layer = "cloud"
     options = {
         "name": Option(str, default=""),
         "profile": Option(str, default=None),
+        # a shared-credentials file for `profile` instead of ~/.aws/credentials (the demo's)
+        "credentials_file": Option(str, default=None),
         "regions": Option(list, default=["us-east-1"], item_type=str),
         "endpoint_url": Option(str, default=None),
         "assume_roles": Option(list, default=[], item_type=str),
@@ -807,7 +822,8 @@ class AwsCollector(Collector):
         """(label, session, error): the configured credentials, then each assumed role."""
         import boto3
         try:
-            session = boto3.Session(profile_name=self.config.get("profile") or None)
+            session = boto3.Session(profile_name=self.config.get("profile") or None,
+                                    botocore_session=_botocore_session(self.config.get("credentials_file")))
         except Exception as exc:  # noqa: BLE001 - an unknown profile fails this collector only
             yield (self.config.get("profile") or "default", None, errors.safe_error(exc))
             return

@@ -15,7 +15,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from fixtures.demo.run import run_demo
+from fixtures.demo.run import DemoError, remove_alice_keys, run_demo
 from reports import RENDERERS, STREAMERS, render
 from reports.diff import diff_scans
 from scanner.cli.common import (
@@ -233,10 +233,25 @@ def diff(config_path: str, from_id: str | None, to_id: str | None, fmt: str) -> 
 
 
 @click.command()
-@click.option("--out", "out_dir", default="demo-output", show_default=True)
-@click.option("-q", "--quiet", is_flag=True)
-def demo(out_dir: str, quiet: bool) -> None:
+@click.option("--out", "out_dir", default="demo-output", show_default=True,
+              help="folder for the config, inventory and reports: new, empty, or a previous "
+                   "demo's output (anything else is refused)")
+@click.option("--serve", is_flag=True,
+              help="keep the estate up until Ctrl-C, so scan, diff and verify can be tried")
+@click.option("--reset", is_flag=True, help="start the inventory afresh (default: keep history)")
+@click.option("--remove-alice-keys", "remove_keys", is_flag=True,
+              help="the change to try between two scans: delete alice's AWS access keys in the "
+                   "estate a running `demo --serve` keeps up")
+@click.option("-q", "--quiet", is_flag=True, help="no progress lines")
+def demo(out_dir: str, serve: bool, reset: bool, remove_keys: bool, quiet: bool) -> None:
     """Start the bundled demo estate on 127.0.0.1, scan it, and write the reports."""
     setup_logging(0, quiet)
-    code = run_demo(Path(out_dir), quiet=quiet, console=console)
+    try:
+        if remove_keys:
+            keys = remove_alice_keys(Path(out_dir))
+            out.print(f"deleted alice's access keys: {', '.join(keys) or 'none left'}")
+            sys.exit(EXIT_CLEAN)
+        code = run_demo(Path(out_dir), quiet=quiet, console=console, reset=reset, serve=serve)
+    except DemoError as exc:
+        raise UsageFailure(str(exc)) from None
     sys.exit(code)

@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from collectors.revoke import RevokeRefused
-from scanner.cli.common import UsageFailure, config_option, load, open_inventory, setup_logging, write_private
+from scanner.cli.common import (
+    EXIT_INTERRUPTED, UsageFailure, config_option, load, open_inventory, setup_logging, write_private,
+)
 from scanner.core.errors import ConfigError
 from scanner.core.model import Identity
 from scanner.plan import build_plan, render_plan
@@ -88,7 +90,7 @@ def watch(config_path: str, roster_file: Path | None, okta_url: str | None,
     """React to identity status changes with a targeted verify of that identity.
 
     Exit 0 when every event was handled, 3 with --once when one could not be (it is
-    retried at the next run; the state file keeps the place)."""
+    retried at the next run; the state file keeps the place), 130 on Ctrl-C."""
     config = load(config_path)
     setup_logging(0, True, config)
     sources: list = []
@@ -140,8 +142,9 @@ def watch(config_path: str, roster_file: Path | None, okta_url: str | None,
     try:
         n = watch_loop(sources, state, handle, sinks,
                        interval=interval, once=once, stats=stats)
-    except KeyboardInterrupt:
-        sys.exit(0)
+    except KeyboardInterrupt:  # interrupted, not "every event handled": the cursor keeps the place
+        click.echo("residual: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     finally:
         if hook is not None:
             hook.stop()
