@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from fixtures.demo.run import DemoError, remove_alice_keys, run_demo
 from reports import RENDERERS, STREAMERS, render
 from reports.diff import diff_scans
 from scanner.cli.common import (
-    EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_RESIDUAL, UsageFailure, cells, common_options, config_option,
-    console, load, open_inventory, out, print_scan_summary, print_verdicts, run, setup_logging,
+    EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_RESIDUAL, LISTING_FORMATS, UsageFailure, common_options,
+    config_option, console, coverage_problems, emit_rows, load, open_inventory, out,
+    print_scan_summary, print_verdicts, run, setup_logging,
     verify_live_option, write_private,
 )
 from scanner.cli.scale import scan_shard
@@ -43,10 +43,12 @@ from scanner.resolve import Resolver, identities_named
 @click.option("--shard", "shard_spec", default=None, metavar="I/N",
               help="collect only shard I of N (by target) and write it for `residual merge`")
 @click.option("--shard-out", default=None, help="directory for the shard (default: next to the inventory)")
+@click.option("--format", "fmt", type=click.Choice(LISTING_FORMATS), default="table",
+              help="the summary on stdout: table, json or tsv (coverage rows; json adds verdicts)")
 @verify_live_option
 def scan(config_path: str, quiet: bool, verbose: int, only: tuple[str, ...],
          fail_on: str | None, shard_spec: str | None = None, shard_out: str | None = None,
-         verify_live: bool = False) -> None:
+         verify_live: bool = False, fmt: str = "table") -> None:
     """Collect every configured source, resolve, run the rules, store the scan."""
     config = load(config_path, verify_live)
     setup_logging(verbose, quiet, config)
@@ -58,11 +60,23 @@ def scan(config_path: str, quiet: bool, verbose: int, only: tuple[str, ...],
         scan_shard(config, quiet, only, shard_spec, shard_out)
     result = run(config, quiet, command="scan", only=only or None)
     threshold = severity_rank(fail_on or config.policy.fail_on)
-    if not quiet:
-        print_scan_summary(result)
+    coverage_problems(result)
+    if fmt == "json":
+        click.echo(json.dumps({"scan_id": result.scan_id, "status": result.status,
+                               "coverage": [{"collector": c.collector, "target": c.target,
+                                             "layer": c.layer, "status": c.status, "error": c.error}
+                                            for c in result.coverage],
+                               "verdicts": {i: {"verdict": overall(v), "layers": v}
+                                            for i, v in result.verdicts.items()},
+                               "findings": [_finding_ref(f) for f in result.findings]},
+                              indent=2, default=str))
+    elif fmt == "tsv" or not quiet:
+        print_scan_summary(result, fmt)
     blocking = [f for f in result.findings
                 if f.status != "waived" and severity_rank(f.severity) >= threshold]
-    if blocking:
+    # a leaver with a residual verdict is exit 1 as in `verify`, whatever --fail-on says
+    # (an IaC-only scan used to exit 0 where `verify` of the same leaver exited 1)
+    if blocking or any(overall(v) == "residual" for v in result.verdicts.values()):
         sys.exit(EXIT_RESIDUAL)
     if result.status == "incomplete":
         sys.exit(EXIT_INCOMPLETE)
@@ -79,13 +93,15 @@ def scan(config_path: str, quiet: bool, verbose: int, only: tuple[str, ...],
               help="give verdicts from this stored scan instead of scanning now")
 @click.option("--live", is_flag=True,
               help="targeted: ask each source only about these identities' known accounts")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(LISTING_FORMATS), default="table",
+              help="table, json (verdicts with the residue: finding ids) or tsv")
 @verify_live_option
 def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, ...],
            scan_id: str | None, live: bool, fmt: str, verify_live: bool = False) -> None:
     """Post-offboarding verification: a per-layer verdict for each IDENTITY.
 
-    Exit 0 clean, 1 residual access, 3 incomplete (a layer could not be verified)."""
+    Exit 0 clean, 1 residual access, 2 usage or config error, 3 incomplete (a layer could
+    not be verified), 130 interrupted."""
     config = load(config_path, verify_live)
     setup_logging(verbose, quiet, config)
     if scan_id:
@@ -108,12 +124,34 @@ def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, .
         result = run(config, quiet, command=TARGETED_COMMAND if live else "verify", verify=set(ids))
         verdicts = {i: result.verdicts.get(i, {}) for i in ids}
         sources = {i: {l: result.scan_id for l in v} for i, v in verdicts.items()}
+        residue = {i: [f for f in result.findings if f.identity == i] for i in ids}
+        coverage_problems(result)
     if fmt == "json":
-        out.print_json(json.dumps({i: {"verdict": overall(v), "layers": v, "scans": sources[i]}
-                                   for i, v in verdicts.items()}))
-    elif not quiet:
-        print_verdicts(verdicts)
+        if scan_id:
+            residue = _stored_residue(config, sources)
+        click.echo(json.dumps({i: {"verdict": overall(v), "layers": v, "scans": sources[i],
+                                   "residue": [_finding_ref(f) for f in residue.get(i, [])
+                                               if f.status != "waived"]}
+                               for i, v in verdicts.items()}, indent=2, default=str))
+    elif fmt == "tsv" or not quiet:
+        print_verdicts(verdicts, fmt)
     sys.exit(exit_code_for(overall(v) for v in verdicts.values()))
+
+
+def _finding_ref(f) -> dict[str, Any]:
+    """A finding as a result line names it: its id (the fingerprint `diff`, waivers and the
+    reports use), rule, severity, where, and what it is about."""
+    return {"id": f.fingerprint, "rule": f.rule, "severity": f.severity, "layer": f.layer,
+            "system": f.system, "identity": f.identity, "object_kind": f.object_kind,
+            "object": f.object_name or f.object_id, "status": f.status}
+
+
+def _stored_residue(config, sources: dict[str, dict[str, str]]) -> dict[str, list]:
+    """The findings about each identity in the scans its stored verdicts come from."""
+    with open_inventory(config, read_only=True) as inv:
+        by_scan = {sid: inv.findings(sid) for sids in sources.values() for sid in set(sids.values())}
+    return {i: [f for sid in sorted(set(s.values())) for f in by_scan[sid] if f.identity == i]
+            for i, s in sources.items()}
 
 
 def _stored_verdicts(inv: Inventory, scan_id: str, names: tuple[str, ...]):
@@ -165,7 +203,8 @@ def _find_stored(inv: Inventory, name: str):
 @click.command()
 @config_option
 @click.option("--scan", "scan_id", default=None, help="scan id (default: the latest)")
-@click.option("--format", "fmt", required=True, help="html, json, sarif, csv, md, ...")
+@click.option("--format", "fmt", required=True,
+              help=f"one of: {', '.join(sorted(RENDERERS))}")
 @click.option("-o", "--output", default=None, help="file to write (default: stdout)")
 @click.option("--sarif-profile", type=click.Choice(["github", "generic"]), default=None,
               help="sarif: github (default; uploads to code scanning: files of the repository "
@@ -204,7 +243,8 @@ def report(config_path: str, scan_id: str | None, fmt: str, output: str | None,
 @config_option
 @click.option("--from", "from_id", default=None, help="older scan (default: the one before --to)")
 @click.option("--to", "to_id", default=None, help="newer scan (default: the latest)")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(LISTING_FORMATS), default="table",
+              help="table, json (new, resolved, persisting) or tsv (one row a finding, its kind first)")
 def diff(config_path: str, from_id: str | None, to_id: str | None, fmt: str) -> None:
     """New, resolved and persisting findings between two scans. Exit 1 if anything is new."""
     config = load(config_path)
@@ -219,13 +259,14 @@ def diff(config_path: str, from_id: str | None, to_id: str | None, fmt: str) -> 
     if fmt == "json":
         click.echo(json.dumps(d, indent=2, default=str))
     else:
-        for kind in ("new", "resolved", "persisting"):
-            t = Table(title=f"{kind} ({len(d[kind])})", title_justify="left")
-            for col in ("severity", "rule", "identity", "object", "fingerprint"):
-                t.add_column(col)
-            for f in d[kind]:
-                t.add_row(*cells(f["severity"], f["rule"], f["identity"] or "", f["object"], f["fingerprint"][:12]))
-            out.print(t)
+        cols = ["severity", "rule", "identity", "object", "fingerprint"]
+        rows = {k: [[f["severity"], f["rule"], f["identity"] or "", f["object"], f["fingerprint"]]
+                    for f in d[k]] for k in ("new", "resolved", "persisting")}
+        if fmt == "tsv":
+            emit_rows("tsv", ["kind", *cols], [[k, *r] for k, rs in rows.items() for r in rs])
+        else:
+            for kind, rs in rows.items():
+                emit_rows("table", cols, rs, title=f"{kind} ({len(rs)})")
     sys.exit(EXIT_RESIDUAL if d["new"] else EXIT_CLEAN)
 
 

@@ -7,6 +7,7 @@ scale.py) and import only this module's public names; scanner/cli/__init__.py li
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -36,7 +37,6 @@ EXIT_CODES_HELP = ("Exit codes: 0 clean; 1 residual access (or a finding at or a
                    "not be verified); 130 interrupted.")
 
 console = Console(stderr=True)
-out = Console()
 
 
 class UsageFailure(click.ClickException):
@@ -140,7 +140,7 @@ def verify_live_option(f):
 
 
 def common_options(f):
-    f = click.option("-q", "--quiet", is_flag=True, help="no progress, no tables")(f)
+    f = click.option("-q", "--quiet", is_flag=True, help="no progress, no tables (a failed or partial target is still one line on stderr)")(f)
     f = click.option("-v", "--verbose", count=True, help="more logging (-vv: debug)")(f)
     return config_option(f)
 
@@ -172,37 +172,101 @@ def cells(*values: Any) -> list[Text]:
     return [cell(v) for v in values]
 
 
-def print_scan_summary(result) -> None:
-    t = Table(title=f"scan {result.scan_id}", title_justify="left")
-    for col in ("collector", "target", "layer", "status", "records", "api calls", "error"):
-        t.add_column(col)
+def _stdout_console() -> Console:
+    """Results go to stdout. Piped, with no $COLUMNS, lines are not laid out for 80
+    columns (a log or a file has no width); cells fold, so nothing is ever cut."""
+    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    return Console(width=PIPED_WIDTH if piped else None)
+
+
+PIPED_WIDTH = 1000
+LISTING_FORMATS = ["table", "json", "tsv"]
+out = _stdout_console()
+COLORS = {"clean": "green", "residual": "red", "incomplete": "yellow", "not_configured": "dim",
+          "not_run": "yellow", "ok": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table | None:
+    """A table whose cells never end in an ellipsis: a column of single words (ids,
+    identities, verdicts, statuses) is as wide as its longest value, the others fold.
+    None where even those columns cannot fit the width: the caller stacks instead."""
+    words = [all(" " not in v for v in col) for col in zip(*rows)] if rows else [False] * len(columns)
+    need = [max([len(h)] + [len(v) for v in col]) for h, col in zip(columns, zip(*rows))] \
+        if rows else [len(h) for h in columns]
+    floor = sum(n if w else min(n, 12) for n, w in zip(need, words)) + 3 * len(columns) + 1
+    if rows and floor > out.width:
+        return None
+    t = Table(title=title or None, title_justify="left")
+    for col, n, w in zip(columns, need, words):
+        t.add_column(col, overflow="fold", min_width=n if w else None, no_wrap=w)
+    return t
+
+
+def emit_rows(fmt: str, columns: list[str], rows: list[list[Any]], title: str = "") -> None:
+    """One listing in FMT: ``table`` (folded, to stdout), ``tsv`` (a header line, tabs and
+    newlines in values escaped) or ``json`` (a list of objects). Always stdout."""
+    if fmt == "json":
+        click.echo(json.dumps([dict(zip(columns, r)) for r in rows], indent=2, default=str))
+    elif fmt == "tsv":
+        esc = lambda v: printable("" if v is None else v).replace("\t", " ").replace("\n", " ")  # noqa: E731
+        click.echo("\t".join(columns))
+        for r in rows:
+            click.echo("\t".join(esc(v) for v in r))
+    else:
+        text = [[printable("" if v is None else v) for v in r] for r in rows]
+        t = _table(title, columns, text)
+        if t is None:  # narrow terminal: one block a row, its first value on a line alone
+            if title:
+                out.print(Text(title))
+            for r in text:
+                out.print(cell(r[0], COLORS.get(r[0])))
+                for col, v in zip(columns[1:], r[1:]):
+                    out.print(Text.assemble("    ", col, ": ", cell(v, COLORS.get(v.replace(" ", "_")))))
+            return
+        for r in text:
+            t.add_row(*[cell(v, COLORS.get(v.replace(" ", "_"))) for v in r])
+        out.print(t)
+
+
+def coverage_problems(result) -> None:
+    """One line on stderr per failed or partial target, even under -q: a CI log that has
+    only "exit 3" says which collector could not be verified and why."""
     for c in result.coverage:
-        style = {"ok": "green", "partial": "yellow", "failed": "red", "skipped": "dim"}.get(c.status)
-        t.add_row(*cells(c.collector, c.target, c.layer), cell(c.status, style), *cells(
-            c.records, c.api_calls, c.error or ""))
-    console.print(t)
+        if c.status in ("failed", "partial"):
+            click.echo(printable(f"residual: {c.status}: {c.collector} {c.target} ({c.layer}): "
+                                 f"{c.error or 'no reason given'}"), err=True)
+
+
+def print_scan_summary(result, fmt: str = "table") -> None:
+    """The coverage rows and the verdicts, to stdout; errors stay out of the cells (they
+    are the lines coverage_problems writes), so no cell becomes a tower."""
+    rows = [[c.collector, c.target, c.layer, c.status, c.records, c.api_calls] for c in result.coverage]
+    cols = ["collector", "target", "layer", "status", "records", "api calls"]
+    if fmt != "table":
+        emit_rows(fmt, cols + ["error"], [r + [c.error or ""] for r, c in zip(rows, result.coverage)])
+        return
+    emit_rows("table", cols, rows, title=f"scan {result.scan_id}")
     by_sev = {s: 0 for s in reversed(SEVERITIES)}
     for f in result.findings:
         by_sev[f.severity] += 1
-    console.print("findings: " + ", ".join(f"{n} {s}" for s, n in by_sev.items() if n) if result.findings
-                  else "findings: none")
+    out.print("findings: " + ", ".join(f"{n} {s}" for s, n in by_sev.items() if n) if result.findings
+              else "findings: none", highlight=False)
     if result.verdicts:
         print_verdicts(result.verdicts)
 
 
-def print_verdicts(verdicts: dict[str, dict[str, str]]) -> None:
-    t = Table(title="verdicts", title_justify="left")
-    t.add_column("identity")
-    t.add_column("verdict")
-    for layer in LAYERS:
-        t.add_column(layer)
-    colors = {"clean": "green", "residual": "red", "incomplete": "yellow", "not_configured": "dim",
-              "not_run": "yellow"}
-    for ident, layers in verdicts.items():
-        v = overall(layers)
-        t.add_row(cell(ident), cell(v, colors.get(v)),
-                  *[cell(layers[l].replace("_", " "), colors.get(layers[l])) for l in LAYERS])
-    console.print(t)
+def print_verdicts(verdicts: dict[str, dict[str, str]], fmt: str = "table") -> None:
+    """Per identity, the overall verdict and each layer's (stacked where the table cannot
+    fit the terminal: emit_rows)."""
+    layers = [l for l in LAYERS if any(l in v for v in verdicts.values())] or list(LAYERS)
+    rows = [[ident, overall(v), *[v.get(l, "not_configured").replace("_", " ") for l in layers]]
+            for ident, v in verdicts.items()]
+    if fmt != "table":
+        emit_rows(fmt, ["identity", "verdict", *layers], rows)
+        return
+    shown = [i for i, l in enumerate(layers) if any(r[2 + i] != "not configured" for r in rows)]
+    layers, rows = [layers[i] for i in shown], [r[:2] + [r[2 + i] for i in shown] for r in rows]
+    emit_rows("table", ["identity", "verdict", *layers], rows, title="verdicts")
 
 
 def write_private(path: Path, text: Any) -> None:

@@ -6,10 +6,9 @@ import json
 from typing import Any
 
 import click
-from rich.table import Table
 
 from rules.base import all_rules
-from scanner.cli.common import UsageFailure, out
+from scanner.cli.common import UsageFailure, emit_rows
 
 
 @click.group()
@@ -18,7 +17,8 @@ def rules() -> None:
 
 
 @rules.command("list")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "md"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "tsv", "md"]), default="table",
+              help="table, json, tsv, or md (docs/rules.md)")
 def rules_list(fmt: str) -> None:
     catalog = sorted(all_rules().values(), key=lambda r: r.meta.id)
     if fmt == "json":
@@ -27,13 +27,9 @@ def rules_list(fmt: str) -> None:
     if fmt == "md":
         click.echo(rules_markdown(catalog), nl=False)
         return
-    t = Table()
-    for col in ("id", "severity", "layer", "title", "frameworks"):
-        t.add_column(col)
-    for r in catalog:
-        t.add_row(r.meta.id, r.meta.severity, r.meta.layer or "(per object)", r.meta.title,
-                  " ".join(r.meta.frameworks))
-    out.print(t)
+    emit_rows(fmt, ["id", "severity", "layer", "title", "frameworks"],
+              [[r.meta.id, r.meta.severity, r.meta.layer or "(per object)", r.meta.title,
+                " ".join(r.meta.frameworks)] for r in catalog])
 
 
 @rules.command("show")

@@ -10,7 +10,7 @@ import click
 
 from scanner.cli.common import (
     EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_RESIDUAL, UsageFailure, common_options, config_option,
-    console, load, open_inventory, print_scan_summary, run, setup_logging,
+    console, coverage_problems, load, open_inventory, print_scan_summary, run, setup_logging,
 )
 from scanner.core.model import severity_rank
 from scanner.core.store import Inventory
@@ -57,6 +57,7 @@ def merge(config_path: str, quiet: bool, verbose: int, shards: tuple[str, ...],
         except ShardError as exc:
             raise UsageFailure(str(exc)) from None
         result = analyse_merged(inv, scan_id, config, now=now)
+    coverage_problems(result)
     if not quiet:
         print_scan_summary(result)
     threshold = severity_rank(fail_on or config.policy.fail_on)
