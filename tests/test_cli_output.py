@@ -97,3 +97,25 @@ def test_diff_tsv_and_table_keep_whole_fingerprints(estate, tmp_path):
     fps = [r[-1] for r in rows[1:]]
     table = run_cli("diff", "-c", str(estate), env={"COLUMNS": "80"})
     assert all(fp in table.stdout.split() for fp in fps), table.stdout
+
+
+def test_on_a_pseudo_terminal_log_lines_do_not_break_the_progress_bar(estate, tmp_path):
+    """Under `script` (a pty: the bar is live), the collector's warning is a line of its
+    own, never glued to the bar's text, and every identity is still whole at 80 columns."""
+    import re
+    import shlex
+    import shutil
+    import subprocess
+    import sys
+
+    if not shutil.which("script"):
+        pytest.skip("util-linux `script` is not installed (no pseudo-terminal runner)")
+    cmd = f"{shlex.quote(sys.executable)} -m scanner.cli scan -c {shlex.quote(str(estate))}"
+    p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True,
+                       timeout=300, cwd=ROOT, env={**__import__("os").environ, "COLUMNS": "80"})
+    assert p.returncode == 1, p.stdout[-2000:]
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", p.stdout).replace("\r\n", "\n")
+    lines = [ln.rsplit("\r", 1)[-1] for ln in plain.split("\n")]  # what the terminal shows
+    warn = [ln for ln in lines if "WARNING residual.collectors" in ln]
+    assert warn and all(ln.startswith("WARNING ") and "collecting" not in ln for ln in warn), warn
+    assert all(ident in plain.split() for ident in IDS)

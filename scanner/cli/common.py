@@ -87,7 +87,7 @@ def setup_logging(verbose: int, quiet: bool, config: Config | None = None) -> No
         level = logging.INFO
     elif verbose >= 2:
         level = logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
+    handler = ConsoleHandler()
     if config is not None:
         handler.addFilter(RedactFilter(config))
     handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
@@ -96,6 +96,24 @@ def setup_logging(verbose: int, quiet: bool, config: Config | None = None) -> No
     root.setLevel(level)
     for noisy in ("botocore", "boto3", "urllib3", "kubernetes", "github", "gitlab", "werkzeug"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """Log lines through the stderr console the progress bar draws on: rich prints them
+    above a live bar instead of through it. Inert text, never wrapped (a log line is one
+    line, whatever the width). A stream set by hand other than stderr is written plainly."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.stream is not console.file:
+            super().emit(record)
+            return
+        try:
+            console.print(Text(self.format(record)), soft_wrap=True, highlight=False)
+        except Exception:  # noqa: BLE001 - logging never raises into the scan
+            self.handleError(record)
 
 
 class RedactFilter(logging.Filter):
