@@ -119,3 +119,15 @@ def test_on_a_pseudo_terminal_log_lines_do_not_break_the_progress_bar(estate, tm
     warn = [ln for ln in lines if "WARNING residual.collectors" in ln]
     assert warn and all(ln.startswith("WARNING ") and "collecting" not in ln for ln in warn), warn
     assert all(ident in plain.split() for ident in IDS)
+
+
+def test_rules_show_is_readable_text_and_json_on_request():
+    from rules.base import all_rules
+
+    rid = "account.active_after_termination"
+    text = run_cli("rules", "show", rid)
+    assert text.returncode == 0 and text.stdout.startswith(f"{rid}: ")
+    assert "\n    " not in text.stdout and "{" not in text.stdout.splitlines()[0]
+    doc = json.loads(run_cli("rules", "show", rid, "--format", "json").stdout)
+    assert doc["id"] == rid and doc["title"] == all_rules()[rid].meta.title
+    assert run_cli("rules", "show", "no.such.rule").returncode == 2

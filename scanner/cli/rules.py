@@ -34,11 +34,24 @@ def rules_list(fmt: str) -> None:
 
 @rules.command("show")
 @click.argument("rule_id")
-def rules_show(rule_id: str) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="text (readable) or json (the catalog entry)")
+def rules_show(rule_id: str, fmt: str) -> None:
+    """One rule: what it flags, why, what to do (the description without its docstring
+    indentation)."""
     r = all_rules().get(rule_id)
     if r is None:
         raise UsageFailure(f"{rule_id}: no such rule (see `residual rules list`)")
-    click.echo(json.dumps(_rule_dict(r.meta), indent=2))
+    d = _rule_dict(r.meta)
+    if fmt == "json":
+        click.echo(json.dumps(d, indent=2))
+        return
+    lines = [f"{d['id']}: {d['title']}", f"severity: {d['severity']}   layer: "
+             f"{d['layer'] or 'of the object'}   family: {d['family']}"]
+    if d["description"]:
+        lines += ["", " ".join(d["description"].split())]
+    lines += ["", f"remediation: {d['remediation']}", f"frameworks: {', '.join(d['frameworks'])}"]
+    click.echo("\n".join(lines))
 
 
 def rules_markdown(catalog) -> str:
