@@ -131,3 +131,12 @@ def test_rules_show_is_readable_text_and_json_on_request():
     doc = json.loads(run_cli("rules", "show", rid, "--format", "json").stdout)
     assert doc["id"] == rid and doc["title"] == all_rules()[rid].meta.title
     assert run_cli("rules", "show", "no.such.rule").returncode == 2
+
+
+def test_plan_of_an_active_identity_warns_and_of_a_leaver_does_not(estate):
+    assert run_cli("scan", "-q", "-c", str(estate)).returncode == 1
+    bob = run_cli("plan", "-c", str(estate), "bob@example.com")
+    assert bob.returncode == 0, bob.stderr
+    assert "residual: warning: bob@example.com is active in the roster, not a leaver" in bob.stderr
+    alice = run_cli("plan", "-c", str(estate), "alice@example.com")
+    assert alice.returncode == 0 and "not a leaver" not in alice.stderr

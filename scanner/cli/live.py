@@ -44,6 +44,9 @@ def plan(config_path: str, identity: str, scan_id: str | None, fmt: str, output:
         if not scan_id:  # not someone else's targeted verify (a watch may have run since)
             sid = inv.latest_scan_about(ident.id) or sid
         click.echo(f"plan from scan {sid}", err=True)
+        if not ident.is_leaver:  # revoking an active identity's access is rarely what was meant
+            click.echo(f"residual: warning: {ident.id} is {ident.status} in the roster, not a leaver: "
+                       "this plan would remove access someone still uses", err=True)
         text = render_plan(build_plan(inv, sid, ident.id), ident.id, fmt)
     if output:
         write_private(Path(output), text)
