@@ -33,6 +33,7 @@ from typing import Any
 from reports import renderer
 from scanner.config import Policy
 from scanner.core.model import Finding, severity_rank
+from scanner.core.timeparse import json_default
 from scanner.engine import load_context
 from scanner.resolve import Resolver
 
@@ -63,7 +64,7 @@ def _props(attrs: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(v, (list, tuple)):
             out[k] = [str(x) for x in v if x is not None]
         else:
-            out[k] = json.dumps(v, sort_keys=True, default=str)
+            out[k] = json.dumps(v, sort_keys=True, default=json_default)
     return out
 
 

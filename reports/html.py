@@ -47,6 +47,7 @@ from reports.data import (
     iter_findings, not_run_layers, report_head, scan_now, scan_scope_note, streamed_digest,
 )
 from scanner.core.model import LAYERS, SEVERITIES, Identity
+from scanner.core.timeparse import json_default
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -105,7 +106,7 @@ def evidence_value(value: Any) -> str:
         return when(value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ", ".join(value) if value else "none"
-    return json.dumps(value, sort_keys=True, default=str)
+    return json.dumps(value, sort_keys=True, default=json_default)
 
 
 DEFAULT_TAIL_LIMIT = 50

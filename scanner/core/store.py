@@ -31,6 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from scanner.core.model import RECORD_TYPES, Coverage, Finding, Record
+from scanner.core.timeparse import json_default
 
 T = TypeVar("T", bound=Record)
 
@@ -132,7 +133,7 @@ def _cell_out(kind: str, value: Any) -> Any:
     if value is None:
         return None
     if kind == "json":
-        return json.dumps(value, default=str, sort_keys=True)
+        return json.dumps(value, default=json_default, sort_keys=True)
     if kind == "ts":
         return _to_utc_naive(value)
     if kind == "list":
@@ -165,7 +166,7 @@ def _coerce(kind: str, value: Any) -> Any:
             items = value if isinstance(value, (list, tuple, set)) else [value]
             return [_valid_text(v if isinstance(v, str) else str(v)) for v in items]
         if kind == "json":
-            return json.dumps(value, default=str, sort_keys=True)
+            return json.dumps(value, default=json_default, sort_keys=True)
         if kind == "ts":
             return _to_utc_naive(value) if isinstance(value, datetime) else None
         if kind == "bool":
@@ -186,7 +187,7 @@ def _column_out(kind: str, values: list[Any]) -> list[Any]:
     json.dumps of ``{}``."""
     if kind == "json":
         return [None if v is None else "{}" if v == {} and type(v) is dict else
-                json.dumps(v, default=str, sort_keys=True) for v in values]
+                json.dumps(v, default=json_default, sort_keys=True) for v in values]
     if kind == "ts":
         return [None if v is None else v if v.tzinfo is None else
                 v.replace(tzinfo=None) if v.tzinfo is UTC else _to_utc_naive(v) for v in values]
@@ -436,7 +437,7 @@ class Inventory:
             "config_digest, host, run_by, attributes, seq, kind, targets) "
             "VALUES (?, ?, NULL, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [scan_id, _to_utc_naive(wall), TOOL_VERSION, command, config_digest,
-             socket.gethostname(), _whoami(), json.dumps(attrs, default=str), seq, kind,
+             socket.gethostname(), _whoami(), json.dumps(attrs, default=json_default), seq, kind,
              sorted(targets) if targets is not None else None])
         return scan_id
 
