@@ -107,16 +107,11 @@ def ocsf_event(f: dict[str, Any], time_ms: int, scan: dict[str, Any], state: str
 def _first_seen(inv, scan_id: str, fingerprints: list[str]) -> dict[str, int]:
     """Each fingerprint's first scan up to ``scan_id`` (scan order), as its analysis time
     in milliseconds."""
-    order = [s["id"] for s in inv.scans()]
-    upto = order[:order.index(scan_id) + 1] if scan_id in order else order
-    rank = {sid: i for i, sid in enumerate(upto)}
-    first: dict[str, str] = {}
-    for fp, sid in inv.query(
-            "SELECT DISTINCT fingerprint, scan_id FROM findings WHERE fingerprint IN "
-            "(SELECT unnest(?::VARCHAR[])) AND scan_id IN (SELECT unnest(?::VARCHAR[]))",
-            [fingerprints, upto]):
-        if fp not in first or rank[sid] < rank[first[fp]]:
-            first[fp] = sid
+    first = dict(inv.query(
+        "SELECT f.fingerprint, arg_min(s.scan_id, s.seq) FROM findings f JOIN scans s USING (scan_id) "
+        "WHERE f.fingerprint IN (SELECT unnest(?::VARCHAR[])) AND s.seq <= coalesce("
+        "(SELECT seq FROM scans WHERE scan_id = ?), (SELECT max(seq) FROM scans)) "
+        "GROUP BY f.fingerprint", [fingerprints, scan_id]))
     times = {sid: int(scan_now(inv, sid).timestamp() * 1000) for sid in set(first.values())}
     return {fp: times[sid] for fp, sid in first.items()}
 

@@ -10,9 +10,15 @@ import pytest
 from collectors.iac import hcl
 from collectors.iac.parsers import analyze, terraform_facts
 from scanner.core.secrets import Fingerprinter, SecretScanner
+from tests.test_iac_parsers import TF as PARSERS_TF
 
-CORPUS = sorted(p for p in (Path(__file__).parent / "data" / "hcl").iterdir()
-                if p.suffix in (".tf", ".tfvars"))
+HERE = Path(__file__).parent
+# (name, text): tests/data/hcl, plus the demo's Terraform and test_iac_parsers' document
+# (read where they live, not copied)
+CORPUS = sorted([(p.name, p.read_text()) for p in (HERE / "data" / "hcl").iterdir()
+                 if p.suffix in (".tf", ".tfvars")]
+                + [("demo.tf", (HERE.parent / "fixtures" / "demo" / "iac" / "main.tf").read_text()),
+                   ("parsers_test.tf", PARSERS_TF)])
 
 
 @pytest.fixture
@@ -33,29 +39,27 @@ def test_corpus_is_there():
     assert len(CORPUS) >= 5
 
 
-@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
-def test_tree_sitter_gives_python_hcl2s_document(path):
-    text = path.read_text()
+@pytest.mark.parametrize("name,text", CORPUS, ids=[n for n, _ in CORPUS])
+def test_tree_sitter_gives_python_hcl2s_document(name, text):
     ours, theirs = hcl.loads(text), hcl2.loads(text)
     assert ours is not None
     assert ours == _without_comments(theirs)
 
 
-@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
-def test_identical_facts(path):
-    text = path.read_text()
+@pytest.mark.parametrize("name,text", CORPUS, ids=[n for n, _ in CORPUS])
+def test_identical_facts(name, text):
     lines = text.split("\n")
     ours = terraform_facts(hcl.loads(text), text, lines)
     theirs = terraform_facts(hcl2.loads(text), text, lines)
     assert ours == theirs
     refs, pairs, _values = ours
     assert pairs  # the corpus is not empty of facts: the comparison means something
-    if path.suffix == ".tf" and "resource" in text:
+    if name.endswith(".tf") and "resource" in text:
         assert refs
 
 
 def test_corpus_facts_through_analyze(scanner):
-    f = analyze("infra/module.tf", (CORPUS[0].parent / "module.tf").read_text(), scanner)
+    f = analyze("infra/module.tf", (HERE / "data" / "hcl" / "module.tf").read_text(), scanner)
     assert f.parse_error is None
     got = {(r.matched, r.recreates) for r in f.refs}
     assert ("carol", True) in got and ("frank", True) in got  # unquoted labels too

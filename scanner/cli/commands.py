@@ -107,6 +107,7 @@ def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, .
     if scan_id:
         with open_inventory(config, read_only=True) as inv:
             verdicts, sources = _stored_verdicts(inv, scan_id, identities)
+            residue = _stored_residue(inv, sources) if fmt == "json" else {}
     else:
         try:
             roster = load_roster(config)
@@ -127,8 +128,6 @@ def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, .
         residue = {i: [f for f in result.findings if f.identity == i] for i in ids}
         coverage_problems(result)
     if fmt == "json":
-        if scan_id:
-            residue = _stored_residue(config, sources)
         click.echo(json.dumps({i: {"verdict": overall(v), "layers": v, "scans": sources[i],
                                    "residue": [_finding_ref(f) for f in residue.get(i, [])
                                                if f.status != "waived"]}
@@ -146,10 +145,9 @@ def _finding_ref(f) -> dict[str, Any]:
             "object": f.object_name or f.object_id, "status": f.status}
 
 
-def _stored_residue(config, sources: dict[str, dict[str, str]]) -> dict[str, list]:
+def _stored_residue(inv: Inventory, sources: dict[str, dict[str, str]]) -> dict[str, list]:
     """The findings about each identity in the scans its stored verdicts come from."""
-    with open_inventory(config, read_only=True) as inv:
-        by_scan = {sid: inv.findings(sid) for sids in sources.values() for sid in set(sids.values())}
+    by_scan = {sid: inv.findings(sid) for sids in sources.values() for sid in set(sids.values())}
     return {i: [f for sid in sorted(set(s.values())) for f in by_scan[sid] if f.identity == i]
             for i, s in sources.items()}
 

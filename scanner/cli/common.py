@@ -221,17 +221,17 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table | Non
 
 
 def emit_rows(fmt: str, columns: list[str], rows: list[list[Any]], title: str = "") -> None:
-    """One listing in FMT: ``table`` (folded, to stdout), ``tsv`` (a header line, tabs and
-    newlines in values escaped) or ``json`` (a list of objects). Always stdout."""
+    """One listing in FMT: ``table`` (folded, to stdout), ``tsv`` (a header line; values are
+    ``printable``, so a tab or newline in one is ``?`` and cannot split a row) or ``json``
+    (a list of objects). Always stdout."""
     if fmt == "json":
         click.echo(json.dumps([dict(zip(columns, r)) for r in rows], indent=2, default=str))
     elif fmt == "tsv":
-        esc = lambda v: printable("" if v is None else v).replace("\t", " ").replace("\n", " ")  # noqa: E731
         click.echo("\t".join(columns))
         for r in rows:
-            click.echo("\t".join(esc(v) for v in r))
+            click.echo("\t".join(printable(v) for v in r))
     else:
-        text = [[printable("" if v is None else v) for v in r] for r in rows]
+        text = [[printable(v) for v in r] for r in rows]
         t = _table(title, columns, text)
         if t is None:  # narrow terminal: one block a row, its first value on a line alone
             if title:
