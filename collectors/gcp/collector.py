@@ -17,10 +17,24 @@ What it reads, per target:
   or ``asset_inventory: off``), the IAM API: Resource Manager ``folders.search`` /
   ``projects.search`` / ``getIamPolicy``, ``serviceAccounts.list`` and ``getIamPolicy``
   per service account;
-- always: ``serviceAccounts.keys.list?keyTypes=USER_MANAGED`` per service account (the API
-  has no listing across accounts), and Cloud Logging ``entries.list`` over the projects
-  (100 a request) for ``google.iam.admin.v1.CreateServiceAccountKey``: who created each key,
-  where the 400-day Admin Activity log still has it.
+- Cloud Logging ``entries.list`` over the projects (100 a request) for
+  ``google.iam.admin.v1.CreateServiceAccountKey``: who created each key, where the
+  400-day Admin Activity log still has it;
+- user-managed keys (``serviceAccounts.keys.list?keyTypes=USER_MANAGED``; the API has no
+  listing across accounts, so a call per service account). ``keys: leavers`` (the
+  default) asks only about the service accounts tied to a leaver, in the deep pass: owned
+  by one (``owner:`` in the description), with a key one created (the audit log), or
+  whose own policy names one. The budget then grows with leavers, not with the estate;
+  the other accounts' keys are a ``skipped`` row (not checked, never clean).
+  ``keys: iam`` lists every account's keys in the bulk pass, ``keys: asset`` reads them
+  from the Cloud Asset search;
+- Policy Analyzer (``key_usage``, default on): ``activities:query`` of
+  ``serviceAccountKeyLastAuthentication`` for the keys read, so that a key nobody ever
+  authenticated with is ``credential.unused`` (``never_used``) and a used one is not.
+
+A targeted run (``verify --live``, a watch event: ``collect`` with a scope) asks Cloud
+Asset only about the people in scope (``searchAllIamPolicies`` with ``policy:<e-mail>``,
+the audit log filtered to them) and lists the keys of their service accounts only.
 
 A permission the principal lacks on one part is a ``skipped`` row naming the role, and the
 target is ``partial``: never ``clean`` on what was not read.
@@ -68,16 +82,24 @@ class GcpCollector(Collector):
         "credentials_file": Option(str),  # default: Application Default Credentials
         "api_endpoint": Option(str),
         "asset_inventory": Option(str, default="auto", choices=("auto", "off")),
-        # keys: "iam" lists each service account's keys (a call per account, the API's
-        # own answer); "asset" reads them with the Cloud Asset search (a call per 500 keys),
+        # keys: "leavers" lists the keys of the service accounts tied to a leaver, in the
+        # deep pass (a call per such account); "iam" every account's keys (a call per
+        # account); "asset" reads them with the Cloud Asset search (a call per 500 keys),
         # falling back to "iam" where Cloud Asset is not used
-        "keys": Option(str, default="iam", choices=("iam", "asset")),
+        "keys": Option(str, default="leavers", choices=("leavers", "iam", "asset")),
         "audit_log": Option(bool, default=True),
     }
 
     def __init__(self, config: dict[str, Any], context: Any):
         super().__init__(config, context)
         self._client: GoogleClient | None = None
+        # from the bulk pass, for the deep pass: what ties a service account to a person
+        self._accounts: dict[str, Account] = {}  # by e-mail
+        self._creators: dict[str, dict[str, Any]] = {}  # key id -> who created it
+        self._creator_sas: dict[str, set[str]] = {}  # SA e-mail -> who created a key of it
+        self._sa_members: dict[str, set[str]] = {}  # SA e-mail -> e-mails its own policy names
+        self._listed: set[str] = set()  # SA e-mails whose keys were read
+        self._targeted = False
 
     @classmethod
     def check_config(cls, block: dict[str, Any]) -> str | None:
@@ -120,8 +142,15 @@ class GcpCollector(Collector):
                                         on_call=self.count_call)
         return self._client
 
+    @property
+    def keys_mode(self) -> str:
+        return str(self.config.get("keys") or "leavers")
+
     # --- the pass ----------------------------------------------------------------------
     def collect(self, sink: Sink, scope: Scope | None = None) -> None:
+        """Bulk pass; with a scope (a targeted run), keys are listed in the deep pass for
+        the service accounts tied to the people in scope only, whatever ``keys`` says."""
+        self._targeted = scope is not None
         with self.target(sink, ",".join(self.scopes)) as run:
             client = self.client()
             asset = self.config.get("asset_inventory", "auto") != "off"
@@ -148,19 +177,60 @@ class GcpCollector(Collector):
                 accounts = self._part(sink, run, "service accounts", lambda: self._iam_accounts(client, live)) or []
             sink.emit_all(accounts)
             by_email = {a.native_id: a for a in accounts}
+            self._accounts = by_email
             if policies is None:
                 policies = self._part(sink, run, "policies",
                                       lambda: self._iam_policies(client, projects, accounts)) or []
+            self._sa_members = {}
             self._emit_policies(sink, run, policies, projects, by_email)
-            creators = {}
-            if self.config.get("audit_log", True) and live:
-                creators = self._part(sink, run, "audit log", lambda: self._creators(client, live)) or {}
-                run.attributes["key_creators_known"] = len(creators)
-            if asset_keys is not None:
-                self._emit_keys(sink, run, asset_keys, accounts, creators)
+            self._creators = {}
+            log_projects = live or sorted({a.attributes.get("project") for a in accounts} - {None})
+            if self.config.get("audit_log", True) and log_projects:
+                self._creators = self._part(sink, run, "audit log",
+                                            lambda: self._creators_of(client, log_projects)) or {}
+                run.attributes["key_creators_known"] = len(self._creators)
+            self._creator_sas = {}
+            for c in self._creators.values():
+                if c.get("service_account"):
+                    self._creator_sas.setdefault(c["service_account"], set()).add(c["principal"])
+            if asset_keys is not None and not self._targeted:
+                self._emit_keys(sink, run, asset_keys, accounts)
+            elif self.keys_mode == "leavers" or self._targeted:
+                run.attributes["keys_from"] = "deep pass: service accounts tied to a leaver"
+                if not self._targeted:
+                    self.emit_coverage(
+                        sink, f"{','.join(self.scopes)}/keys of service accounts not tied to a leaver",
+                        self.layer, "skipped",
+                        error="not listed (keys: leavers asks only about the service accounts a leaver owns, "
+                              "created a key of or is bound to; keys: iam lists every account's keys, a "
+                              "call per account)", attributes={"service_accounts": len(accounts)})
             else:
-                self._part(sink, run, "keys", lambda: self._keys(client, sink, run, accounts, creators))
+                self._part(sink, run, "keys", lambda: self._keys(client, sink, run, accounts))
             run.attributes.update({"projects": len(live), "service_accounts": len(accounts)})
+
+    def tied_accounts(self, scope: Scope) -> list[Account]:
+        """The service accounts the deep pass lists keys of: owned by a person in scope,
+        with a key one of them created (audit log), or whose own policy names one; in a
+        targeted run also the accounts the last scans tied to them."""
+        emails = _emails(scope)
+        out = []
+        for email, acc in self._accounts.items():
+            owner = (acc.attributes.get("tags") or {}).get("owner")
+            if (owner in emails or self._creator_sas.get(email, set()) & emails
+                    or self._sa_members.get(email, set()) & emails
+                    or (self._targeted and acc.uid in scope.accounts)):
+                out.append(acc)
+        return sorted(out, key=lambda a: a.native_id)
+
+    def deepen(self, sink: Sink, scope: Scope) -> None:
+        if self.keys_mode != "leavers" and not self._targeted:
+            return
+        wanted = [a for a in self.tied_accounts(scope) if a.native_id not in self._listed]
+        if not wanted:
+            return
+        with self.target(sink, f"{','.join(self.scopes)}/leavers") as run:
+            run.attributes["service_accounts"] = len(wanted)
+            self._part(sink, run, "keys", lambda: self._keys(self.client(), sink, run, wanted))
 
     def _part(self, sink: Sink, run: TargetRun, what: str, fn) -> Any:
         """Run one part; a refusal the principal can meet on it alone is a skipped row
@@ -296,17 +366,22 @@ class GcpCollector(Collector):
                 known[name] = res
                 sink.emit(res)
             try:
-                sink.emit_all(t.transform_policy(policy, self.source, res, by_email))
+                grants = t.transform_policy(policy, self.source, res, by_email)
+                sink.emit_all(grants)
+                if res.kind == "service_account":  # who may act as it: its keys matter to them
+                    sa = (res.name or "").lower()
+                    self._sa_members.setdefault(sa, set()).update(
+                        str(g.attributes.get("email")) for g in grants if g.attributes.get("email"))
             except ValueError:
                 run.partial(f"a malformed policy of {name} was skipped")
 
-    def _creators(self, client: GoogleClient, projects: list[Resource]) -> dict[str, dict[str, Any]]:
+    def _creators_of(self, client: GoogleClient, projects: list) -> dict[str, dict[str, Any]]:
         lg = client.service("logging", "v2")
         since = (self.ctx.now - timedelta(days=LOG_RETENTION_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
         flt = (f'protoPayload.methodName="{t.CREATE_KEY}" AND resource.type="service_account" '
                f'AND timestamp>="{since}"')
         entries: list[Any] = []
-        names = [p.native_id for p in projects]
+        names = [p.native_id if isinstance(p, Resource) else f"projects/{p}" for p in projects]
         for i in range(0, len(names), 100):
             body = {"resourceNames": names[i:i + 100], "filter": flt, "orderBy": "timestamp asc",
                     "pageSize": 1000}
@@ -314,8 +389,8 @@ class GcpCollector(Collector):
                                     "entries", "entries.list")
         return t.key_creators(entries)
 
-    def _emit_keys(self, sink: Sink, run: TargetRun, keys: list[tuple[str, dict]], accounts: list[Account],
-                   creators: dict[str, dict[str, Any]]) -> None:
+    def _emit_keys(self, sink: Sink, run: TargetRun, keys: list[tuple[str, dict]],
+                   accounts: list[Account]) -> None:
         """Keys from the Cloud Asset search, each tied to its service account by the
         parent's unique id."""
         by_unique = {str(a.attributes.get("unique_id")): a for a in accounts}
@@ -326,7 +401,7 @@ class GcpCollector(Collector):
                 run.partial(f"a key of an unknown service account was skipped ({parent.rsplit('/', 1)[-1]})")
                 continue
             try:
-                cred = t.transform_key(k, self.source, acc, creators)
+                cred = t.transform_key(k, self.source, acc, self._creators)
             except ValueError:
                 run.partial(f"a malformed key of {acc.native_id} was skipped")
                 continue
@@ -336,11 +411,11 @@ class GcpCollector(Collector):
         run.attributes["user_managed_keys"] = n
         run.attributes["keys_from"] = "cloudasset"
 
-    def _keys(self, client: GoogleClient, sink: Sink, run: TargetRun, accounts: Iterable[Account],
-              creators: dict[str, dict[str, Any]]) -> None:
+    def _keys(self, client: GoogleClient, sink: Sink, run: TargetRun, accounts: Iterable[Account]) -> None:
         iam = client.service("iam", "v1")
         n = 0
         for acc in accounts:
+            self._listed.add(acc.native_id)
             name = f"projects/{acc.attributes.get('project')}/serviceAccounts/{acc.native_id}"
             try:
                 body = client.execute(iam.projects().serviceAccounts().keys().list(
@@ -351,7 +426,7 @@ class GcpCollector(Collector):
                 raise
             for k in body.get("keys") or []:
                 try:
-                    cred = t.transform_key(k, self.source, acc, creators)
+                    cred = t.transform_key(k, self.source, acc, self._creators)
                 except ValueError:
                     run.partial(f"a malformed key of {acc.native_id} was skipped")
                     continue
@@ -359,3 +434,7 @@ class GcpCollector(Collector):
                     sink.emit(cred)
                     n += 1
         run.attributes["user_managed_keys"] = n
+
+
+def _emails(scope: Scope | None) -> set[str]:
+    return {e.lower() for e in (scope.emails if scope else ())}

@@ -117,8 +117,10 @@ def key_creators(entries: list[Any]) -> dict[str, dict[str, Any]]:
             p.get("authenticationInfo"), dict) else None
         if not resp.get("name") or not who:
             continue
+        sa = re.search(r"/serviceAccounts/([^/]+)/keys/", str(resp["name"]))
         out[key_id(str(resp["name"]))] = {"principal": str(who).lower(), "at": e.get("timestamp"),
-                                          "insert_id": e.get("insertId")}
+                                          "insert_id": e.get("insertId"),
+                                          "service_account": sa.group(1).lower() if sa else None}
     return out
 
 
