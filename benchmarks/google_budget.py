@@ -12,9 +12,10 @@ Measured, in one run:
   mobile and ChromeOS devices and the two Reports queries (what a collector that does not
   know who left must do). It runs on the first ``--naive-users`` users (default 1,000):
   its cost is per user by construction, so the per-user figure is the measured one;
-- gcp with ``keys: leavers`` (the default: keys.list only for the service accounts tied to
-  a leaver, in the deep pass), ``keys: iam`` (keys.list per service account, the default
-  before) and ``keys: asset`` (keys from the Cloud Asset search).
+- gcp with its defaults (``keys: asset``: every key from the Cloud Asset search, a call
+  per 500), ``keys: iam`` (keys.list per service account, the default before) and
+  ``keys: leavers`` (keys.list only for the service accounts tied to a leaver, in the deep
+  pass; the other keys not checked, so the target is partial).
 
 Goals (issue 19): <= 0.02 requests per user in the bulk pass, <= 6 per leaver.
 
@@ -130,35 +131,35 @@ def main() -> int:
               f"= {naive_per_user:.2f}/user -> {naive_per_user * est.users:.0f} requests for the whole domain")
         ours = w["bulk"] + w["deep"]
         print(f"ratio naive/residual over the domain: {naive_per_user * est.users / max(1, ours):.0f}x fewer requests")
-        g_lv = run(server, GcpCollector({"organization": "445566778899", "credentials_file": key,
-                                         "api_endpoint": server.url}, context(tmp)), leavers)
-        g_iam = run(server, GcpCollector({"organization": "445566778899", "credentials_file": key,
-                                          "api_endpoint": server.url, "keys": "iam"}, context(tmp)), None)
-        g_asset = run(server, GcpCollector({"organization": "445566778899", "credentials_file": key,
-                                            "api_endpoint": server.url, "keys": "asset"}, context(tmp)), None)
-        print(f"gcp, keys: leavers (default): bulk {g_lv['bulk']} requests ({g_lv['bulk_s']:.1f}s); deep "
+        gcp = {"organization": "445566778899", "credentials_file": key, "api_endpoint": server.url}
+        g_def = run(server, GcpCollector(dict(gcp), context(tmp)), leavers)
+        g_iam = run(server, GcpCollector({**gcp, "keys": "iam"}, context(tmp)), leavers)
+        g_lv = run(server, GcpCollector({**gcp, "keys": "leavers"}, context(tmp)), leavers)
+        for label, g in (("defaults (keys: asset)", g_def), ("keys: iam", g_iam)):
+            print(f"gcp, {label}: bulk {g['bulk']} requests ({g['bulk_s']:.1f}s) = "
+                  f"{g['bulk'] / est.service_accounts:.3f}/service account, deep {g['deep']}; "
+                  f"{g['credentials']} user-managed keys; coverage says {g['coverage_calls']}")
+        print(f"gcp, keys: leavers: bulk {g_lv['bulk']} requests ({g_lv['bulk_s']:.1f}s); deep "
               f"{g_lv['deep']} requests ({g_lv['deep_s']:.1f}s) = {g_lv['deep'] / max(1, len(est.leavers)):.2f}"
               f"/leaver, {g_lv['credentials']} user-managed keys of leavers' service accounts; "
               f"coverage says {g_lv['coverage_calls']}")
-        for label, g in (("keys: iam", g_iam), ("keys: asset", g_asset)):
-            print(f"gcp, {label}: {g['bulk']} requests ({g['bulk_s']:.1f}s) = {g['bulk'] / est.service_accounts:.3f}"
-                  f"/service account, {g['credentials']} user-managed keys; coverage says {g['coverage_calls']}")
-        both = (w["bulk"] + g_asset["bulk"]) / est.users
-        default = (w["bulk"] + g_lv["bulk"]) / est.users
-        print(f"bulk, Workspace + gcp (keys: leavers, default): {default:.4f}/user; keys: asset: {both:.4f}/user; "
-              f"keys: iam: {(w['bulk'] + g_iam['bulk']) / est.users:.4f}/user")
+        default = (w["bulk"] + g_def["bulk"]) / est.users
+        leavers_mode = (w["bulk"] + g_lv["bulk"]) / est.users
+        print(f"bulk, Workspace + gcp: defaults {default:.4f}/user (before: keys: iam "
+              f"{(w['bulk'] + g_iam['bulk']) / est.users:.4f}/user); keys: leavers {leavers_mode:.4f}/user")
         check(per_user <= 0.02, f"google_workspace bulk pass <= 0.02 requests/user ({per_user:.4f})")
         check(per_leaver <= 6, f"deep pass <= 6 requests/leaver ({per_leaver:.2f})")
-        check(default <= 0.02, f"Workspace + gcp (default) bulk <= 0.02 requests/user ({default:.4f})")
-        check(both <= 0.02, f"Workspace + gcp (keys: asset) bulk <= 0.02 requests/user ({both:.4f})")
-        check(g_lv["credentials"] == len(est.leavers), "keys: leavers finds each key a leaver created")
+        check(default <= 0.02, f"Workspace + gcp (defaults) bulk <= 0.02 requests/user ({default:.4f})")
+        check(leavers_mode <= 0.02, f"Workspace + gcp (keys: leavers) bulk <= 0.02 requests/user ({leavers_mode:.4f})")
         check(w["credentials"] == 3 * len(est.leavers), "every leaver's grant, app password and phone found")
-        check(g_iam["credentials"] == g_asset["credentials"] == est.service_accounts,
-              "every user-managed key found, both ways")
-        for label, g in (("google_workspace", w), ("gcp leavers", g_lv), ("gcp iam", g_iam), ("gcp asset", g_asset)):
+        check(g_iam["credentials"] == g_def["credentials"] == est.service_accounts,
+              "every user-managed key found, defaults and keys: iam")
+        check(g_lv["credentials"] == len(est.leavers), "keys: leavers finds each key a leaver created")
+        check(g_def["deep"] == g_iam["deep"] == 0, "defaults and keys: iam ask nothing more in the deep pass")
+        for label, g in (("google_workspace", w), ("gcp defaults", g_def), ("gcp iam", g_iam), ("gcp leavers", g_lv)):
             check(g["coverage_calls"] == g["bulk"] + g["deep"], f"{label}: coverage api_calls == server count")
-            # keys: leavers says the other accounts' keys were not listed: a skipped row
-            want = ["ok", "skipped"] if g is g_lv else ["ok"]
+            # keys: leavers says the other accounts' keys were not listed: a skipped row, partial target
+            want = ["ok", "partial", "skipped"] if g is g_lv else ["ok"]
             check(g["writes"] == 0 and g["statuses"] == want, f"{label}: no write, coverage rows {want}")
     finally:
         server.stop()

@@ -214,7 +214,9 @@ def _google(tmp: Path, workspace: bool):
     if workspace:
         return s, {"customer": "C0acme123", "subject": fake_google.ADMIN, "credentials_file": str(key),
                    "api_endpoint": s.url}
-    return s, {"organization": "445566778899", "credentials_file": str(key), "api_endpoint": s.url}
+    # keys: iam, so that keys.list (the core below) is asked whether Cloud Asset answers or not
+    return s, {"organization": "445566778899", "credentials_file": str(key), "api_endpoint": s.url,
+               "keys": "iam"}
 
 
 _AWS: dict[str, Any] = {}

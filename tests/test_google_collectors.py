@@ -132,8 +132,9 @@ def ws_block(server, tmp, **kw):
 
 
 def gcp_block(server, tmp, **kw):
-    """``keys: iam`` (every account's keys in the bulk pass) unless a test says otherwise:
-    these tests read the whole estate; the default, ``keys: leavers``, has its own."""
+    """``keys: iam`` (keys.list per account in the bulk pass) unless a test says otherwise:
+    these tests count IAM calls; the default (``keys: asset``) and ``keys: leavers`` have
+    their own."""
     return {"organization": "445566778899", "api_endpoint": server.url, "keys": "iam",
             "credentials_file": str(server.write_key_file(tmp / "key.json")), **kw}
 
@@ -289,13 +290,23 @@ def test_gcp_keys_from_cloud_asset_match_the_iam_api(fresh, tmp_path):
     assert keys(fallback) == keys(iam) and fresh.calls()["iam.serviceAccounts.keys.list"] == before + 5
 
 
-def test_gcp_default_lists_keys_only_of_service_accounts_tied_to_a_leaver(fresh, tmp_path):
-    """keys: leavers (the default): the bulk pass lists no key and says so in a skipped row
-    (not checked, never clean); the deep pass lists the keys of svc-deploy only (alice owns
-    it, created its keys and its own policy names her); bob's svc-reports is not asked
-    about (dave's key there is older than the audit log: its creator is unknown)."""
+def test_gcp_default_reads_every_key_from_cloud_asset_without_a_call_per_account(fresh, tmp_path):
     block = {k: v for k, v in gcp_block(fresh, tmp_path).items() if k != "keys"}
-    run = Run(fresh, tmp_path, block, GcpCollector,
+    default = Run(fresh, tmp_path, block, GcpCollector)
+    iam = Run(fresh, tmp_path / "b", gcp_block(fresh, tmp_path), GcpCollector)
+    keys = lambda r: sorted(c.native_id for c in r.all(Credential))  # noqa: E731
+    assert keys(default) == keys(iam) and ALICE_KEY in {c.name for c in default.all(Credential)}
+    assert fresh.calls()["iam.serviceAccounts.keys.list"] == len(iam.all(Account))  # iam's, none of default's
+    assert [c.status for c in default.all(Coverage)] == ["ok"]
+
+
+def test_gcp_keys_leavers_lists_keys_only_of_service_accounts_tied_to_a_leaver(fresh, tmp_path):
+    """keys: leavers: the bulk pass lists no key; the deep pass lists the keys of svc-deploy
+    only (alice owns it, created its keys and its own policy names her); bob's svc-reports
+    is not asked about (dave's key there is older than the audit log: its creator is
+    unknown). The keys not listed are a skipped row and the target is partial: the cloud
+    layer is never clean on them."""
+    run = Run(fresh, tmp_path, gcp_block(fresh, tmp_path, keys="leavers"), GcpCollector,
               deep=Scope(emails={"alice@example.com", "carol@example.com", "dave@example.com"}))
     keys = {c.name: c for c in run.all(Credential)}
     assert set(keys) == {ALICE_KEY, "a1ce0000000000000000000000000000000000a2"}
@@ -305,21 +316,22 @@ def test_gcp_default_lists_keys_only_of_service_accounts_tied_to_a_leaver(fresh,
     assert DEPLOY in keys_path[0].path
     skipped = [c for c in run.all(Coverage) if c.status == "skipped"]
     assert [c.target for c in skipped] == ["organizations/445566778899/keys of service accounts not tied to a leaver"]
-    assert run.cov("organizations/445566778899").status == "ok"
+    main = run.cov("organizations/445566778899")
+    assert main.status == "partial" and "not checked (keys: leavers)" in main.error
     assert run.cov("organizations/445566778899/leavers").status == "ok"
     assert run.collector.calls == len(fresh.requests)
 
 
 def test_gcp_deep_pass_without_the_keys_permission_is_partial(fresh, tmp_path):
     fresh.deny("iam.serviceAccounts.keys.list")
-    block = {k: v for k, v in gcp_block(fresh, tmp_path).items() if k != "keys"}
-    run = Run(fresh, tmp_path, block, GcpCollector, deep=Scope(emails={"alice@example.com"}))
+    run = Run(fresh, tmp_path, gcp_block(fresh, tmp_path, keys="leavers"), GcpCollector,
+              deep=Scope(emails={"alice@example.com"}))
     deep = run.cov("organizations/445566778899/leavers")
     assert deep.status == "partial" and "roles/iam.securityReviewer" in deep.error
     assert not run.all(Credential)
 
 
 def test_gcp_deep_pass_asks_nothing_when_no_leaver_is_tied_to_a_service_account(fresh, tmp_path):
-    block = {k: v for k, v in gcp_block(fresh, tmp_path).items() if k != "keys"}
-    Run(fresh, tmp_path, block, GcpCollector, deep=Scope(emails={"carol@example.com"}))
+    Run(fresh, tmp_path, gcp_block(fresh, tmp_path, keys="leavers"), GcpCollector,
+        deep=Scope(emails={"carol@example.com"}))
     assert fresh.calls()["iam.serviceAccounts.keys.list"] == 0

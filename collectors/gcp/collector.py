@@ -20,21 +20,20 @@ What it reads, per target:
 - Cloud Logging ``entries.list`` over the projects (100 a request) for
   ``google.iam.admin.v1.CreateServiceAccountKey``: who created each key, where the
   400-day Admin Activity log still has it;
-- user-managed keys (``serviceAccounts.keys.list?keyTypes=USER_MANAGED``; the API has no
-  listing across accounts, so a call per service account). ``keys: leavers`` (the
-  default) asks only about the service accounts tied to a leaver, in the deep pass: owned
-  by one (``owner:`` in the description), with a key one created (the audit log), or
-  whose own policy names one. The budget then grows with leavers, not with the estate;
-  the other accounts' keys are a ``skipped`` row (not checked, never clean).
-  ``keys: iam`` lists every account's keys in the bulk pass, ``keys: asset`` reads them
-  from the Cloud Asset search;
-- Policy Analyzer (``key_usage``, default on): ``activities:query`` of
-  ``serviceAccountKeyLastAuthentication`` for the keys read, so that a key nobody ever
-  authenticated with is ``credential.unused`` (``never_used``) and a used one is not.
+- user-managed keys. ``keys: asset`` (the default) reads every key from the Cloud Asset
+  search (``iam.googleapis.com/ServiceAccountKey``, a call per 500 keys), falling back to
+  ``keys.list?keyTypes=USER_MANAGED`` per service account where Cloud Asset is not used
+  (the IAM API has no listing across accounts). ``keys: iam`` always lists per account.
+  ``keys: leavers`` lists, in the deep pass, only the keys of the service accounts tied to
+  a leaver: owned by one (``owner:`` in the description), with a key one created (the
+  audit log), or whose own policy names one; the budget then grows with leavers, not with
+  the estate, but the other accounts' keys are not checked: a ``skipped`` row, and the
+  target is ``partial`` (a service account tied to a leaver only through the roster is
+  among them), so the cloud layer reads ``incomplete``, never ``clean``.
 
-A targeted run (``verify --live``, a watch event: ``collect`` with a scope) asks Cloud
-Asset only about the people in scope (``searchAllIamPolicies`` with ``policy:<e-mail>``,
-the audit log filtered to them) and lists the keys of their service accounts only.
+A targeted run (``verify --live``, a watch event: ``collect`` with a scope) lists, with
+``keys: iam`` or ``leavers``, only the keys of the service accounts tied to the people in
+scope (as above, or linked to them by the last scans: ``Scope.accounts``).
 
 A permission the principal lacks on one part is a ``skipped`` row naming the role, and the
 target is ``partial``: never ``clean`` on what was not read.
@@ -82,11 +81,11 @@ class GcpCollector(Collector):
         "credentials_file": Option(str),  # default: Application Default Credentials
         "api_endpoint": Option(str),
         "asset_inventory": Option(str, default="auto", choices=("auto", "off")),
-        # keys: "leavers" lists the keys of the service accounts tied to a leaver, in the
-        # deep pass (a call per such account); "iam" every account's keys (a call per
-        # account); "asset" reads them with the Cloud Asset search (a call per 500 keys),
-        # falling back to "iam" where Cloud Asset is not used
-        "keys": Option(str, default="leavers", choices=("leavers", "iam", "asset")),
+        # keys: "asset" reads them with the Cloud Asset search (a call per 500 keys),
+        # falling back to "iam" where Cloud Asset is not used; "iam" every account's keys
+        # (a call per account); "leavers" the keys of the service accounts tied to a
+        # leaver, in the deep pass (a call per such account; the rest not checked: partial)
+        "keys": Option(str, default="asset", choices=("asset", "iam", "leavers")),
         "audit_log": Option(bool, default=True),
     }
 
@@ -100,6 +99,7 @@ class GcpCollector(Collector):
         self._sa_members: dict[str, set[str]] = {}  # SA e-mail -> e-mails its own policy names
         self._listed: set[str] = set()  # SA e-mails whose keys were read
         self._targeted = False
+        self._keys_read = False
 
     @classmethod
     def check_config(cls, block: dict[str, Any]) -> str | None:
@@ -144,13 +144,14 @@ class GcpCollector(Collector):
 
     @property
     def keys_mode(self) -> str:
-        return str(self.config.get("keys") or "leavers")
+        return str(self.config.get("keys") or "asset")
 
     # --- the pass ----------------------------------------------------------------------
     def collect(self, sink: Sink, scope: Scope | None = None) -> None:
         """Bulk pass; with a scope (a targeted run), keys are listed in the deep pass for
         the service accounts tied to the people in scope only, whatever ``keys`` says."""
         self._targeted = scope is not None
+        self._keys_read = False  # every key of the target read in the bulk pass
         with self.target(sink, ",".join(self.scopes)) as run:
             client = self.client()
             asset = self.config.get("asset_inventory", "auto") != "off"
@@ -193,17 +194,18 @@ class GcpCollector(Collector):
             for c in self._creators.values():
                 if c.get("service_account"):
                     self._creator_sas.setdefault(c["service_account"], set()).add(c["principal"])
-            if asset_keys is not None and not self._targeted:
+            if asset_keys is not None:  # every key, already read with the resources
                 self._emit_keys(sink, run, asset_keys, accounts)
             elif self.keys_mode == "leavers" or self._targeted:
-                run.attributes["keys_from"] = "deep pass: service accounts tied to a leaver"
+                run.attributes["keys_from"] = "deep pass: service accounts tied to the people in scope"
                 if not self._targeted:
+                    what = "keys of service accounts not tied to a leaver"
                     self.emit_coverage(
-                        sink, f"{','.join(self.scopes)}/keys of service accounts not tied to a leaver",
-                        self.layer, "skipped",
+                        sink, f"{','.join(self.scopes)}/{what}", self.layer, "skipped",
                         error="not listed (keys: leavers asks only about the service accounts a leaver owns, "
-                              "created a key of or is bound to; keys: iam lists every account's keys, a "
-                              "call per account)", attributes={"service_accounts": len(accounts)})
+                              "created a key of or is bound to; keys: asset or iam lists every account's keys)",
+                        attributes={"service_accounts": len(accounts)})
+                    run.partial(f"{what} not checked (keys: leavers)")
             else:
                 self._part(sink, run, "keys", lambda: self._keys(client, sink, run, accounts))
             run.attributes.update({"projects": len(live), "service_accounts": len(accounts)})
@@ -223,7 +225,7 @@ class GcpCollector(Collector):
         return sorted(out, key=lambda a: a.native_id)
 
     def deepen(self, sink: Sink, scope: Scope) -> None:
-        if self.keys_mode != "leavers" and not self._targeted:
+        if self._keys_read or (self.keys_mode != "leavers" and not self._targeted):
             return
         wanted = [a for a in self.tied_accounts(scope) if a.native_id not in self._listed]
         if not wanted:
@@ -250,7 +252,7 @@ class GcpCollector(Collector):
         """Projects, service accounts and (``keys: asset``) keys: (parent SA name, key)."""
         a = client.service("cloudasset", "v1")
         projects, accounts = [], []
-        with_keys = self.config.get("keys") == "asset"
+        with_keys = self.keys_mode == "asset"
         keys: list[tuple[str, dict]] | None = [] if with_keys else None
         types = [PROJECT_T, SA_T] + ([KEY_T] if with_keys else [])
         mask = {"readMask": ASSET_FIELDS} if with_keys else {}
@@ -410,6 +412,7 @@ class GcpCollector(Collector):
                 n += 1
         run.attributes["user_managed_keys"] = n
         run.attributes["keys_from"] = "cloudasset"
+        self._keys_read = True
 
     def _keys(self, client: GoogleClient, sink: Sink, run: TargetRun, accounts: Iterable[Account]) -> None:
         iam = client.service("iam", "v1")
