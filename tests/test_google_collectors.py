@@ -335,3 +335,15 @@ def test_gcp_deep_pass_asks_nothing_when_no_leaver_is_tied_to_a_service_account(
     Run(fresh, tmp_path, gcp_block(fresh, tmp_path, keys="leavers"), GcpCollector,
         deep=Scope(emails={"carol@example.com"}))
     assert fresh.calls()["iam.serviceAccounts.keys.list"] == 0
+
+
+def test_google_times_are_read_by_the_one_lenient_parser():
+    """Both collectors read payload times with scanner.core.timeparse.timestamp (no copy of
+    ts() of their own): Google's RFC 3339 with milliseconds, 1970 for "never signed in"
+    (kept, the transform compares it), and None for what cannot be read."""
+    from scanner.core import timeparse
+    assert wt.ts is gt.ts is timeparse.timestamp
+    assert wt.ts("2026-11-03T08:14:02.000Z") == datetime(2026, 11, 3, 8, 14, 2, tzinfo=UTC)
+    assert wt.ts("1970-01-01T00:00:00.000Z") == wt.NEVER_SIGNED_IN
+    assert [wt.ts(v) for v in (None, "", "not a time")] == [None, None, None]
+    assert wt.ms("1717200000000") == datetime(2024, 6, 1, tzinfo=UTC) and wt.ms("0") is None

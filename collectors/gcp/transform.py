@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from collectors.google_workspace.transform import ts
+from scanner.core.timeparse import timestamp as ts  # the one lenient payload-time parser
 from scanner.core.model import Account, Credential, Grant, Resource, make_uid
 
 SYSTEM = "gcp"

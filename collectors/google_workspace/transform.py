@@ -11,20 +11,10 @@ from datetime import UTC, datetime
 from typing import Any, Iterable
 
 from scanner.core.model import Account, Activity, Credential, Identity, make_uid
-from scanner.core.timeparse import parse_time
+from scanner.core.timeparse import timestamp as ts  # the one lenient payload-time parser
 
 SYSTEM = "google_workspace"
 NEVER_SIGNED_IN = datetime(1970, 1, 1, tzinfo=UTC)  # Google's lastLoginTime for "never"
-
-
-def ts(value: Any) -> datetime | None:
-    """An RFC 3339 time as Google writes it (``Z``, milliseconds); None if unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
 
 
 def ms(value: Any) -> datetime | None:
