@@ -31,7 +31,7 @@ FORMATS = ("html", "csv", "json", "md")
 CSV_COLUMNS = (
     "leaver_id", "leaver_name", "kind", "source", "terminated_at", "notified_at",
     "item_kind", "system", "layer", "item", "handle", "item_uid", "first_seen", "last_seen_live",
-    "gone_in_scan", "state", "removal_at", "removal_basis", "removal_event_id",
+    "gone_in_scan", "state", "returns_on", "removal_at", "removal_basis", "removal_event_id",
     "removal_actor", "hours_from_termination", "hours_from_notification", "sla_hours",
     "sla", "open_age_days", "note", "controls")
 
@@ -55,7 +55,8 @@ def csv_rows(ev: Evidence) -> list[dict[str, Any]]:
             rows.append({**base, "item_kind": i.kind, "system": i.system, "layer": i.layer,
                          "item": i.name, "handle": i.handle, "item_uid": i.uid, "first_seen": _t(i.first_seen),
                          "last_seen_live": _t(i.last_seen_live), "gone_in_scan": i.gone_in_scan or "",
-                         "state": i.state, "removal_at": _t(i.removal_at),
+                         "state": i.state, "returns_on": i.returns_on,
+                         "removal_at": _t(i.removal_at),
                          "removal_basis": i.removal_basis, "removal_event_id": e.get("id", ""),
                          "removal_actor": e.get("actor", ""),
                          "hours_from_termination": _t(i.hours_from_termination and round(i.hours_from_termination, 2)),

@@ -13,9 +13,10 @@ How a state is decided (the rule that keeps this honest):
   ``DeleteAccessKey``, Okta ``user.lifecycle.deactivate`` ...), else the time of that
   scan, which is an upper bound (said so in ``removal_basis``).
 - ``open``: still live in the last scan of the period.
-- ``would_come_back``: inert now but returns on reactivation or re-apply (an account
-  suspended or pending while it still holds grants, a grant of such an account, IaC that
-  recreates the access).
+- ``would_come_back``: inert now but returns on reactivation, re-apply or name reuse (an
+  account suspended or pending while it still holds grants, a grant of such an account,
+  IaC that recreates the access, a binding that names what no longer exists: see
+  ``_name_reuse``). ``returns_on`` says which.
 - ``not_evidenced``: it went out of sight, but no later scan checked its layer (the
   collector failed, was partial, not configured or not run). Never shown as removed.
 - ``waived``: an accepted exception (a waiver with approver, reason and expiry).
@@ -63,6 +64,13 @@ CHECKED_VERDICTS = ("clean", "residual")
 LIVE_STATUSES = {"account": ("active",), "credential": ("active", "unknown"),
                  "grant": ("active",), "finding": ("active",)}
 INERT_ACCOUNT_STATUSES = ("suspended", "disabled", "pending", "blocked")
+# Grants that name their principal by a string the provider does not tie to an object:
+# Kubernetes keeps a RoleBinding whose subject (a user name, an e-mail, a ServiceAccount
+# name) no longer exists, and gives its role to whoever next authenticates as that name.
+BY_NAME_VIA = ("binding",)
+# Where a person's user name or e-mail is issued: while an account there holds it, the name
+# is not free to be given to someone else.
+NAME_ISSUER_LAYERS = ("directory",)
 
 
 @dataclass
@@ -90,6 +98,7 @@ class Item:
     last_seen_live: datetime | None = None
     gone_in_scan: str | None = None  # first scan that checked the layer and saw it gone
     state: str = "open"
+    returns_on: str = ""  # would_come_back: reactivation | re-apply | name reuse
     removal_at: datetime | None = None
     removal_basis: str = ""  # event | scan (upper bound) | before_first_scan
     removal_event: dict[str, Any] | None = None
@@ -224,21 +233,22 @@ lk AS (SELECT DISTINCT l.account, l.identity, split_part(l.account, '|', 1) AS s
        FROM links l JOIN est USING (scan_id) JOIN pop USING (identity)),
 pres AS (
   SELECT lk.identity, 'account' AS kind, lk.account AS uid, a.system,
-         a.kind AS sub, coalesce(nullif(a.login, ''), a.native_id) AS name, a.status, est.seq
+         a.kind AS sub, coalesce(nullif(a.login, ''), a.native_id) AS name, a.status, est.seq,
+         lk.account AS holder
   FROM accounts a JOIN est USING (scan_id) JOIN lk ON a.source = lk.src AND a.native_id = lk.nid
   UNION ALL
   SELECT lk.identity, 'credential', c.source || '|' || c.native_id, c.system, c.kind,
-         coalesce(nullif(c.name, ''), c.native_id), c.status, est.seq
+         coalesce(nullif(c.name, ''), c.native_id), c.status, est.seq, lk.account
   FROM credentials c JOIN est USING (scan_id) JOIN lk ON lk.account = c.holder
   UNION ALL
   SELECT lk.identity, 'grant', g.source || '|' || g.principal || '->' || g.resource || ':'
          || g.permission, g.system, g.via, g.resource || ' (' || g.permission || ')',
-         'active', est.seq
+         'active', est.seq, lk.account
   FROM grants g JOIN est USING (scan_id) JOIN lk ON lk.account = g.principal
   UNION ALL
   SELECT f.identity, 'finding', f.fingerprint, f.system, f.object_kind,
          coalesce(nullif(f.object_name, ''), f.object_id),
-         CASE f.status WHEN 'waived' THEN 'waived' ELSE 'active' END, est.seq
+         CASE f.status WHEN 'waived' THEN 'waived' ELSE 'active' END, est.seq, NULL
   FROM findings f JOIN est USING (scan_id) JOIN pop ON pop.identity = f.identity
   WHERE f.severity <> 'info' AND NOT (starts_with(f.subject, 'account:')
         OR starts_with(f.subject, 'credential:') OR starts_with(f.subject, 'grant:'))
@@ -259,7 +269,7 @@ def _items(inv: Inventory):
     return inv.query(f"""
         SELECT identity, kind, uid, arg_max(system, seq), arg_max(sub, seq), arg_max(name, seq),
                min(seq), max(seq) FILTER (WHERE {live}), max(seq), arg_max(status, seq),
-               max(seq) FILTER (WHERE status = 'waived')
+               max(seq) FILTER (WHERE status = 'waived'), arg_max(holder, seq)
         FROM evidence_presence GROUP BY identity, kind, uid ORDER BY identity, kind, uid""")
 
 
@@ -368,8 +378,9 @@ def build(inv: Inventory, period_from: date, period_to: date, sla_hours: int = D
     handles = _handles(inv, ids, pop)
     account_status = {r[2]: r[9] for r in rows if r[1] == "account" and r[8] == last.seq}
     holding = {_grant_account(r[2]) for r in rows if r[1] == "grant" and r[8] == last.seq}
+    holder_of = {r[2]: r[11] for r in rows if r[1] == "credential"}
     for (ident, kind, uid, system, sub, name, first_seq, live_seq, last_seq, last_status,
-         waived_seq) in rows:
+         waived_seq, _holder) in rows:
         lv = leavers[ident]
         item = Item(kind, uid, system, layer_of(system, sub or ""), sub or "", name or uid,
                     handle=handles.get(uid, ""),
@@ -399,6 +410,8 @@ def build(inv: Inventory, period_from: date, period_to: date, sla_hours: int = D
         for item in lv.items:
             if item.uid in waived_subjects and item.state in ("open", "would_come_back"):
                 item.state, item.sla, item.note = "waived", "n/a", "accepted exception (waiver)"
+    for lv in leavers.values():
+        _name_reuse(lv, holder_of)
     verdicts = _last_verdicts(inv, last.id, pop)
     for ident, lv in leavers.items():
         for layer, verdict in sorted(verdicts.get(ident, {}).items()):
@@ -426,8 +439,10 @@ def _decide(item: Item, lv: Leaver, live_seq: int | None, last_seq: int, last_st
         recreated = item.kind == "finding" and item.layer == "iac"
         item.state = "would_come_back" if held_by_inert or recreated else "open"
         if held_by_inert:
+            item.returns_on = "reactivation"
             item.note = "held by an account that is suspended or pending: returns on reactivation"
         elif recreated:
+            item.returns_on = "re-apply"
             item.note = "IaC recreates this access when it is applied"
         item.sla = "open"
         item.age_days = _hours(term, last.at) / 24 if term else None
@@ -435,7 +450,7 @@ def _decide(item: Item, lv: Leaver, live_seq: int | None, last_seq: int, last_st
     if item.kind == "account" and last_seq == last.seq and (
             last_status == "pending" or (last_status in INERT_ACCOUNT_STATUSES
                                          and item.uid in holding)):
-        item.state = "would_come_back"
+        item.state, item.returns_on = "would_come_back", "reactivation"
         item.note = (f"account is {last_status}, not deleted, and still holds access: "
                      "it returns on reactivation")
     after = live_seq or 0
@@ -469,6 +484,43 @@ def _decide(item: Item, lv: Leaver, live_seq: int | None, last_seq: int, last_st
         item.sla = "breached"  # the event says when, or it was seen live past the SLA
     else:
         item.sla = "unproven"  # removed between two scans that straddle the SLA
+
+
+def _name_reuse(lv: Leaver, holder_of: dict[str, str | None]) -> None:
+    """Bindings to a name nobody holds any more: inert now, but whoever is next given the
+    name (a new hire given the e-mail, a ServiceAccount created with that name) gets the
+    access. ``would_come_back`` (returns on name reuse), never ``removed`` and not ``open``:
+
+    - a by-name grant (a Kubernetes RBAC binding) still live whose subject account was seen
+      and is gone (a ServiceAccount deleted while a binding names it);
+    - a by-name grant to a user name or e-mail (``User`` subject) still live, when every
+      account the leaver had where names are issued (the directory: Okta, Entra, Google
+      Workspace) is removed, and no credential of that subject is still live (an unexpired
+      client certificate still authenticates as the name: that access is ``open``).
+
+    A leaver with no directory account seen in the period keeps ``open``: nothing says the
+    name is free."""
+    accounts = {i.uid: i for i in lv.items if i.kind == "account"}
+    issuers = [i for i in accounts.values() if i.layer in NAME_ISSUER_LAYERS]
+    names_free = bool(issuers) and all(i.state == "removed" for i in issuers)
+    live_holders = {holder_of.get(i.uid) for i in lv.items
+                    if i.kind == "credential" and i.state in ("open", "waived")}
+    for item in lv.items:
+        if item.kind != "grant" or item.subkind not in BY_NAME_VIA or item.state != "open":
+            continue
+        principal = _grant_account(item.uid)
+        acc = accounts.get(principal)
+        if acc is not None and acc.state == "removed":
+            item.note = (f"the binding still names {acc.name}, which no longer exists: "
+                         "whoever creates that name gets this access")
+        elif (acc is not None and acc.subkind == "user" and acc.state == "open"
+              and names_free and principal not in live_holders):
+            item.note = (f"the binding names {acc.name}, which the directory no longer holds: "
+                         "whoever is given that name next gets this access")
+            acc.state, acc.returns_on, acc.note = "would_come_back", "name reuse", item.note
+        else:
+            continue
+        item.state, item.returns_on = "would_come_back", "name reuse"
 
 
 def _grant_account(uid: str) -> str:
