@@ -24,7 +24,7 @@ from typing import Iterable, Iterator
 
 from collectors.iac.facts import FileFacts
 from collectors.iac.parsers import analyze
-from scanner.core.secrets import Fingerprinter, SecretScanner
+from scanner.core.secrets import Fingerprinter, SecretScanner, _Engine
 
 ANALYZER_VERSION = "iac-3"  # 2: agent/MCP configs; 3: tree-sitter-hcl, whole-file Terraform
 PARALLEL_MIN_BYTES = 512 * 1024  # below this, one process is faster than starting two
@@ -151,6 +151,9 @@ class Analyzer:
                 size = 0
             batches[-1].append((j.rel, j.data))
             size += len(j.data)
+        # detect-secrets' settings and the prefilter's automata, built once here: the
+        # forked workers inherit them instead of each building its own
+        _Engine.get()
         ctx = multiprocessing.get_context("fork")
         key = self.fp._key  # the key reaches the workers in memory, never on disk
         with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,

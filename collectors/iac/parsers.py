@@ -334,6 +334,8 @@ def terraform_facts(doc: dict, text: str, lines: list[str]) -> ParseResult:
     values: Values = _tf_variable_defaults(text) if "variable" in text else []
     refs: list[RefFact] = []
     pairs: Pairs = []
+    if not doc:  # the prefilter found no block to parse (_parse_hcl): nothing to locate
+        return refs, pairs, values
     layout = hcl.Layout(lines)
     for block_type, blocks in doc.items():
         if block_type.startswith("__"):

@@ -29,6 +29,8 @@ BINARY_EXT = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".ico", ".webp", ".svg", 
               ".iso", ".dmg", ".deb", ".rpm", ".parquet", ".duckdb", ".sqlite", ".db",
               ".lock", ".map", ".min.js", ".min.css"}
 
+_BINARY_SUFFIXES = tuple(sorted(BINARY_EXT))  # one str.endswith call for all of them
+
 
 @dataclass
 class Rules:
@@ -50,7 +52,7 @@ class Rules:
             return "vendored"
         elif p.name in LOCK_FILES:
             return "lock file"
-        elif any(p.name.lower().endswith(ext) for ext in BINARY_EXT):
+        elif p.name.lower().endswith(_BINARY_SUFFIXES):
             return "binary"
         if size is not None and size > self.max_file_bytes:
             return "too large"
