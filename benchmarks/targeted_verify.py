@@ -140,7 +140,7 @@ def main() -> int:
     from scanner.config import load_config
     from scanner.engine import overall
     from scanner.core.store import Inventory
-    from scanner.pipeline import TARGETED_COMMAND, run_scan
+    from scanner.pipeline import run_scan
     from scanner.watch import OktaLogSource, Sinks, targeted_verify, watch_loop
 
     with AwsServer() as aws, tempfile.TemporaryDirectory() as tmp:
@@ -170,7 +170,7 @@ def main() -> int:
             who = person(leavers[0])[1]
             reset(servers, aws)
             t = time.perf_counter()
-            live = run_scan(cfg, inv, command=TARGETED_COMMAND, verify={who})
+            live = run_scan(cfg, inv, command=Inventory.VERIFY_LIVE, verify={who})
             live_s, live_calls = time.perf_counter() - t, counts(servers, aws)
             live_304 = not_modified(servers)
             if args.dump:

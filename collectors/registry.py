@@ -1,59 +1,116 @@
-"""The collector registry: every ``Collector`` subclass in this package, by name.
+"""What the source packages declare, found by the one discovery step (scanner.core.plugins).
 
-Sources are discovered, not listed, so that adding a source is adding one folder:
-every package ``collectors/<source>/`` is imported through its ``collector`` module and
-its ``roster`` module (whichever it has).
+Every package ``collectors/<source>/`` is a source. Its ``__init__.py`` declares
+``SYSTEMS`` (the system names its records carry -> the verdict layer of each); its
+``collector.py`` holds a ``Collector`` subclass, its ``roster.py`` (or collector.py) a
+``@roster_source`` loader, its ``remediation.py`` the revocation steps ``plan`` prints.
+Adding a source is adding one folder: nothing here or in scanner/, rules/, reports/
+lists sources.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import pkgutil
+import sys
+from functools import cache
 from types import ModuleType
 
-import collectors
 from collectors.base import Collector
+from collectors.roster import ROSTER_SYSTEMS, RosterSource
+from scanner.core import plugins
+from scanner.core.model import RECORD_TYPES
 
-_LOADED = False
-
-
-def _load_all() -> None:
-    global _LOADED
-    if _LOADED:
-        return
-    for mod in pkgutil.iter_modules(collectors.__path__):
-        if not mod.ispkg or mod.name.startswith("_"):
-            continue
-        for part in ("collector", "roster"):
-            if importlib.util.find_spec(f"collectors.{mod.name}.{part}") is not None:
-                importlib.import_module(f"collectors.{mod.name}.{part}")
-    _LOADED = True
+PACKAGE = "collectors"
+PARTS = ("collector", "roster", "remediation")
+# CI secrets and variables are ci-cd whatever the host that keeps them.
+CI_KINDS = {"ci_secret", "ci_variable", "actions_secret", "pipeline_schedule", "runner"}
 
 
-def _subclasses(cls: type) -> list[type]:
-    out = []
-    for sub in cls.__subclasses__():
-        out.append(sub)
-        out.extend(_subclasses(sub))
-    return out
+class UndeclaredSystem(LookupError):
+    """A record names a system no source package declares in its SYSTEMS: its findings
+    would land in a guessed layer (once, silently, ``saas``), so this is an error."""
 
 
-def remediations() -> list[ModuleType]:
-    """Each source package's ``remediation`` module (``collectors/<name>/remediation.py``):
-    its ``SYSTEMS``, ``credential_step(c, acc)``, ``account_step(acc)`` and ``RULE_STEPS``
-    (rule id -> plan builder), which ``scanner.plan`` consults before its own tables."""
-    _load_all()
-    out = []
-    for mod in pkgutil.iter_modules(collectors.__path__):
-        if mod.ispkg and importlib.util.find_spec(f"collectors.{mod.name}.remediation"):
-            out.append(importlib.import_module(f"collectors.{mod.name}.remediation"))
-    return out
+def source_modules() -> tuple[ModuleType, ...]:
+    return plugins.modules(PACKAGE, PARTS)
 
 
+@cache
 def collector_classes() -> dict[str, type[Collector]]:
-    _load_all()
-    # only this package's collectors: a Collector subclass defined elsewhere (a test's)
-    # must not leak into config validation or the docs check
-    return {c.name: c for c in _subclasses(Collector)
-            if c.name and c.__module__.startswith("collectors.")}
+    """Every collector of the source packages, by name."""
+    out: dict[str, type[Collector]] = {}
+    for mod in source_modules():
+        for obj in vars(mod).values():
+            if (isinstance(obj, type) and issubclass(obj, Collector) and obj.name
+                    and obj.__module__ == mod.__name__):
+                out[obj.name] = obj
+    return out
+
+
+@cache
+def roster_sources() -> dict[str, RosterSource]:
+    """Every roster source (``roster:`` kinds in the config), by name."""
+    return {src.name: src for src in plugins.marked(PACKAGE, "roster_source", PARTS)}
+
+
+@cache
+def system_layers() -> dict[str, str]:
+    """system name -> verdict layer, from every source package's ``SYSTEMS``."""
+    out = dict(ROSTER_SYSTEMS)
+    for mod in source_modules():
+        if mod.__name__.count(".") == 1:  # the package itself
+            for system, layer in (getattr(mod, "SYSTEMS", None) or {}).items():
+                if out.setdefault(system, layer) != layer:
+                    raise ValueError(f"{mod.__name__}: system {system} declared twice, "
+                                     f"as {out[system]} and {layer}")
+    return out
+
+
+def remediation_modules() -> dict[str, ModuleType]:
+    """system name -> the remediation module of the package that declares it."""
+    out: dict[str, ModuleType] = {}
+    for mod in source_modules():
+        if mod.__name__.endswith(".remediation"):
+            package = sys.modules[mod.__name__.rpartition(".")[0]]
+            for system in getattr(package, "SYSTEMS", None) or {}:
+                out[system] = mod
+    return out
+
+
+@cache
+def attribute_keys() -> dict[str, frozenset[str]]:
+    """record kind -> every attribute key declared for it: the scanner's own (the record
+    class's ATTRIBUTES) and each source package's (ATTRIBUTES in its __init__.py)."""
+    out: dict[str, set[str]] = {cls.__name__: set(cls.ATTRIBUTES) for cls in RECORD_TYPES}
+    for mod in source_modules():
+        if mod.__name__.count(".") == 1:
+            for kind, keys in (getattr(mod, "ATTRIBUTES", None) or {}).items():
+                if kind not in out:
+                    raise ValueError(f"{mod.__name__}: ATTRIBUTES names {kind}, not a record kind")
+                out[kind].update(keys)
+    return {kind: frozenset(keys) for kind, keys in out.items()}
+
+
+def declared_attributes() -> dict[str, dict[str, tuple[str, ...]]]:
+    """record kind -> {declarer: its keys}, for docs/schema.md."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {cls.__name__: {} for cls in RECORD_TYPES}
+    for cls in RECORD_TYPES:
+        if cls.ATTRIBUTES:
+            out[cls.__name__]["scanner"] = tuple(sorted(cls.ATTRIBUTES))
+    for mod in source_modules():
+        if mod.__name__.count(".") == 1:
+            for kind, keys in (getattr(mod, "ATTRIBUTES", None) or {}).items():
+                out[kind][mod.__name__] = tuple(sorted(keys))
+    return out
+
+
+def layer_of(system: str, kind: str = "") -> str:
+    """The layer a record belongs to; an undeclared system raises UndeclaredSystem."""
+    if kind in CI_KINDS:
+        return "ci-cd"
+    base = system.split(":", 1)[0]
+    try:
+        return system_layers()[base]
+    except KeyError:
+        raise UndeclaredSystem(
+            f"system {base!r} is not declared by any source package (add it to SYSTEMS in "
+            f"collectors/<source>/__init__.py)") from None

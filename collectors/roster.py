@@ -1,8 +1,8 @@
 """The roster-source contract: who is who, who left and when, who owns which NHI.
 
 A roster source is a plugin like a collector: it lives in its source's folder
-(``collectors/csv_roster/roster.py``, ``collectors/okta/collector.py``...) and registers
-with ``@roster_source``. Several sources merge by e-mail (see ``merge``), and each
+(``collectors/csv_roster/roster.py``, ``collectors/okta/collector.py``...), marked with
+``@roster_source``. Several sources merge by e-mail (see ``merge``), and each
 identity remembers which sources it came from.
 """
 
@@ -33,14 +33,17 @@ class RosterContext:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-ROSTER_SOURCES: dict[str, RosterSource] = {}
+# Identities (the roster's records) carry system "roster": the directory layer.
+ROSTER_SYSTEMS = {"roster": "directory"}
 
 
 def roster_source(name: str, options: dict[str, Option], shorthand: str | None = None):
-    def register(fn: Callable[[dict[str, Any], RosterContext], Iterable[Identity]]):
-        ROSTER_SOURCES[name] = RosterSource(name, options, fn, shorthand)
+    """Marks a loader as a roster source (``roster:`` kind ``name``); the discovery step
+    (collectors.registry.roster_sources) finds it in its source package."""
+    def mark(fn: Callable[[dict[str, Any], RosterContext], Iterable[Identity]]):
+        fn.roster_source = RosterSource(name, options, fn, shorthand)  # type: ignore[attr-defined]
         return fn
-    return register
+    return mark
 
 
 _STATUS_WEIGHT = {"active": 0, "suspended": 1, "terminated": 2}

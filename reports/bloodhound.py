@@ -31,9 +31,11 @@ from collections import defaultdict
 from typing import Any
 
 from reports import renderer
-from scanner.config import Policy
-from scanner.core.model import Finding, severity_rank
-from scanner.engine import load_context
+from scanner.core.graph import build_graph
+from scanner.core.model import (
+    Account, Credential, Exposure, Finding, Grant, Identity, Link, Reference, Resource, severity_rank,
+)
+from scanner.core.store import refined
 from scanner.resolve import Resolver
 
 SOURCE_KIND = "Residual"
@@ -67,11 +69,27 @@ def _props(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_opengraph(inv, scan_id: str) -> dict[str, Any]:
-    from reports.data import scan_now
+def scan_records(inv, scan_id: str) -> dict[str, list[Any]]:
+    """The scan's records by kind (the deep pass's version of a record where there are
+    two), read through the inventory's public API."""
+    return {"identities": inv.load(Identity, scan_id),
+            "accounts": list(refined(inv.iter(Account, scan_id)).values()),
+            "credentials": list(refined(inv.iter(Credential, scan_id)).values()),
+            "grants": inv.load(Grant, scan_id), "resources": inv.load(Resource, scan_id),
+            "links": inv.load(Link, scan_id), "exposures": inv.load(Exposure, scan_id),
+            "references": inv.load(Reference, scan_id)}
 
-    ctx = load_context(inv, scan_id, Policy(), scan_now(inv, scan_id))
-    g = ctx.graph
+
+def scan_graph(records: dict[str, list[Any]]):
+    """The scan's whole identity graph, from its records."""
+    return build_graph(records["identities"], records["accounts"], records["credentials"],
+                       records["grants"], records["resources"], records["links"],
+                       records["exposures"], records["references"])
+
+
+def build_opengraph(inv, scan_id: str) -> dict[str, Any]:
+    records = scan_records(inv, scan_id)
+    g = scan_graph(records)
     by_subject: dict[str, list[Finding]] = defaultdict(list)
     for f in inv.load(Finding, scan_id):
         if f.status != "waived":
@@ -101,7 +119,7 @@ def build_opengraph(inv, scan_id: str) -> dict[str, Any]:
                       "end": {"value": dst, "match_by": "id"},
                       "properties": _props({"rel": rel, **{k: v for k, v in data.items() if k != "rel"}})})
     known = {(e["start"]["value"], e["end"]["value"]) for e in edges}
-    resolver = Resolver(list(ctx.identities.values()))
+    resolver = Resolver(records["identities"])
     extra: list[tuple[str, str, str, dict[str, Any]]] = []
     for subject, found in by_subject.items():
         for f in found:
@@ -109,7 +127,7 @@ def build_opengraph(inv, scan_id: str) -> dict[str, Any]:
                 extra.append((f"identity:{f.identity}", subject, "ResidualNamedBy",
                               {"rel": "named_by", "rule": f.rule,
                                "resolved_by": (f.evidence or {}).get("resolved_by", "")}))
-    for rec in (*ctx.accounts.values(), *ctx.resources.values()):
+    for rec in (*records["accounts"], *records["resources"]):
         for key, _value, ident in resolver.tagged_owners(rec):
             extra.append((ident.node, rec.node, "ResidualOwns", {"rel": "owns", "via": f"tag:{key}"}))
     for src, dst, kind, props in extra:
@@ -122,5 +140,5 @@ def build_opengraph(inv, scan_id: str) -> dict[str, Any]:
 
 
 @renderer("bloodhound")
-def render_bloodhound(inv, scan_id: str, config: Any = None) -> str:
+def render_bloodhound(inv, scan_id: str, given: Any = None) -> str:
     return json.dumps(build_opengraph(inv, scan_id), indent=2, ensure_ascii=False)

@@ -52,7 +52,7 @@ def finding_row(f: dict[str, Any]) -> dict[str, Any]:
 
 
 @renderer("csv")
-def render_csv(inv, scan_id: str, config: Any = None) -> str:
+def render_csv(inv, scan_id: str, given: Any = None) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     w.writeheader()

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any, Iterator
 
 from scanner.core.model import Coverage, Finding, Identity, LAYERS, SEVERITIES, severity_rank
-from scanner.core.store import TABLES, Inventory, _column_in
+from scanner.core.timeparse import parse_time
+from scanner.core.store import Inventory
 from scanner.engine import overall
 
 SCHEMA = "residual/report/v1"
@@ -100,26 +101,18 @@ def iter_findings(inv: Inventory, scan_id: str, where: str = "", params: list[An
     Why two steps: sorting whole rows made DuckDB materialise every finding with its
     evidence (230 MB at 150k findings). Only the narrow keys are sorted (kept in Arrow); rows are
     then fetched ``batch_rows`` at a time by fingerprint."""
-    keys = inv.con.sql(
+    keys = inv.query_arrow(
         f'SELECT fingerprint, {extra} FROM findings AS f WHERE scan_id = ?'
         + (f" AND ({where})" if where else "")
         + f" ORDER BY {order + ', ' if order else ''}{SEVERITY_ORDER_SQL}, rule, fingerprint",
-        params=[*(extra_params or []), scan_id, *(params or [])]).to_arrow_table()
-    table = TABLES[Finding]
-    names = ", ".join(f'"{n}"' for n, _ in table.columns)
-    fp_at = [n for n, _ in table.columns].index("fingerprint")
-    kinds = [k for _, k in table.columns]
+        [*(extra_params or []), scan_id, *(params or [])])
     for start in range(0, keys.num_rows, batch_rows):  # keys stay in Arrow: ~40 B a finding
         part = keys.slice(start, batch_rows)
         chunk = list(zip(part.column(0).to_pylist(), part.column(1).to_pylist()))
-        batch = inv.con.sql(
-            f'SELECT {names} FROM "{table.name}" WHERE scan_id = ? AND fingerprint IN '
-            "(SELECT unnest(CAST(? AS VARCHAR[])))",
-            params=[scan_id, [k for k, _ in chunk]]).to_arrow_table().combine_chunks()
         rows: dict[str, list[Finding]] = {}
-        cols = [_column_in(k, batch.column(i).combine_chunks()) for i, k in enumerate(kinds)]
-        for row in zip(*cols):
-            rows.setdefault(row[fp_at], []).append(Finding(*row))
+        for f in inv.iter(Finding, scan_id, "fingerprint IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+                          [[k for k, _ in chunk]], batch_rows=batch_rows):
+            rows.setdefault(f.fingerprint, []).append(f)
         for fp, x in chunk:
             yield rows[fp].pop(0), x
 
@@ -163,8 +156,9 @@ def scan_now(inv: Inventory, scan_id: str) -> datetime:
     scan = inv.scan(scan_id) or {}
     pinned = (scan.get("attributes") or {}).get("now")
     if pinned:
-        t = datetime.fromisoformat(str(pinned).replace("Z", "+00:00"))
-        return t if t.tzinfo else t.replace(tzinfo=UTC)
+        t = parse_time(str(pinned))
+        if t:
+            return t
     return scan.get("started_at") or datetime.now(UTC)
 
 

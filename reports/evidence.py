@@ -23,7 +23,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from reports.markdown import code, md_escape
-from scanner.evidence import MANIFEST_MARK, Evidence, _jsonable, manifest
+from scanner.evidence import MANIFEST_MARK, Evidence, jsonable, manifest
 
 TEMPLATES = Path(__file__).parent / "templates"
 FORMATS = ("html", "csv", "json", "md")
@@ -37,7 +37,7 @@ CSV_COLUMNS = (
 
 
 def _t(value: Any) -> str:
-    return "" if value is None else str(_jsonable(value))
+    return "" if value is None else str(jsonable(value))
 
 
 def csv_rows(ev: Evidence) -> list[dict[str, Any]]:

@@ -37,15 +37,15 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from reports import charts, renderer, streamer
+from reports import ReportInput, charts, renderer, streamer
 from reports.data import (
     SEVERITY_ORDER_SQL, canonical_json, configured_layers, credential_ages, finding_dict, history,
     iter_findings, not_run_layers, report_head, scan_now, scan_scope_note, streamed_digest,
 )
+from rules.base import all_rules
 from scanner.core.model import LAYERS, SEVERITIES, Identity
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -272,21 +272,18 @@ def _diff_view(inv, scan_id: str, previous: str | None, limit: int) -> dict[str,
     return out
 
 
-def _config_view(config: Any, scan_digest: str | None) -> dict[str, Any]:
+def _config_view(given: ReportInput | None, scan_digest: str | None) -> dict[str, Any]:
     """The configuration the auditor can read: redacted, and only if it is the one the
     scan ran with (same redacted digest); otherwise just say it changed."""
-    if config is None or not hasattr(config, "digest"):
+    if given is None or given.config_digest is None:
         return {"matches": None, "text": ""}
-    from scanner.core.options import redact
-    matches = bool(scan_digest) and config.digest() == scan_digest
-    text = config.redact_text(yaml.safe_dump(redact(config.raw), sort_keys=False)) if matches else ""
-    return {"matches": matches, "text": text}
+    matches = bool(scan_digest) and given.config_digest == scan_digest
+    return {"matches": matches, "text": given.config_text if matches else ""}
 
 
-def build_view(inv, scan_id: str, config: Any = None, limit: int | None = None) -> dict[str, Any]:
+def build_view(inv, scan_id: str, given: ReportInput | None = None, limit: int | None = None) -> dict[str, Any]:
     """Everything the template needs, with every count computed in SQL and the findings
     left as a stream (``groups``): memory follows what the page shows, not the estate."""
-    from rules.base import all_rules
 
     limit = tail_limit(limit)
     report = report_head(inv, scan_id)
@@ -357,7 +354,7 @@ def build_view(inv, scan_id: str, config: Any = None, limit: int | None = None) 
         "layers": LAYERS, "layer_titles": LAYER_TITLES, "configured": configured,
         "not_configured": [l for l in LAYERS if l not in configured],
         "not_run": not_run_layers(report), "scope_note": scan_scope_note(report),
-        "config": _config_view(config, report["scan"].get("config_digest")),
+        "config": _config_view(given, report["scan"].get("config_digest")),
         "identities_in_findings": identities_on_page,
         "layers_in_findings": [l for l in LAYERS if l in layers_on_page],
         "verdict_text": VERDICT_TEXT,
@@ -373,12 +370,12 @@ def build_view(inv, scan_id: str, config: Any = None, limit: int | None = None) 
     }
 
 
-def render_html_chunks(inv, scan_id: str, config: Any = None, limit: int | None = None,
+def render_html_chunks(inv, scan_id: str, given: ReportInput | None = None, limit: int | None = None,
                        ) -> Iterator[str]:
     """The page as a stream of text chunks (Jinja2 ``generate``): findings are read from
     DuckDB while the page is written, so memory follows the page, not the estate."""
     env = _env()
-    view = build_view(inv, scan_id, config, limit)
+    view = build_view(inv, scan_id, given, limit)
     css = env.get_template("report.css.j2").render()
     js = env.get_template("report.js.j2").render()
     csp = ("default-src 'none'; " f"style-src {csp_hash(css)}; " f"script-src {csp_hash(js)}; "
@@ -388,11 +385,11 @@ def render_html_chunks(inv, scan_id: str, config: Any = None, limit: int | None 
 
 
 @renderer("html")
-def render_html(inv, scan_id: str, config: Any = None, limit: int | None = None) -> str:
-    return "".join(render_html_chunks(inv, scan_id, config, limit))
+def render_html(inv, scan_id: str, given: ReportInput | None = None, limit: int | None = None) -> str:
+    return "".join(render_html_chunks(inv, scan_id, given, limit))
 
 
 @streamer("html")
-def stream_html(inv, scan_id: str, config: Any = None) -> Iterator[str]:
+def stream_html(inv, scan_id: str, given: ReportInput | None = None) -> Iterator[str]:
     """``residual report --format html -o FILE`` writes these chunks as they come."""
-    return render_html_chunks(inv, scan_id, config)
+    return render_html_chunks(inv, scan_id, given)

@@ -72,7 +72,7 @@ def _finding_item(f: dict[str, Any]) -> list[str]:
 
 
 @renderer("md")
-def render_markdown(inv, scan_id: str, config: Any = None) -> str:
+def render_markdown(inv, scan_id: str, given: Any = None) -> str:
     report = build_report(inv, scan_id)
     scan = report["scan"]
     lines = [f"# Residual access: scan {code(scan['id'])}", "",
@@ -124,5 +124,5 @@ def render_markdown(inv, scan_id: str, config: Any = None) -> str:
 
 
 @renderer("markdown")
-def render_markdown_alias(inv, scan_id: str, config: Any = None) -> str:
-    return render_markdown(inv, scan_id, config)
+def render_markdown_alias(inv, scan_id: str, given: Any = None) -> str:
+    return render_markdown(inv, scan_id, given)

@@ -138,5 +138,5 @@ def build_ocsf(inv, scan_id: str) -> list[dict[str, Any]]:
 
 
 @renderer("ocsf")
-def render_ocsf(inv, scan_id: str, config: Any = None) -> str:
+def render_ocsf(inv, scan_id: str, given: Any = None) -> str:
     return json.dumps(build_ocsf(inv, scan_id), indent=2, ensure_ascii=False)

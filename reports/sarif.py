@@ -36,6 +36,7 @@ from reports import renderer
 from reports.data import build_report
 from reports.diff import diff_against_previous
 from reports.sarif_repo import SRCROOT, Tree, line_hash, local_trees, repo_path
+from rules.base import all_rules
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
@@ -135,11 +136,11 @@ def _result(f: dict[str, Any], index: int, baseline: str | None,
     return result
 
 
-def _github_results(report: dict[str, Any], config: Any, index: dict[str, int],
+def _github_results(report: dict[str, Any], given: Any, index: dict[str, int],
                     baseline, max_results: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Tree | None]:
     """The results GitHub accepts (a file of one repository is the location), capped at
     its limits, and the notifications saying what was left out and where it is."""
-    trees = local_trees(config)
+    trees = local_trees(given)
     placed = [(f, repo_path(f, trees)) for f in report["findings"]]
     in_repo = [(f, p) for f, p in placed if p is not None]
     repo = in_repo[0][1][0] if in_repo else None
@@ -168,11 +169,10 @@ def _github_results(report: dict[str, Any], config: Any, index: dict[str, int],
     return results, [{"level": "note", "message": {"text": n}} for n in notes], repo
 
 
-def build_sarif(inv, scan_id: str, config: Any = None, profile: str = "github",
+def build_sarif(inv, scan_id: str, given: Any = None, profile: str = "github",
                 max_results: int = GITHUB_MAX_RESULTS) -> dict[str, Any]:
     """``max_results``: GitHub's per-run limit (a parameter so that a test can reach it
     with a small estate)."""
-    from rules.base import all_rules
 
     if profile not in PROFILES:
         raise ValueError(f"unknown SARIF profile {profile!r} (known: {', '.join(PROFILES)})")
@@ -199,7 +199,7 @@ def build_sarif(inv, scan_id: str, config: Any = None, profile: str = "github",
         for c in report["coverage"] if c["status"] in ("failed", "partial")]
     repo: Tree | None = None
     if profile == "github":
-        results, left_out, repo = _github_results(report, config, index, baseline, max_results)
+        results, left_out, repo = _github_results(report, given, index, baseline, max_results)
         notifications += left_out
     else:
         results = [_result(f, index[f["rule"]], baseline(f)) for f in report["findings"]]
@@ -233,6 +233,6 @@ def build_sarif(inv, scan_id: str, config: Any = None, profile: str = "github",
 
 
 @renderer("sarif")
-def render_sarif(inv, scan_id: str, config: Any = None, sarif_profile: str = "github") -> str:
-    return json.dumps(build_sarif(inv, scan_id, config, sarif_profile), indent=2,
+def render_sarif(inv, scan_id: str, given: Any = None, sarif_profile: str = "github") -> str:
+    return json.dumps(build_sarif(inv, scan_id, given, sarif_profile), indent=2,
                       ensure_ascii=False, default=str)

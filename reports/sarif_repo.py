@@ -47,18 +47,9 @@ def _tree(source: str, root: Path) -> Tree:
     return Tree(source, root, top, gitrepo.subdir_prefix(root), gitrepo.head_commit(root), remote)
 
 
-def local_trees(config: Any) -> list[Tree]:
-    """The configured local IaC trees (``collectors.iac[].path``), in config order."""
-    if config is None:
-        return []
-    base = Path(getattr(config, "base_dir", "."))
-    out = []
-    for entry in (getattr(config, "collectors", {}) or {}).get("iac", []) or []:
-        if not isinstance(entry, dict) or not entry.get("path"):
-            continue
-        root = Path(str(entry["path"])).expanduser()
-        out.append(_tree(f"iac:{entry['path']}", (root if root.is_absolute() else base / root).resolve()))
-    return out
+def local_trees(given: Any) -> list[Tree]:
+    """The configured local IaC trees (``ReportInput.iac_roots``), in config order."""
+    return [_tree(source, root) for source, root in getattr(given, "iac_roots", ())]
 
 
 def repo_path(f: dict[str, Any], trees: list[Tree]) -> tuple[Tree, str] | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from rules.base import CSF_AA01, CSF_AA05, NHI1, Hit, rule
+from rules.context import RuleContext
 from scanner.core.model import Account
-from scanner.engine import RuleContext
 
 LIVE_ACCOUNT = ("active", "pending")
 HUMANLIKE = ("user", "service_account", "bot", "app")

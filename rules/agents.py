@@ -18,8 +18,8 @@ import re
 from typing import Iterator
 
 from rules.base import CSF_AA01, CSF_AA05, NHI1, NHI3, Hit, rule
+from rules.context import RuleContext
 from rules.credentials import is_live
-from scanner.engine import RuleContext
 from scanner.core.model import Account, Credential
 
 AGENT_TAG_KEYS = ("kind", "residual.io/kind", "type", "nhi-kind")

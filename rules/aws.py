@@ -21,9 +21,10 @@ from datetime import datetime
 from typing import Iterator
 
 from rules.base import CSF_AA01, CSF_AA05, NHI1, NHI2, NHI7, Hit, rule
+from rules.context import RuleContext
 from rules.grants import principal_identity
 from scanner.core.model import Identity
-from scanner.engine import RuleContext
+from scanner.core.timeparse import parse_time
 
 OWNER_TAGS = ("owner", "owner_email", "created-by", "created_by", "contact")
 
@@ -39,7 +40,7 @@ def _identity_named(ctx: RuleContext, value: str) -> Identity | None:
 
 
 def _when(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+    return parse_time(value)
 
 
 @rule(id="aws.secret_owner_left",

@@ -15,30 +15,12 @@ A rule reads only the inventory (through RuleContext); it never calls an API.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Callable, Iterator
 
+from scanner.core import plugins
 from scanner.core.model import SEVERITIES
-
-# Where a record's system sits among the layers of a verdict.
-SYSTEM_LAYERS = {
-    "aws": "cloud", "gcp": "cloud", "azure": "cloud", "github": "code-hosting",
-    "gitlab": "code-hosting", "kubernetes": "kubernetes", "iac": "iac", "okta": "directory",
-    "roster": "directory", "scim": "saas", "slack": "saas", "vault": "secrets", "atlassian": "saas",
-    "openai": "saas", "anthropic": "saas", "entra": "directory", "google_workspace": "directory",
-}
-CI_KINDS = {"ci_secret", "ci_variable", "actions_secret", "pipeline_schedule", "runner"}
-
-
-def layer_of(system: str, kind: str = "") -> str:
-    """The layer a record belongs to: CI secrets and variables are ci-cd whatever the host."""
-    if kind in CI_KINDS:
-        return "ci-cd"
-    base = system.split(":", 1)[0]
-    return SYSTEM_LAYERS.get(base, "saas")
-
 
 @dataclass(frozen=True)
 class RuleMeta:
@@ -77,37 +59,30 @@ class Rule:
     fn: Callable[[Any], Iterator[Hit]]
 
 
-RULES: dict[str, Rule] = {}
-
-
 def rule(id: str, title: str, severity: str, remediation: str,
          frameworks: list[str] | tuple[str, ...] = (), description: str = "",
          layer: str | None = None):
     if severity not in SEVERITIES:
         raise ValueError(f"rule {id}: unknown severity {severity}")
 
-    def register(fn: Callable[[Any], Iterator[Hit]]):
-        if id in RULES:
-            raise ValueError(f"duplicate rule id {id}")
+    def mark(fn: Callable[[Any], Iterator[Hit]]):
         family = fn.__module__.rsplit(".", 1)[-1]
-        RULES[id] = Rule(RuleMeta(id, title, severity, tuple(frameworks), remediation,
-                                  description or (fn.__doc__ or "").strip(), layer, family), fn)
+        fn.rule = Rule(RuleMeta(id, title, severity, tuple(frameworks), remediation,  # type: ignore[attr-defined]
+                                description or (fn.__doc__ or "").strip(), layer, family), fn)
         return fn
-    return register
+    return mark
 
 
-_LOADED = False
-
-
+@cache
 def all_rules() -> dict[str, Rule]:
-    global _LOADED
-    if not _LOADED:
-        import rules
-        for mod in pkgutil.iter_modules(rules.__path__):
-            if mod.name not in ("base",) and not mod.name.startswith("_"):
-                importlib.import_module(f"rules.{mod.name}")
-        _LOADED = True
-    return RULES
+    """The catalog: every ``@rule`` of the rule families in this package, by id (found
+    by the discovery step, scanner.core.plugins)."""
+    out: dict[str, Rule] = {}
+    for r in plugins.marked("rules", "rule"):
+        if r.meta.id in out:
+            raise ValueError(f"duplicate rule id {r.meta.id}")
+        out[r.meta.id] = r
+    return out
 
 
 # Framework ids used across rules, in one place so the catalog stays consistent.

@@ -19,8 +19,8 @@ from collections import defaultdict
 from typing import Iterator
 
 from rules.base import CSF_AA01, CSF_AA05, NHI1, NHI2, NHI5, NHI7, Hit, rule
+from rules.context import RuleContext
 from scanner.core.model import Account, Credential, Grant, Identity
-from scanner.engine import RuleContext
 
 CODE_HOSTS = ("github", "gitlab")
 CI_SECRET_KINDS = ("ci_secret", "ci_variable")

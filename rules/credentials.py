@@ -13,8 +13,8 @@ from typing import Any, Iterator
 from rules.base import (
     CIS_AWS_ROTATE, CIS_AWS_UNUSED, CSF_AA01, NHI1, NHI4, NHI7, Hit, rule,
 )
+from rules.context import RuleContext, unused_days
 from scanner.core.model import Credential, Identity
-from scanner.engine import RuleContext, unused_days
 
 # Credentials that are not secrets someone can use (an MFA device is a factor, not a key).
 NOT_USABLE = {"mfa_device"}

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Iterator
 
 from rules.base import CSF_AA01, NHI1, NHI2, NHI7, Hit, rule
+from rules.context import RuleContext
 from rules.credentials import is_live
 from scanner.core.model import Credential, Exposure, Identity
-from scanner.engine import RuleContext
 
 
 def _iac(ctx: RuleContext) -> Iterator[Exposure]:

@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from rules.base import CSF_AA01, CSF_AA05, NHI1, NHI7, Hit, rule
+from rules.context import RuleContext
 from scanner.core.model import Credential, Identity, make_uid
-from scanner.engine import RuleContext
 
 
 def _leaver(ctx: RuleContext, account_uid: str) -> Identity | None:

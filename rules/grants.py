@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from rules.base import CSF_AA05, NHI1, NHI5, Hit, rule
+from rules.context import RuleContext
 from scanner.core.model import Identity
-from scanner.engine import RuleContext
 
 
 def principal_identity(ctx: RuleContext, principal: str) -> tuple[Identity | None, str | None]:
@@ -25,25 +25,10 @@ def principal_identity(ctx: RuleContext, principal: str) -> tuple[Identity | Non
         return ident, acc.node
     if principal.startswith("arn:") and ":user/" in principal:
         name = principal.rsplit("/", 1)[-1].casefold()
-        ident = _leavers_by_aws_alias(ctx).get(f"aws:{name}")
+        ident = ctx.leavers_by_aws_alias.get(f"aws:{name}")
         if ident:
             return ident, None
     return None, None
-
-
-def _leavers_by_aws_alias(ctx: RuleContext) -> dict[str, Identity]:
-    """Leavers by their case-folded ``aws:`` aliases (the first leaver wins, as a scan
-    of ``ctx.leavers`` would), built once per context: at estate scale a loop over every
-    leaver for every trust grant cost seconds."""
-    index = ctx.__dict__.get("_leavers_by_aws_alias")
-    if index is None:
-        index = {}
-        for ident in ctx.leavers.values():
-            for a in ident.aliases:
-                if a.casefold().startswith("aws:"):
-                    index.setdefault(a.casefold(), ident)
-        ctx.__dict__["_leavers_by_aws_alias"] = index
-    return index
 
 
 @rule(id="grant.trust_names_leaver",

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from rules.base import CSF_AA01, CSF_AA05, NHI1, NHI2, NHI5, NHI7, Hit, rule
+from rules.context import RuleContext
 from rules.credentials import is_live
 from rules.grants import principal_identity
 from scanner.core.model import Account, Grant, Identity
-from scanner.engine import RuleContext
 
 LAYER = "kubernetes"
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from rules.base import CSF_AA01, CSF_AA05, NHI1, Hit, rule
+from rules.context import RuleContext
 from scanner.core.model import Identity, Reference
-from scanner.engine import RuleContext
 
 
 def _n(s: str | None) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from rules.base import CSF_AA01, CSF_AA05, NHI1, NHI7, Hit, rule
-from scanner.engine import RuleContext
+from rules.context import RuleContext
 
 LIVE_ACCOUNT = ("active", "pending")
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Iterator
 
 from rules.base import CSF_AA01, CSF_AA05, NHI1, NHI2, NHI7, Hit, rule
-from scanner.engine import RuleContext
+from rules.context import RuleContext
 from scanner.core.model import Credential, Identity
 
 

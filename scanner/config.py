@@ -21,11 +21,10 @@ from typing import Any
 
 import yaml
 
-from collectors.registry import collector_classes
-from collectors.roster import ROSTER_SOURCES
+from collectors.registry import collector_classes, roster_sources
 from scanner.core.errors import ConfigError
 from scanner.core.model import SEVERITIES
-from scanner.core.options import SECRET_KEY_PATTERN, Option, redact
+from scanner.core.options import SECRET_KEY_PATTERN, Option, Policy, redact
 from scanner.core.secrets import default_key_path
 
 # options that name a file or directory: ${ENV} expands in them and in secret ones only
@@ -33,21 +32,6 @@ PATH_KEYS = {"inventory", "fingerprint_key", "cache_dir", "waivers", "path", "cs
              "kubeconfigs", "roster_file"}
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-# What marks an account, app or key as an AI agent by its name or description
-# (docs/agents.md); a tag ``kind: agent`` or a roster ``kind: agent`` marks it too.
-AGENT_NAME_PATTERN = r"(?i)(?<![a-z])(ai[-_ ]?agent|agent|mcp|copilot|assistant|llm)s?(?![a-z])"
-
-
-@dataclass
-class Policy:
-    unused_after_days: int = 45
-    rotate_after_days: int = 90
-    fail_on: str = "high"
-    removal_sla_hours: int = 24  # `residual evidence`: termination to removal, per item
-    agent_name_pattern: str = AGENT_NAME_PATTERN
-    max_secret_days: int = 730  # the longest an app secret or certificate may be valid for
 
 
 @dataclass
@@ -169,7 +153,8 @@ def check_block(block: Any, options: dict[str, Option], where: str, file: Path) 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read, expand and validate a config file. Raises ConfigError with a one-line message."""
-    classes = collector_classes()  # importing collectors also registers their roster sources
+    classes = collector_classes()
+    sources = roster_sources()
     file = Path(path)
     if not file.exists():
         raise ConfigError(f"{file}: config file not found")
@@ -226,12 +211,12 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     for i, entry in enumerate(roster_raw):
         if not isinstance(entry, dict) or len(entry) != 1:
             raise ConfigError(f"{file}: roster[{i}]: expected one of "
-                              f"{', '.join(sorted(ROSTER_SOURCES))} as a single key")
+                              f"{', '.join(sorted(sources))} as a single key")
         (kind, block), = entry.items()
-        if kind not in ROSTER_SOURCES:
+        if kind not in sources:
             raise ConfigError(f"{file}: roster[{i}].{kind}: unknown roster source "
-                              f"(known: {', '.join(sorted(ROSTER_SOURCES))})")
-        src = ROSTER_SOURCES[kind]
+                              f"(known: {', '.join(sorted(sources))})")
+        src = sources[kind]
         if isinstance(block, str) and src.shorthand:
             block = {src.shorthand: block}
         checked = check_block(block, src.options, f"roster[{i}].{kind}", file)

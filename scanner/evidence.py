@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from rules.base import layer_of
+from collectors.registry import layer_of
 from scanner.core.store import Inventory
 
 # Control ids every evidence row answers to (docs/evidence.md maps them).
@@ -147,7 +147,7 @@ class Evidence:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable({
+        return jsonable({
             "schema": "residual.evidence/1",
             "period": {"from": self.period_from, "to": self.period_to},
             "generated_at": self.generated_at, "policy": {"removal_sla_hours": self.sla_hours},
@@ -158,12 +158,12 @@ class Evidence:
         })
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """RFC 3339 times, plain containers: the same bytes for the same evidence."""
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, datetime):
         v = value if value.tzinfo else value.replace(tzinfo=UTC)
         return v.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -563,6 +563,6 @@ def manifest(body: bytes, ev: Evidence, inventory_path: str) -> dict[str, Any]:
     return {"algorithm": "sha256", "report_sha256": hashlib.sha256(body).hexdigest(),
             "evidence_sha256": hashlib.sha256(data.encode()).hexdigest(),
             "inventory": inventory_path,
-            "inputs": [{"scan": s.id, "at": _jsonable(s.at), "tool_version": s.tool_version,
+            "inputs": [{"scan": s.id, "at": jsonable(s.at), "tool_version": s.tool_version,
                         "config_digest": s.config_digest, "rows_sha256": s.input_sha256}
                        for s in ev.scans]}

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Callable
 
 from collectors.base import Collector, CollectorContext, Scope
-from collectors.registry import collector_classes
-from collectors.roster import RosterContext, ROSTER_SOURCES, merge
+from collectors.registry import attribute_keys, collector_classes, roster_sources
+from collectors.roster import RosterContext, merge
 from scanner.config import Config
-from scanner.core.errors import safe_error
-from scanner.core.errors import RosterError
-from scanner.core.model import Coverage, Finding, Identity, Link
+from scanner.core.errors import RosterError, safe_error
+from scanner.core.model import Account, Coverage, Credential, Finding, Identity, Link
+from scanner.core.options import redact
 from scanner.core.secrets import Fingerprinter
 from scanner.core.store import Inventory, Sink
+from scanner.core.timeparse import parse_time
+from scanner.correlate import correlate
 from scanner.engine import load_context, mark_status, run_rules, verdicts_for
 from scanner.resolve import resolve, scope_for
 
@@ -31,7 +32,6 @@ log = logging.getLogger("residual.pipeline")
 
 # The command a targeted run is stored under (``verify --live``, a watch event): the one
 # place that names it; what a scan saw is its ``kind`` (scanner.core.store.SCAN_KINDS).
-TARGETED_COMMAND = "verify-live"
 
 
 def now_utc() -> datetime:
@@ -39,7 +39,6 @@ def now_utc() -> datetime:
     instead of sleeping."""
     pinned = os.environ.get("RESIDUAL_NOW")
     if pinned:
-        from scanner.core.timeparse import parse_time
         t = parse_time(pinned)
         if t:
             return t
@@ -57,19 +56,23 @@ class ScanResult:
     status: str = "complete"
 
 
-def load_roster(config: Config, sink: Sink | None = None) -> list[Identity]:
+def load_roster(config: Config, sink: Sink | None = None,
+                extra: tuple[str, list[Identity]] | None = None) -> list[Identity]:
     """Every configured roster source, merged. A source that cannot be reached is a
-    failed ``directory`` coverage row; a malformed CSV is a configuration error."""
+    failed ``directory`` coverage row; a malformed CSV is a configuration error.
+    ``extra``: (label, identities) merged last, as one more source (a watch event: the
+    directory just said this person left, even if the HR file has not caught up)."""
     ctx = RosterContext(base_dir=config.base_dir, now=now_utc())
     batches: list[list[Identity]] = []
-    for i, block in enumerate(config.roster):
+    blocks = [*config.roster, *([{"kind": extra[0]}] if extra else [])]
+    for i, block in enumerate(blocks):
         kind = block["kind"]
-        src = ROSTER_SOURCES[kind]
         target = str(block.get("path") or block.get("url") or block.get("domain") or block.get("tenant_id") or kind)
         started = datetime.now(UTC)
         status, error, idents = "ok", None, []
         try:
-            idents = list(src.load(block, ctx))
+            idents = list(extra[1]) if extra and i == len(config.roster) else \
+                list(roster_sources()[kind].load(block, ctx))
         except RosterError:
             raise
         except Exception as exc:  # noqa: BLE001 - a directory outage is incomplete, not fatal
@@ -101,7 +104,6 @@ def shard_target(c: Collector) -> str:
     """What names a collector's target for sharding: its label and its config block
     (secrets redacted, so a rotated token does not move a target to another shard)."""
     import json
-    from scanner.core.options import redact
     return f"{c.describe()}|{json.dumps(redact(c.config), sort_keys=True, default=str)}"
 
 
@@ -116,14 +118,16 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
              only: tuple[str, ...] | None = None, verify: set[str] | None = None,
              progress: Any = None, now: datetime | None = None,
              waive: Callable[[Finding], dict[str, Any] | None] | None = None,
-             shard: Any = None) -> ScanResult:
+             shard: Any = None, extra_identities: tuple[str, list[Identity]] | None = None,
+             ) -> ScanResult:
     """Run one scan into ``inv``. ``verify``: identity ids the verdicts must include
     (besides every leaver). ``progress``: a ``Progress``-like object or None.
     ``shard`` (scanner.shard.Shard): collect only this shard's targets and stop before
-    the rules (analysis runs on the merged shards: ``residual merge``)."""
+    the rules (analysis runs on the merged shards: ``residual merge``).
+    ``extra_identities``: see ``load_roster``."""
     now = now or now_utc()
     previous = inv.latest_scan_id()
-    live = command == TARGETED_COMMAND and bool(verify)
+    live = command == Inventory.VERIFY_LIVE and bool(verify)
     fp = Fingerprinter.from_file(config.fingerprint_key)
     ctx = CollectorContext(fingerprinter=fp, cache_dir=config.cache_dir, now=now,
                            base_dir=config.base_dir,
@@ -144,11 +148,11 @@ def run_scan(config: Config, inv: Inventory, *, command: str = "scan",
                       "not_run": sorted(skipped_layers(inv, previous, collectors, everything))}
     scan_id = inv.begin_scan(command, config.digest(), now=now, attributes=attributes or None,
                              kind=kind, targets=sorted(verify or ()) if live else None)
-    sink = Sink(inv, scan_id)
+    sink = Sink(inv, scan_id, attribute_keys=attribute_keys())
     sink.previous_scan_id = previous  # for collectors that reuse unchanged targets
     status = "interrupted"
     try:
-        identities = load_roster(config, sink)
+        identities = load_roster(config, sink, extra_identities)
         sink.emit_all(identities)
         sink.flush()
         config.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -222,7 +226,6 @@ def targeted_scope(inv: Inventory, identities: list[Identity], wanted: set[str])
     """For ``verify --live``: start from what the last finished scan linked to these
     identities (their accounts, logins per system, e-mails, aliases), so that each
     collector can ask only about them."""
-    from scanner.core.model import Account
     scope = Scope()
     # and the non-human identities they answer for (roster owner): their residue is
     # part of the verdict (nhi.owner_terminated)
@@ -285,15 +288,10 @@ def nothing_checked_warnings(config: Config, result: ScanResult) -> list[str]:
 
 def _correlate(inv: Inventory, scan_id: str) -> None:
     """Tie exposures to the live credentials they expose (scanner/correlate.py)."""
-    try:
-        from scanner.correlate import correlate
-    except ModuleNotFoundError:
-        return
     correlate(inv, scan_id)
 
 
 def _accounts(inv: Inventory, scan_id: str):
-    from scanner.core.model import Account
     return inv.load(Account, scan_id)
 
 
@@ -307,7 +305,6 @@ def _exposed_identifiers(inv: Inventory, scan_id: str) -> set[str]:
 
 def _resolve_into(inv: Inventory, scan_id: str, identities: list[Identity],
                   replace: bool = False) -> list[Link]:
-    from scanner.core.model import Account, Credential
     if replace:
         inv.delete(scan_id, Link)
     links = resolve(identities, inv.iter(Account, scan_id),
@@ -321,7 +318,6 @@ def analyse_merged(inv: Inventory, scan_id: str, config: Config, *, now: datetim
     """Analysis of a scan built from shards (``residual merge``): resolve again over the
     whole estate (an SSH key on one shard's system links an account on another's),
     correlate, then the rules and verdicts, and the scan is finished."""
-    from scanner.core.model import Identity
     status = "interrupted"
     try:
         _resolve_into(inv, scan_id, inv.load(Identity, scan_id), replace=True)

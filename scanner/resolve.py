@@ -219,14 +219,3 @@ def scope_for(identities: list[Identity], accounts: Iterable[Account], links: li
                 system, _, handle = alias.partition(":")
                 scope.logins.setdefault(system, set()).add(handle)
     return scope
-
-
-def latest_scan_about(inv, identity: str) -> str | None:
-    """The latest finished scan that covers IDENTITY: a scan of the whole estate, or a
-    targeted verify (``verify --live``, a watch event) of this identity. A targeted verify
-    of someone else holds none of their records."""
-    rows = inv.query(
-        "SELECT s.scan_id FROM scans s WHERE s.status IN ('complete', 'incomplete') AND "
-        "(s.command <> 'verify-live' OR EXISTS (SELECT 1 FROM verdicts v WHERE v.scan_id = s.scan_id "
-        "AND v.identity = ?)) ORDER BY s.seq DESC LIMIT 1", [identity])
-    return rows[0][0] if rows else None

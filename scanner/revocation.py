@@ -19,8 +19,9 @@ from scanner.config import Config, check_block
 from scanner.core.errors import ConfigError
 from scanner.core.model import Identity
 from scanner.engine import overall
-from scanner.pipeline import TARGETED_COMMAND, run_scan
-from scanner.resolve import Resolver, latest_scan_about
+from scanner.core.store import Inventory
+from scanner.pipeline import run_scan
+from scanner.resolve import Resolver
 
 
 def configured_revokers(config: Config, now: datetime) -> list[Any]:
@@ -54,10 +55,11 @@ def configured_revokers(config: Config, now: datetime) -> list[Any]:
 
 
 def revoke_identity(config: Any, inv: Any, name: str, *, apply: bool,
-                    echo: Any = lambda s: None, reverify_config: Any = None) -> Any:
+                    echo: Any = lambda s: None,
+                    extra_identities: tuple[str, list[Identity]] | None = None) -> Any:
     """Plan from the latest scan about ``name`` and execute (collectors.revoke.execute):
-    the re-verify is ``verify --live`` of the identity under ``reverify_config`` (watch
-    passes the config that carries the event's identity)."""
+    the re-verify is ``verify --live`` of the identity, with ``extra_identities`` added to
+    the roster (watch passes the event's identity: see ``pipeline.load_roster``)."""
     configured_revokers(config, datetime.now(UTC))  # refuse (one line) before reading anything
     # any finished run will do to find who NAME is (a targeted verify included)
     rows = inv.query("SELECT scan_id FROM scans WHERE status IN ('complete', 'incomplete') "
@@ -66,7 +68,7 @@ def revoke_identity(config: Any, inv: Any, name: str, *, apply: bool,
     if not sid:
         raise RevokeRefused("no scan yet; run `residual scan` or `residual verify --live` first")
     found = Resolver(inv.load(Identity, sid)).find(name)
-    sid = latest_scan_about(inv, found.id) if found else sid
+    sid = inv.latest_scan_about(found.id) if found else sid
     ident = Resolver(inv.load(Identity, sid)).find(name) if sid else None
     ident = leaver_or_refuse(ident, name)
     resumed = open_run(inv, ident.id) if apply else None
@@ -76,7 +78,8 @@ def revoke_identity(config: Any, inv: Any, name: str, *, apply: bool,
     echo(f"{len(actions)} session action(s) for {ident.id} (from scan {sid})")
 
     def reverify() -> dict[str, Any]:
-        result = run_scan(reverify_config or config, inv, command=TARGETED_COMMAND, verify={ident.id})
+        result = run_scan(config, inv, command=Inventory.VERIFY_LIVE, verify={ident.id},
+                          extra_identities=extra_identities)
         layers = result.verdicts.get(ident.id, {})
         return {"verdict": overall(layers), "layers": layers, "scan_id": result.scan_id}
 

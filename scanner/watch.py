@@ -24,7 +24,6 @@ or sink fails stays unhandled and is retried at the next poll.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -37,10 +36,17 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, urlparse
 
 from collectors.csv_roster.roster import identities_from_csv
-from collectors.roster import RosterContext, roster_source
 from scanner.core.model import Identity
-from scanner.core.options import Option
 from scanner.core.timeparse import parse_time
+from collectors.okta.collector import OktaClient
+from collectors.scim.collector import ScimClient, user_emails
+from scanner.core import http
+from scanner.core.errors import CrossOriginRefused, safe_error
+from scanner.core.store import Inventory
+from scanner.engine import overall
+from scanner.pipeline import load_roster, run_scan
+from scanner.resolve import Resolver
+from scanner.revocation import revoke_identity
 
 log = logging.getLogger("residual.watch")
 
@@ -145,8 +151,6 @@ class OktaLogSource:
     def __init__(self, base_url: str, token: str, since: str | None = None,
                  token_type: str = "SSWS", page_size: int = 100,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)):
-        from collectors.okta.collector import OktaClient
-
         self.client = OktaClient(base_url, token, token_type=token_type, on_call=self._count)
         self.since = since
         self.page_size = page_size
@@ -325,8 +329,6 @@ class ScimActiveSource:
     (deleted = deprovisioned). The first poll is the baseline."""
 
     def __init__(self, name: str, url: str, token: str | None, page_size: int = 100):
-        from collectors.scim.collector import ScimClient
-
         self.name = f"scim:{name}"
         self.client = ScimClient(url, token, on_call=self._count)
         self.page_size = page_size
@@ -339,7 +341,6 @@ class ScimActiveSource:
     def snapshot(self) -> tuple[dict[str, bool], dict[str, str], dict[str, str]]:
         """userName -> active, userName -> primary e-mail (the person's id), and
         userName -> meta.lastModified (when the change happened, where the server says)."""
-        from collectors.scim.collector import _emails
 
         active: dict[str, bool] = {}
         emails: dict[str, str] = {}
@@ -349,7 +350,7 @@ class ScimActiveSource:
                 continue
             name = str(u["userName"])
             active[name] = u.get("active") is not False
-            primary, _ = _emails(u)
+            primary, _ = user_emails(u)
             emails[name] = primary or name
             meta = u.get("meta") if isinstance(u.get("meta"), dict) else {}
             if meta.get("lastModified"):
@@ -429,8 +430,6 @@ class Sinks:
     def post(self, line: str, key: str = "") -> None:
         import requests
 
-        from scanner.core import http
-        from scanner.core.errors import CrossOriginRefused
         headers = {"Content-Type": "application/json"}
         if key:
             headers["Idempotency-Key"] = key
@@ -475,7 +474,6 @@ def watch_loop(sources: Iterable[Any], state_path: Path, verify: Callable[[Event
             try:
                 events = src.poll(state)
             except Exception as exc:  # noqa: BLE001 - a source outage: try again next poll
-                from scanner.core.errors import safe_error
                 log.warning("%s: poll failed: %s", src.name, safe_error(exc))
                 stats.failed += 1
                 continue
@@ -494,7 +492,6 @@ def watch_loop(sources: Iterable[Any], state_path: Path, verify: Callable[[Event
                         result["time_to_detect_s"] = detect
                     sinks.send(result)
                 except Exception as exc:  # noqa: BLE001 - retried at the next poll
-                    from scanner.core.errors import safe_error
                     log.warning("%s: event %s not handled: %s", src.name, ev.id, safe_error(exc))
                     stats.failed += 1
                     ok = False
@@ -514,10 +511,7 @@ def watch_loop(sources: Iterable[Any], state_path: Path, verify: Callable[[Event
 
 def detect_latency(event_at: str, verified_at: str) -> float | None:
     """Seconds from the status change (the source's timestamp) to the verdict."""
-    try:
-        a, b = parse_time(event_at), parse_time(verified_at)
-    except ValueError:
-        return None
+    a, b = parse_time(event_at), parse_time(verified_at)
     if a is None or b is None:
         return None
     return round((b - a).total_seconds(), 3)
@@ -526,18 +520,11 @@ def detect_latency(event_at: str, verified_at: str) -> float | None:
 # --- the targeted verify an event triggers --------------------------------------------------
 
 
-@roster_source("watch-event", options={"events": Option(list)})
-def _events_roster(block: dict[str, Any], ctx: RosterContext) -> list[Identity]:
-    """The event itself as a roster source: the directory just said this person is
-    deactivated, even if the HR file has not caught up yet. It merges with the other
-    sources (the most final status wins), so the verify treats them as the leaver they
-    now are; ``roster_status`` keeps what each source said."""
-    return [Identity(**e) for e in block.get("events") or []]
-
-
 def event_identity(ev: Event, roster: list[Identity]) -> dict[str, Any]:
-    """The identity an event is about, as the watch-event roster source gives it."""
-    from scanner.resolve import Resolver
+    """The identity an event is about, as one more roster source gives it: the directory
+    just said this person is deactivated, even if the HR file has not caught up yet. It
+    merges with the other sources (the most final status wins), so the verify treats them
+    as the leaver they now are; ``roster_status`` keeps what each source said."""
 
     known = Resolver(roster).find(ev.identity)
     at = parse_time(ev.at) if ev.at else None
@@ -557,28 +544,17 @@ def event_identity(ev: Event, roster: list[Identity]) -> dict[str, Any]:
             "sources": [f"watch:{ev.source}"]}
 
 
-def event_config(config: Any, ev: Event) -> tuple[Any, dict[str, Any]]:
-    """The config whose roster carries the event's identity (as the watch-event source),
-    and that identity."""
-    from scanner.pipeline import load_roster
-
-    ident = event_identity(ev, load_roster(config))
-    return dataclasses.replace(config, roster=[*config.roster,
-                                               {"kind": "watch-event", "events": [ident]}]), ident
-
-
 def targeted_verify(config: Any, ev: Event, inv: Any = None) -> dict[str, Any]:
     """``verify --live`` for the identity of one event, written to the inventory; the
     message for the sinks (verdict per layer and the residue found)."""
-    from scanner.engine import overall
-    from scanner.core.store import Inventory
-    from scanner.pipeline import TARGETED_COMMAND, run_scan
 
-    cfg, ident = event_config(config, ev)
+    roster = load_roster(config)
+    ident = event_identity(ev, roster)
     own = inv is None
     inv = inv or Inventory(config.inventory)
     try:
-        result = run_scan(cfg, inv, command=TARGETED_COMMAND, verify={ident["id"]})
+        result = run_scan(config, inv, command=Inventory.VERIFY_LIVE, verify={ident["id"]},
+                          extra_identities=("watch-event", [Identity(**ident)]))
     finally:
         if own:
             inv.close()
@@ -597,15 +573,13 @@ def verify_and_revoke(config: Any, ev: Event) -> dict[str, Any]:
     ended (collectors.revoke; journaled, re-verified). A step that failed raises, so the
     event stays unhandled and the next poll resumes the run (the steps done are not sent
     again)."""
-    from scanner.core.store import Inventory
-    from scanner.revocation import revoke_identity
-
     with Inventory(config.inventory) as inv:
         result = targeted_verify(config, ev, inv)
         if ev.change not in ("terminated", "suspended"):
             return result
-        cfg, _ = event_config(config, ev)
-        report = revoke_identity(config, inv, result["identity"], apply=True, reverify_config=cfg)
+        ident = event_identity(ev, load_roster(config))
+        report = revoke_identity(config, inv, result["identity"], apply=True,
+                                 extra_identities=("watch-event", [Identity(**ident)]))
     if not report.ok:
         failed = [r.action.description for r in report.results if not r.ok]
         raise RuntimeError(f"{len(failed)} session revocation(s) failed; retried at the next poll")

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from collectors.github.collector import is_read_only_graphql
+from collectors.github.client import is_read_only_graphql
 from fixtures.fake_okta import DEMO_TOKEN as OKTA_TOKEN, demo_okta
 from scanner.core import http as core_http
 from scanner.core.errors import WaitBudgetExceeded

@@ -29,7 +29,7 @@ from tests.conftest import NOW, run_cli, write_config
 P = "x'\"$(pwned)`pwned`;pwned;|pwned&pwned\npwned\r\x1b]52;c;cHduZWQ=\x07{a,b}*"
 H = f"{P}/{P}:{P}|{P}->{P}#{P} {P}"
 FILE_WITH_NEWLINE = "infra/main.tf\npwned #"
-TOOLS = ("aws", "gh", "curl", "kubectl", "jq", "xargs", "grep", "eksctl", "residual")
+TOOLS = ("aws", "gh", "curl", "kubectl", "jq", "xargs", "grep", "eksctl", "residual", "vault", "az", "gcloud", "uuidgen")
 
 
 def _records(ident: str) -> list:
@@ -118,7 +118,9 @@ def test_sh_plan_from_hostile_values_runs_nothing_but_its_own_tools(tmp_path):
     bin_dir, log, pwned = _stubs(tmp_path)
     env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "GITLAB_URL": "https://gl.invalid",
            "GITLAB_TOKEN": "t", "OKTA_URL": "https://okta.invalid", "OKTA_TOKEN": "t",
-           "SCIM_URL": "https://scim.invalid", "SCIM_TOKEN": "t", "NEW_VALUE": "v"}
+           "SCIM_URL": "https://scim.invalid", "SCIM_TOKEN": "t", "NEW_VALUE": "v",
+           **{k: "t" for k in ("GOOGLE_ADMIN_TOKEN", "SLACK_ADMIN_TOKEN", "OPENAI_ADMIN_KEY",
+                               "ANTHROPIC_ADMIN_KEY", "ATLASSIAN_ADMIN_KEY")}}
     run = subprocess.run(["/bin/sh", str(tmp_path / "plan.sh")], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
     assert not pwned.exists(), "a hostile value ran a command"

@@ -17,18 +17,21 @@ from botocore.handlers import BUILTIN_HANDLERS
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from collectors.aws.collector import (
-    AwsCollector, assign_slots, parse_credential_report, ssh_fingerprint,
-    transform_access_entry, transform_access_keys, transform_report_row, transform_role,
-    transform_secret, transform_user, trust_principals,
-)
+from collectors.aws.collector import AwsCollector
+import collectors.aws.client as aws_client
 import collectors.aws.collector as aws
+from collectors.aws.transform import (
+    REPORT_COLUMNS, assign_slots, parse_credential_report, transform_access_entry,
+    transform_access_keys, transform_report_row, transform_role, transform_secret,
+    transform_user, trust_principals,
+)
 from collectors.base import CollectorContext, Scope
 from fixtures.aws_estate import (
     FAKE_ENV, SERVICE_CREDENTIALS, add_service_credential, fake_ssh_public_key,
     install_moto_extensions, set_key_dates,
 )
 from scanner.core import http
+from scanner.core.fingerprints import ssh_fingerprint
 from scanner.core.model import Account, Coverage, Credential, Grant, Resource
 from scanner.core.secrets import Fingerprinter
 from scanner.core.store import Inventory, Sink
@@ -36,7 +39,7 @@ from scanner.core.store import Inventory, Sink
 ACCT = "123456789012"
 SRC = f"aws:{ACCT}"
 ALICE = f"arn:aws:iam::{ACCT}:user/alice"
-HEADER = ",".join(aws.REPORT_COLUMNS)
+HEADER = ",".join(REPORT_COLUMNS)
 
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -52,7 +55,7 @@ def read_only():
     def guard(model=None, context=None, **_):
         cfg = (context or {}).get("client_config")
         ours = cfg is not None and "residual-scanner" in (cfg.user_agent_extra or "")
-        if ours and model is not None and not model.name.startswith(aws.READ_PREFIXES):
+        if ours and model is not None and not model.name.startswith(aws_client.READ_PREFIXES):
             seen.append(model.name)
 
     entry = ("before-call", guard)
@@ -128,7 +131,7 @@ def plant_alice(iam):
 
 
 def row(**over) -> dict[str, str]:
-    base = dict.fromkeys(aws.REPORT_COLUMNS, "N/A")
+    base = dict.fromkeys(REPORT_COLUMNS, "N/A")
     base.update(user="alice", arn=ALICE, password_enabled="false", mfa_active="false",
                 access_key_1_active="false", access_key_2_active="false",
                 cert_1_active="false", cert_2_active="false")
@@ -508,7 +511,7 @@ def test_unreachable_endpoint_fails_the_target_quickly(tmp_path, moto_env, monke
     cov = run.coverage()
     assert [(r.status, r.target) for r in cov] == [("failed", "prod")]
     assert "Could not connect" in cov[0].error
-    assert len(waits) == aws.CONNECT_RETRIES and cov[0].api_calls == aws.CONNECT_RETRIES + 1
+    assert len(waits) == aws_client.CONNECT_RETRIES and cov[0].api_calls == aws_client.CONNECT_RETRIES + 1
 
 
 def test_read_only_guard_sees_collector_writes(tmp_path, moto_env, read_only):
@@ -713,7 +716,7 @@ def test_persistent_server_errors_are_retried_a_bounded_number_of_times(tmp_path
     cov = run.coverage()
     assert [r.status for r in cov] == ["failed"]
     retries = c.ctx.max_retries
-    assert cov[0].api_calls == retries + 1 and waits == list(aws.backoff_delays(retries))
+    assert cov[0].api_calls == retries + 1 and waits == list(aws_client.backoff_delays(retries))
 
 
 def test_credential_report_in_progress_is_polled_with_bounded_waits(tmp_path, moto_env, monkeypatch):

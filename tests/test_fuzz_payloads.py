@@ -455,7 +455,7 @@ def test_the_sink_stores_records_with_malformed_fields(fields, cred):
 
 # --- AWS transforms ----------------------------------------------------------------------------
 
-from collectors.aws import collector as aws_mod
+from collectors.aws import transform as aws_mod
 
 aws_text = st.one_of(st.text(max_size=20), st.just("x" * 10_000), st.just("\udcff"))
 aws_date = st.one_of(st.datetimes(timezones=st.just(UTC)), st.none())

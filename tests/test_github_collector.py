@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from collectors.base import CollectorContext, Scope
-from collectors.github.collector import GitHubApi, GitHubCollector
+from collectors.github.client import GitHubApi
+from collectors.github.collector import GitHubCollector
 from fixtures.fake_github import DEMO_TOKEN, SAML_MESSAGE, SECONDARY_MESSAGE, demo_org, generate_org
 from scanner.core import http
 from scanner.core.model import Account, Coverage, Credential, Grant, Resource

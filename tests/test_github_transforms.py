@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from collectors.github.collector import (
-    Org, parse_time, scrub_last_eight, ssh_fingerprint, transform_credential_authorization,
-    transform_deploy_key, transform_fine_grained_pat, transform_installation,
-    transform_invitation, transform_member, transform_saml, transform_secret,
+from collectors.github.transform import (
+    Org, scrub_last_eight, transform_credential_authorization, transform_deploy_key, transform_fine_grained_pat, transform_installation, transform_invitation, transform_member, transform_saml, transform_secret,
 )
-from fixtures.fake_github import DEMO_TOKEN, demo_org, fake_ssh_key
-from scanner.core.secrets import Fingerprinter
 from fixtures import SAMPLES as SAMPLES_ROOT
+from fixtures.fake_github import DEMO_TOKEN, demo_org, fake_ssh_key
+from scanner.core.fingerprints import ssh_fingerprint
+from scanner.core.secrets import Fingerprinter
+from scanner.core.timeparse import parse_time
 
 SAMPLES = (SAMPLES_ROOT / "github")
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
@@ -118,7 +118,7 @@ def get(fake, path):
 
 
 def gql(fake, op, variables=None):
-    from collectors.github import collector as gh
+    from collectors.github import client as gh
     query = {"OrgMembers": gh.Q_MEMBERS, "SamlIdentities": gh.Q_SAML}[op]
     r = requests.post(fake.url + "/graphql", json={"query": query,
                                                     "variables": {"org": "acme", "first": 100, **(variables or {})}},

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from collectors.base import CollectorContext, Scope
-from collectors.gitlab.collector import (
-    GitLabCollector, check_record, parse_time, ssh_fingerprint, transform_deploy_key,
-    transform_deploy_token, transform_ssh_key, transform_token, transform_user,
-    transform_variable,
+from collectors.gitlab.collector import GitLabCollector
+from collectors.gitlab.transform import (
+    check_record, transform_deploy_key, transform_deploy_token, transform_ssh_key, transform_token, transform_user, transform_variable,
 )
+from fixtures import SAMPLES as SAMPLES_ROOT
 from fixtures.fake_gitlab import (
     ADMIN_TOKEN, FAKE_DB_PASSWORD, FAKE_GLPAT, FakeGitLab, GitLabData, demo_instance,
     ssh_fingerprint_sha256,
@@ -22,10 +22,11 @@ from fixtures.fake_gitlab import (
 from scanner.config import check_block
 from scanner.core import http
 from scanner.core.errors import ConfigError
+from scanner.core.fingerprints import ssh_fingerprint
 from scanner.core.model import Account, Coverage, Credential, Exposure, Grant, Resource
 from scanner.core.secrets import Fingerprinter, SecretScanner
 from scanner.core.store import Inventory, Sink
-from fixtures import SAMPLES as SAMPLES_ROOT
+from scanner.core.timeparse import parse_time
 
 SAMPLES = (SAMPLES_ROOT / "gitlab")
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -408,7 +409,7 @@ _FUZZ_INV = _fuzz_inventory()
 def test_transforms_fail_only_in_the_ways_the_collector_catches(payload):
     """Whatever the payload, a transform returns records or raises one of the errors
     ``GitLabCollector._transform`` turns into a skipped, counted record."""
-    from collectors.gitlab.collector import transform_invitation, transform_schedule
+    from collectors.gitlab.transform import transform_invitation, transform_schedule
     scanner = SecretScanner(Fingerprinter(b"k" * 32))
     calls = [lambda: transform_user(payload, SRC), lambda: transform_token(payload, SRC, None, NOW),
              lambda: transform_ssh_key(payload, SRC, "h", NOW),

@@ -19,6 +19,7 @@ import pytest
 from reports import render
 from scanner.core.store import Inventory
 from tests.test_reports_estate import XSS_IMG, XSS_PATH, XSS_SCRIPT, build_estate
+from reports import ReportInput
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -83,7 +84,7 @@ def report_file(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("html")
     estate = build_estate(tmp)
     with Inventory(estate.path, read_only=True) as inv:
-        html = render("html", inv, estate.scan2, estate.config)
+        html = render("html", inv, estate.scan2, ReportInput.from_config(estate.config))
     path = tmp / "report.html"
     path.write_text(html, encoding="utf-8")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -263,7 +264,7 @@ def capped_report_file(tmp_path_factory) -> tuple[Path, int, int]:
         r = generate(inv, 30, 7)
         _resolve_into(inv, r.scan_id, inv.load(Identity, r.scan_id))
         analyse(inv, r.scan_id, config, now=datetime.fromisoformat("2026-11-21T12:00:00+00:00"))
-        html = render_html(inv, r.scan_id, config, limit=3)
+        html = render_html(inv, r.scan_id, ReportInput.from_config(config), limit=3)
         total = inv.query("SELECT count(*) FROM findings WHERE scan_id = ?", [r.scan_id])[0][0]
     path = tmp / "report-capped.html"
     path.write_text(html, encoding="utf-8")

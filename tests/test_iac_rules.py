@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rules.base import all_rules
-from scanner.config import Policy
 from scanner.core.model import Account, Credential, Exposure, Identity, Reference
+from scanner.core.options import Policy
 from scanner.core.store import Inventory
 from scanner.correlate import correlate
 from scanner.engine import load_context, run_rules

@@ -73,3 +73,22 @@ def test_only_estate_scans_are_the_latest_estate_scan(tmp_path):
         nxt = inv.begin_scan("scan")
         inv.finish_scan(nxt)
         assert inv.previous_scan_id(nxt) == full
+
+
+def test_latest_scan_about_an_identity_skips_shards_and_others_targeted_runs(tmp_path):
+    """``plan`` starts from the latest scan that covers the person: an estate scan, or a
+    targeted verify of them; never a shard (part of the estate) or someone else's verify."""
+    with Inventory(tmp_path / "i.duckdb") as inv:
+        estate = inv.begin_scan("scan")
+        inv.finish_scan(estate)
+        shard = inv.begin_scan(Inventory.SCAN_SHARD, kind="shard")
+        inv.finish_scan(shard)
+        bob = inv.begin_scan(Inventory.VERIFY_LIVE, kind="targeted", targets=["bob@example.com"])
+        inv.write_verdicts(bob, [("bob@example.com", "cloud", "clean", "")])
+        inv.finish_scan(bob)
+        assert inv.latest_scan_about("alice@example.com") == estate
+        alice = inv.begin_scan(Inventory.VERIFY_LIVE, kind="targeted", targets=["alice@example.com"])
+        inv.write_verdicts(alice, [("alice@example.com", "cloud", "residual", "")])
+        inv.finish_scan(alice)
+        assert inv.latest_scan_about("alice@example.com") == alice
+        assert inv.latest_scan_about("bob@example.com") == bob  # not alice's newer verify

@@ -16,10 +16,11 @@ from collectors.kubernetes.collector import (
 )
 from fixtures import fake_kubernetes as fk
 from rules.base import all_rules
-from scanner.config import Policy
+from rules.context import RuleContext
 from scanner.core.model import Account, Credential, Exposure, Grant, Resource
+from scanner.core.options import Policy
 from scanner.core.secrets import Fingerprinter, SecretScanner
-from scanner.engine import RuleContext, run_rules
+from scanner.engine import run_rules
 from scanner.resolve import resolve
 from tests.conftest import NOW
 

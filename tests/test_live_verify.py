@@ -195,7 +195,7 @@ def test_read_only(estate):
 
 
 def test_plan_has_a_concrete_step_for_every_finding(estate):
-    from scanner.plan import STEP_BUILDERS, load_objects, source_rule_steps, step_for
+    from scanner.plan import STEP_BUILDERS, load_objects, source_rule_steps, steps_for
     from rules.base import all_rules
 
     # every rule in the catalog has a builder (here, or in its source's remediation module)
@@ -244,6 +244,6 @@ def test_plan_has_a_concrete_step_for_every_finding(estate):
     with Inventory(estate["cfg"].inventory, read_only=True) as inv:
         objs = load_objects(inv, estate["full"].scan_id, findings)
     for f in findings:
-        st = step_for(f, objs)
+        st = steps_for(f, objs)[0]
         assert st.command and "no exact step" not in st.note, (f.rule, f.object_id)
 

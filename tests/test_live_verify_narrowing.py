@@ -15,7 +15,8 @@ import pytest
 from botocore.handlers import BUILTIN_HANDLERS
 from moto import mock_aws
 
-from collectors.aws.collector import AwsCollector, names_principal, scoped_principals
+from collectors.aws.collector import AwsCollector
+from collectors.aws.transform import names_principal, scoped_principals
 from collectors.base import CollectorContext, Scope
 from collectors.github.collector import GitHubCollector
 from fixtures.aws_estate import FAKE_ENV, SERVICE_CREDENTIALS, install_moto_extensions, plant_demo

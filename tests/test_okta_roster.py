@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.okta.collector import load_okta_roster, user_to_identity
+from collectors.okta.roster import load_okta_roster, user_to_identity
 from collectors.roster import RosterContext
 from fixtures.fake_okta import FakeOkta, okta_user
 from fixtures import SAMPLES as SAMPLES_ROOT

@@ -9,9 +9,10 @@ from collectors.okta.collector import (
 )
 from fixtures.fake_okta import okta_api_token, okta_app, okta_app_user, okta_user
 from rules.base import all_rules
-from scanner.config import Policy
+from rules.context import RuleContext
 from scanner.core.model import Identity
-from scanner.engine import RuleContext, run_rules
+from scanner.core.options import Policy
+from scanner.engine import run_rules
 from scanner.resolve import resolve
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 from scanner.core.model import Account, Credential, Finding, Resource
-from scanner.plan import Objects, step_for, steps_for
+from scanner.plan import Objects, steps_for
 
 SRC = "aws:123456789012"
 
@@ -21,7 +21,7 @@ def test_eks_access_entry_and_identity_center_assignment():
                 object_id="arn:aws:iam::123456789012:user/alice",
                 evidence={"principal": "arn:aws:iam::123456789012:user/alice",
                           "cluster": "arn:aws:eks:us-east-1:123456789012:cluster/prod"})
-    st = step_for(f, Objects())
+    st = steps_for(f, Objects())[0]
     assert st.phase == 3 and st.command == ("aws eks delete-access-entry --cluster-name prod "
                                             "--principal-arn arn:aws:iam::123456789012:user/alice")
     ps = Resource("aws", SRC, "arn:aws:sso:::permissionSet/ssoins-1/ps-abc", "role", "Admin",
@@ -31,7 +31,7 @@ def test_eks_access_entry_and_identity_center_assignment():
     f = finding("aws.identity_center_assignment_leaver", system="aws", object_kind="account_assignment",
                 object_id=f"identitystore:d-1:user/9067-u1->{ps.uid}",
                 evidence={"permission_set": ps.native_id, "target": "123456789012"})
-    cmd = step_for(f, objs).command
+    cmd = steps_for(f, objs)[0].command
     assert cmd == ("aws sso-admin delete-account-assignment --instance-arn arn:aws:sso:::instance/ssoins-1 "
                    "--target-id 123456789012 --target-type AWS_ACCOUNT --permission-set-arn "
                    "arn:aws:sso:::permissionSet/ssoins-1/ps-abc --principal-type USER --principal-id 9067-u1")
@@ -55,11 +55,11 @@ def test_exposures_rotate_at_the_issuer_first():
     tf = finding("exposure.tfstate", system="iac:infra", layer="iac", object_kind="secret",
                  object_id="terraform.tfstate:0", location_path="terraform.tfstate",
                  evidence={"detector": "Terraform state", "hint": "…abcd"})
-    assert "encrypted remote backend" in step_for(tf, Objects()).command
+    assert "encrypted remote backend" in steps_for(tf, Objects())[0].command
     unknown = finding("exposure.history_unverified", system="iac:infra", layer="iac", object_kind="secret",
                       object_id="x.py:1", location_path="x.py", location_line=1,
                       evidence={"detector": "Slack Token", "hint": "…wxyz", "commit": "def456"})
-    assert step_for(unknown, Objects()).command.startswith("# rotate the Slack Token …wxyz at its issuer")
+    assert steps_for(unknown, Objects())[0].command.startswith("# rotate the Slack Token …wxyz at its issuer")
 
 
 def test_gitlab_deactivated_account_is_blocked_by_numeric_id():
@@ -69,7 +69,7 @@ def test_gitlab_deactivated_account_is_blocked_by_numeric_id():
     objs.add(acc)
     f = finding("gitlab.deactivated_account_of_leaver", system="gitlab", layer="code-hosting",
                 object_kind="user", object_id="aarcher", subject=acc.node, severity="medium")
-    st = step_for(f, objs)
+    st = steps_for(f, objs)[0]
     assert st.phase == 4 and st.command.endswith('-X POST "$GITLAB_URL/api/v4/users/2/block"')
 
 
@@ -77,21 +77,21 @@ def test_kubernetes_binding_and_eks_mapping():
     f = finding("kubernetes.binding_names_leaver", system="kubernetes", layer="kubernetes",
                 object_kind="role_binding", object_id="RoleBinding apps/alice-edit",
                 evidence={"binding": "RoleBinding apps/alice-edit", "subject": "User:alice@example.com"})
-    st = step_for(f, Objects())
+    st = steps_for(f, Objects())[0]
     assert st.command.startswith("kubectl -n apps edit rolebinding alice-edit")
     assert "User alice@example.com" in st.command and "kubectl -n apps delete rolebinding alice-edit" in st.note
     f = finding("kubernetes.mapping_names_leaver", system="kubernetes", layer="kubernetes",
                 object_kind="iam_mapping", object_id="arn:aws:iam::1:user/alice",
                 evidence={"principal": "arn:aws:iam::1:user/alice", "where": "EKS access entry",
                           "cluster": "prod"})
-    assert step_for(f, Objects()).command == ("aws eks delete-access-entry --cluster-name prod "
+    assert steps_for(f, Objects())[0].command == ("aws eks delete-access-entry --cluster-name prod "
                                               "--principal-arn arn:aws:iam::1:user/alice")
 
 
 def test_an_unknown_rule_gets_an_honest_manual_step():
     f = finding("vendor.something_new", system="aws", object_kind="widget", object_id="w-1",
                 remediation="Remove the widget.")
-    st = step_for(f, Objects())
+    st = steps_for(f, Objects())[0]
     assert st.command.startswith("#") and "Remove the widget." in st.command
     assert "no exact step" in st.note
 
@@ -119,9 +119,9 @@ def test_aws_keys_known_only_by_slot_are_found_by_creation_time():
                         "\"AccessKeyMetadata[?starts_with(CreateDate, '2026-05-03T09:30')].AccessKeyId\" --output text)")
     assert first[-1] == 'aws iam delete-access-key --user-name bob --access-key-id "$kid"'
     # rotation of an active holder's key: the old key is found before the new one is created
-    rot = step_for(finding("credential.unrotated", system="aws", object_kind="access_key",
+    rot = steps_for(finding("credential.unrotated", system="aws", object_kind="access_key",
                            object_id=f"{acc.native_id}#access_key_1",
-                           subject=f"credential:{SRC}|{acc.native_id}#access_key_1", severity="low"), objs)
+                           subject=f"credential:{SRC}|{acc.native_id}#access_key_1", severity="low"), objs)[0]
     lines = rot.command.splitlines()
     assert lines[0].startswith("kid=$(") and lines[1] == "aws iam create-access-key --user-name bob"
     assert dedupe(steps + steps) == kept

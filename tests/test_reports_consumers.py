@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from reports import ReportInput
 from reports.sarif import build_sarif
 from scanner.config import load_config as load
 from scanner.core.store import Inventory
@@ -87,8 +88,8 @@ def test_results_over_the_limit_are_left_out_and_counted(checkout):
     tmp, repo, cfg, _ = checkout
     config = load(str(cfg))
     with Inventory(config.inventory, read_only=True) as inv:
-        full = build_sarif(inv, inv.latest_scan_id(), config)["runs"][0]
-        capped = build_sarif(inv, inv.latest_scan_id(), config, max_results=1)["runs"][0]
+        full = build_sarif(inv, inv.latest_scan_id(), ReportInput.from_config(config))["runs"][0]
+        capped = build_sarif(inv, inv.latest_scan_id(), ReportInput.from_config(config), max_results=1)["runs"][0]
     assert len(full["results"]) == 2 and len(capped["results"]) == 1
     assert capped["results"][0] == full["results"][0]  # the most severe stays
     notes = [n["message"]["text"] for n in capped["invocations"][0]["toolExecutionNotifications"]]

@@ -15,8 +15,9 @@ from pathlib import Path
 from collectors.csv_roster.roster import identities_from_csv
 from fixtures.demo import __file__ as _demo_init
 from reports.waivers import load_waivers
-from scanner.config import Config, Policy
+from scanner.config import Config
 from scanner.core.model import Account, Coverage, Credential, Finding, Identity, Resource
+from scanner.core.options import Policy
 from scanner.core.store import Inventory
 from scanner.engine import finding_fingerprint, verdicts_for
 from scanner.pipeline import _resolve_into, analyse

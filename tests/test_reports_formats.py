@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from reports import render
+from reports import ReportInput, render
 from reports.csv_report import COLUMNS, finding_row, safe_cell
 from reports.data import build_report
 from reports.diff import diff_against_previous, diff_scans
@@ -27,6 +27,7 @@ from scanner.core.store import Inventory
 from tests.conftest import NOW
 from tests.consumers import ocsf_problems
 from tests.test_reports_estate import XSS_IMG, XSS_PATH, XSS_SCRIPT, build_estate
+from reports import ReportInput
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 
@@ -39,12 +40,12 @@ def estate(tmp_path_factory):
 @pytest.fixture(scope="module")
 def out(estate):
     with Inventory(estate.path, read_only=True) as inv:
-        rendered = {fmt: render(fmt, inv, estate.scan2, estate.config)
+        rendered = {fmt: render(fmt, inv, estate.scan2, ReportInput.from_config(estate.config))
                     for fmt in ("csv", "md", "ocsf", "bloodhound", "json")}
         # every finding as a result (the github profile keeps files of a repository only:
         # tests/test_reports_consumers.py)
-        rendered["sarif"] = render("sarif", inv, estate.scan2, estate.config, sarif_profile="generic")
-        rendered["sarif_github"] = render("sarif", inv, estate.scan2, estate.config)
+        rendered["sarif"] = render("sarif", inv, estate.scan2, ReportInput.from_config(estate.config), sarif_profile="generic")
+        rendered["sarif_github"] = render("sarif", inv, estate.scan2, ReportInput.from_config(estate.config))
         rendered["findings"] = build_report(inv, estate.scan2)["findings"]
     return rendered
 
@@ -97,7 +98,7 @@ def test_sarif_github_profile_counts_what_has_no_repository_file(out):
 
 def test_sarif_reports_failed_coverage_as_notifications(estate):
     with Inventory(estate.path, read_only=True) as inv:
-        run = json.loads(render("sarif", inv, estate.scan1, estate.config,
+        run = json.loads(render("sarif", inv, estate.scan1, ReportInput.from_config(estate.config),
                                 sarif_profile="generic"))["runs"][0]
     jsonschema.Draft4Validator(SCHEMA).validate({"version": "2.1.0", "runs": [run]})
     notes = run["invocations"][0]["toolExecutionNotifications"]
@@ -189,7 +190,7 @@ def test_ocsf_detection_findings_follow_the_findings_lifecycle(out, estate):
 
 def test_ocsf_first_scan_creates_every_finding(estate):
     with Inventory(estate.path, read_only=True) as inv:
-        events = json.loads(render("ocsf", inv, estate.scan1, estate.config))
+        events = json.loads(render("ocsf", inv, estate.scan1, ReportInput.from_config(estate.config)))
         n = len(build_report(inv, estate.scan1)["findings"])
     assert len(events) == n and {e["activity_id"] for e in events} == {1}
     assert ocsf_problems(events) == []

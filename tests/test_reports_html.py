@@ -17,6 +17,7 @@ from reports.data import build_report, data_digest
 from reports.diff import diff_scans
 from scanner.core.store import Inventory
 from tests.test_reports_estate import XSS_IMG, XSS_PATH, XSS_SCRIPT, build_estate
+from reports import ReportInput
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,8 @@ def estate(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pages(estate):
     with Inventory(estate.path, read_only=True) as inv:
-        return {"scan1": render("html", inv, estate.scan1, estate.config),
-                "scan2": render("html", inv, estate.scan2, estate.config)}
+        return {"scan1": render("html", inv, estate.scan1, ReportInput.from_config(estate.config)),
+                "scan2": render("html", inv, estate.scan2, ReportInput.from_config(estate.config))}
 
 
 def _between(text: str, start: str, end: str) -> str:

@@ -22,6 +22,7 @@ from scanner.core.model import Identity
 from scanner.core.store import Inventory
 from scanner.pipeline import _resolve_into, analyse
 from tests.conftest import run_cli
+from reports import ReportInput
 
 NOW = "2026-11-21T12:00:00+00:00"
 CAP = 3
@@ -170,7 +171,7 @@ def test_changes_since_a_previous_scan_are_counted_in_full_and_listed_up_to_the_
             scans.append(r.scan_id)
         leavers = {i.id for i in inv.iter(Identity, scans[1]) if i.is_leaver}
         d = diff_scans(inv, scans[0], scans[1])
-        page = render_html(inv, scans[1], config, limit=CAP)
+        page = render_html(inv, scans[1], ReportInput.from_config(config), limit=CAP)
     assert d["new"] and d["resolved"]
     assert (f"<strong>{len(d['new'])}</strong> new, <strong>{len(d['resolved'])}</strong> resolved, "
             f"<strong>{len(d['persisting'])}</strong> persisting") in page

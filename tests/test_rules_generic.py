@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rules.base import all_rules
-from scanner.config import Policy
 from scanner.core.model import Account, Credential, Grant, Identity, Resource
+from scanner.core.options import Policy
 from scanner.engine import context_from_records, run_rules
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)

@@ -10,21 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from collectors.anthropic.collector import AnthropicCollector
 from collectors.anthropic import transform as atf
-from collectors.atlassian.collector import AtlassianCollector
+from collectors.anthropic.collector import AnthropicCollector
 from collectors.atlassian import transform as ltf
+from collectors.atlassian.collector import AtlassianCollector
 from collectors.base import CollectorContext
-from scanner.core.jsonapi import HttpError, JsonApi
-from collectors.openai.collector import OpenAICollector
 from collectors.openai import transform as otf
+from collectors.openai.collector import OpenAICollector
 from fixtures import SAMPLES as ROOT_SAMPLES
 from fixtures.fake_saas import anthropic, atlassian, openai
 from fixtures.httpfake import FakeServer, Request, Response, route
 from scanner.config import check_block
-from scanner.core.store import Inventory, Sink
+from scanner.core.jsonapi import HttpError, JsonApi
 from scanner.core.model import Account, Coverage, Credential
 from scanner.core.secrets import Fingerprinter, SecretScanner, provider_redaction
+from scanner.core.store import Inventory, Sink
 
 SAMPLES = ROOT_SAMPLES / "saas-tokens"
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)

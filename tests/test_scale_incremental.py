@@ -78,7 +78,10 @@ def estate(tmp_path, monkeypatch):
         return [FileTreeCollector({**b, **extra.get(b["path"], {})}, ctx) for b in blocks]
     extra: dict[str, dict] = {}
     import scanner.pipeline as pipeline
+    from collectors import registry
     monkeypatch.setattr(pipeline, "make_collectors", make)
+    # the test's collector is no package: declare its system as its SYSTEMS would
+    monkeypatch.setitem(registry.system_layers(), "files", "saas")
     FileTreeCollector.reads = 0
     return tmp_path, config, extra
 

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 import pytest
 
 from fixtures.synth import generate, write_roster_csv
-from scanner.config import Policy
 from scanner.core.graph import path_between
 from scanner.core.model import Account, Credential, Identity
-from scanner.core.store import TABLES, Inventory, _cell_in
+from scanner.core.options import Policy
+from scanner.core.columns import cell_in as _cell_in
+from scanner.core.store import TABLES, Inventory
 from scanner.engine import load_context, run_rules
 from scanner.pipeline import _resolve_into
 from tests.conftest import ROOT
@@ -73,9 +74,10 @@ def test_shape_of_the_estate(estate):
 
 def test_roster_csv_matches(tmp_path, estate):
     inv, r, ctx, *_ = estate
-    from collectors.roster import RosterContext, ROSTER_SOURCES
+    from collectors.registry import roster_sources
+    from collectors.roster import RosterContext
     path = write_roster_csv(tmp_path / "roster.csv", 40, seed=3)
-    loaded = {i.id: i for i in ROSTER_SOURCES["csv"].load({"path": str(path)}, RosterContext(tmp_path))}
+    loaded = {i.id: i for i in roster_sources()["csv"].load({"path": str(path)}, RosterContext(tmp_path))}
     for ident in (i for i in ctx.identities.values() if i.kind == "human"):
         assert loaded[ident.id].status == ident.status
         assert set(loaded[ident.id].aliases) == set(ident.aliases)
@@ -114,10 +116,10 @@ def test_graph_for_gives_the_whole_graph_paths(estate):
 
 
 def test_path_without_the_whole_graph_past_the_threshold(estate, monkeypatch):
-    import scanner.engine as engine
+    import rules.context
     inv, r, _, _, _ = estate
     ctx = load_context(inv, r.scan_id, Policy(), NOW)
-    monkeypatch.setattr(engine, "WHOLE_GRAPH_MAX_RECORDS", 10)
+    monkeypatch.setattr(rules.context, "WHOLE_GRAPH_MAX_RECORDS", 10)
     findings, _ = run_rules(ctx)
     assert "graph" not in ctx.__dict__  # the whole-estate graph was never built
     assert any(len(f.path) >= 2 for f in findings if f.identity)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from collectors.roster import RosterContext
-from collectors.scim.collector import load_scim_roster, user_to_identity
+from collectors.scim.roster import load_scim_roster, user_to_identity
 from fixtures.fake_scim import FakeScim, scim_user
 from scanner.config import load_config
 from scanner.core.errors import ConfigError

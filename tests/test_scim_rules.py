@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from collectors.scim.collector import transform_users
 from fixtures.fake_scim import demo_slack
 from rules.base import all_rules
-from scanner.config import Policy
+from rules.context import RuleContext
 from scanner.core.model import Identity
-from scanner.engine import RuleContext, run_rules
+from scanner.core.options import Policy
+from scanner.engine import run_rules
 from scanner.resolve import resolve
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

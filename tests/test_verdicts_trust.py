@@ -150,7 +150,7 @@ def test_a_live_credential_is_named_by_its_real_handle_in_every_format(estate):
 
 
 def test_credential_handles_of_the_code_hosts():
-    from collectors.github.collector import Org, transform_user_key
+    from collectors.github.transform import Org, transform_user_key
     from collectors.gitlab.collector import transform_token
     from tests.conftest import NOW
     from scanner.core.model import Credential, credential_handle

@@ -21,9 +21,10 @@ from scanner.core.options import Option
 from scanner.core.store import Sink
 
 from collectors.anthropic import transform as tf
+from collectors.anthropic import SYSTEMS
 
 SYSTEM = tf.SYSTEM
-LAYER = "saas"
+LAYER = SYSTEMS[SYSTEM]
 VERSION = "2023-06-01"
 
 

@@ -16,9 +16,10 @@ from scanner.core.options import Option
 from scanner.core.store import Sink
 
 from collectors.atlassian import transform as tf
+from collectors.atlassian import SYSTEMS
 
 SYSTEM = tf.SYSTEM
-LAYER = "saas"
+LAYER = SYSTEMS[SYSTEM]
 
 
 def error_text(body) -> str:

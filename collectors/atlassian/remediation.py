@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import shlex
+from collectors.remediation import q
 
-SYSTEMS = ("atlassian",)
+
 API = 'curl -sS -H "Authorization: Bearer $ATLASSIAN_ADMIN_KEY"'
 
 
 def credential_step(c, acc):
     if c.kind != "api_key":
         return None
-    user = shlex.quote(acc.native_id if acc else (c.holder or "ACCOUNT_ID").split("|", 1)[-1])
+    user = q(acc.native_id if acc else (c.holder or "ACCOUNT_ID").split("|", 1)[-1])
     return ("revoke the user's API token",
-            f"{API} -X DELETE https://api.atlassian.com/users/{user}/manage/api-tokens/{shlex.quote(c.native_id)}",
+            f"{API} -X DELETE https://api.atlassian.com/users/{user}/manage/api-tokens/{q(c.native_id)}",
             "Atlassian deletes the token permanently")
 
 
-def account_step(acc):
+def account_step(acc, suspended=False):
     return ("deactivate the managed account (its API tokens stop working)",
-            f"{API} -X POST https://api.atlassian.com/users/{shlex.quote(acc.native_id)}/manage/lifecycle/disable", "")
+            f"{API} -X POST https://api.atlassian.com/users/{q(acc.native_id)}/manage/lifecycle/disable", "")

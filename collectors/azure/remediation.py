@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from collectors.entra.remediation import q
+from collectors.remediation import q
 
-SYSTEMS = ("azure",)
 
 
 def delete_assignment(f: Any, objs: Any) -> tuple[int, str, str, str]:

@@ -15,7 +15,7 @@ from collectors.roster import RosterContext, roster_source
 from scanner.core.errors import RosterError
 from scanner.core.model import IDENTITY_KINDS, IDENTITY_STATUSES, Identity
 from scanner.core.options import Option
-from scanner.core.timeparse import parse_time
+from scanner.core.timeparse import parse_time_strict
 
 
 CSV_COLUMNS = ("id", "name", "email", "kind", "status", "terminated_at", "owner", "aliases",
@@ -60,12 +60,12 @@ def _identities(reader: csv.DictReader, where: str) -> list[Identity]:
         if status not in IDENTITY_STATUSES:
             raise RosterError(f"{where}: line {line}: status {status!r} is not one of {', '.join(IDENTITY_STATUSES)}")
         try:
-            terminated_at = parse_time(row.get("terminated_at", ""))
+            terminated_at = parse_time_strict(row.get("terminated_at", ""))
         except ValueError:
             raise RosterError(f"{where}: line {line}: terminated_at {row.get('terminated_at')!r} "
                               "is not an ISO date") from None
         try:  # when IT was told (optional): evidence measures removal from it too
-            notified_at = parse_time(row.get("notified_at", ""))
+            notified_at = parse_time_strict(row.get("notified_at", ""))
         except ValueError:
             raise RosterError(f"{where}: line {line}: notified_at {row.get('notified_at')!r} "
                               "is not an ISO date") from None

@@ -10,15 +10,11 @@ Each builder takes the finding and the plan's objects and returns
 from __future__ import annotations
 
 import json
-import shlex
 from typing import Any
 
+from collectors.remediation import q
+
 GRAPH = "https://graph.microsoft.com/v1.0"
-SYSTEMS = ("entra",)
-
-
-def q(s: Any) -> str:
-    return shlex.quote(str(s))
 
 
 def rest(method: str, path: str, body: dict[str, Any] | None = None) -> str:
@@ -100,7 +96,7 @@ def remove_credential(f: Any, objs: Any) -> tuple[int, str, str, str]:
 
 
 
-def account_step(acc: Any) -> tuple[str, str, str] | None:
+def account_step(acc: Any, suspended: bool = False) -> tuple[str, str, str] | None:
     """For the generic account rules (an Entra user still enabled after termination)."""
     if acc.kind != "user":
         return None

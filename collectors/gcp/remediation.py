@@ -8,11 +8,11 @@ Builders take (finding, objects) and return (phase, action, command, note).
 
 from __future__ import annotations
 
-from shlex import quote as q
 from typing import Any
 
+from collectors.remediation import cm, q
 
-SYSTEMS = ("gcp",)
+
 
 def credential_step(c: Any, acc: Any) -> tuple[str, str, str] | None:
     if c.kind != "access_key":
@@ -46,7 +46,7 @@ def remove_binding(resource: str, member: str, role: str) -> str:
     return f"gcloud projects remove-iam-policy-binding {q(rest)} {flags}"
 
 
-def owner_step(acc: Any) -> tuple[str, str, str]:
+def owner_step(acc: Any, f: Any = None) -> tuple[str, str, str]:
     """The owner lives in the service account's description (``owner: <e-mail>``)."""
     return ("record the service account's new owner in its description",
             f"gcloud iam service-accounts update {q(acc.native_id)} --project {q(acc.attributes.get('project'))} "
@@ -68,7 +68,7 @@ def _key(f: Any, objs: Any) -> tuple[int, str, str, str]:
     c = objs.credentials.get(f.subject)
     got = credential_step(c, None) if c is not None else None
     if got is None:
-        return (2, "disable, then delete the key", f"# disable then delete {f.object_id} (not in this scan)", "")
+        return (2, "disable, then delete the key", f"# disable then delete {cm(f.object_id)} (not in this scan)", "")
     return (2, *got)
 
 

@@ -8,15 +8,15 @@ scanner.plan's (2 revoke credentials, 3 remove grants, 4 disable accounts).
 
 from __future__ import annotations
 
-from shlex import quote as q
 from typing import Any
 from urllib.parse import quote
+
+from collectors.remediation import cm, q
 
 API = "https://admin.googleapis.com/admin/directory/v1"
 CURL = 'curl -sS -H "Authorization: Bearer $GOOGLE_ADMIN_TOKEN"'
 
 
-SYSTEMS = ("google_workspace",)
 
 def _seg(value: Any) -> str:
     return quote(str(value), safe="@")
@@ -73,7 +73,7 @@ def account_step(acc: Any, suspended: bool = False) -> tuple[str, str, str]:
 def _login_after(f: Any, objs: Any) -> tuple[int, str, str, str]:
     acc = objs.accounts.get(f.subject)
     if acc is None:
-        return (2, "sign the user out", f"# sign {f.object_name} out in the Admin console (users.signOut)", "")
+        return (2, "sign the user out", f"# sign {cm(f.object_name)} out in the Admin console (users.signOut)", "")
     action, cmd, note = account_step(acc)
     return (2, "sign the user out and suspend them; reset the password", cmd,
             "then review the Reports (drive, gmail, token) for what was done after the termination")
@@ -81,11 +81,11 @@ def _login_after(f: Any, objs: Any) -> tuple[int, str, str, str]:
 
 def _token_used(f: Any, objs: Any) -> tuple[int, str, str, str]:
     c = objs.credentials.get(f.subject)
-    if c is not None:
-        acc = objs.accounts.get(c.holder or "")
-        return (2, *credential_step(c, acc))  # type: ignore[misc]
+    got = credential_step(c, objs.accounts.get(c.holder or "")) if c is not None else None
+    if got is not None:
+        return (2, *got)
     return (2, "sign the user out (the grant is gone already)",
-            f"# the grant of {f.object_name} is no longer listed; sign the user out (users.signOut) "
+            f"# the grant of {cm(f.object_name)} is no longer listed; sign the user out (users.signOut) "
             "and ask the app's owner what it did with the data", "")
 
 
@@ -93,7 +93,7 @@ def _revoke(f: Any, objs: Any) -> tuple[int, str, str, str]:
     c = objs.credentials.get(f.subject)
     got = credential_step(c, objs.accounts.get(c.holder or "")) if c is not None else None
     if got is None:
-        return (2, f"remove the {f.object_kind}", f"# remove {f.object_name or f.object_id} in the Admin console", "")
+        return (2, f"remove the {f.object_kind}", f"# remove {cm(f.object_name or f.object_id)} in the Admin console", "")
     return (2, *got)
 
 

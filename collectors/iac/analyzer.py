@@ -24,6 +24,7 @@ from typing import Iterable, Iterator
 
 from collectors.iac.facts import FileFacts
 from collectors.iac.parsers import analyze
+from collectors.iac.verify import LiveVerifier
 from scanner.core.secrets import Fingerprinter, SecretScanner, _Engine
 
 ANALYZER_VERSION = "iac-3"  # 2: agent/MCP configs; 3: tree-sitter-hcl, whole-file Terraform
@@ -75,7 +76,6 @@ _WORKER: SecretScanner | None = None
 def _make_scanner(fp: Fingerprinter, verify: dict | None) -> SecretScanner:
     verifier = None
     if verify is not None:
-        from collectors.iac.verify import LiveVerifier
         verifier = LiveVerifier(**verify)
     return SecretScanner(fp, verifier=verifier)
 

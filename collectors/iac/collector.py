@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 
 from collectors.base import Collector, Scope, TargetRun
 from collectors.iac import gitrepo, remotes
+from collectors.iac import SYSTEMS
 from collectors.iac.analyzer import ANALYZER_VERSION, Analyzer, Job
 from collectors.iac.facts import FileFacts
 from collectors.iac.walker import Rules, is_binary, walk
@@ -50,7 +51,7 @@ TRANSFORM_VERSION = "iac-transform/3"  # 2: MCP server resources; 3: attributes.
 
 class IacCollector(Collector):
     name = "iac"
-    layer = "iac"
+    layer = SYSTEMS["iac"]
     options = {
         "path": Option(str),  # a directory, a file or a git repository
         "history": Option(bool, default=False),

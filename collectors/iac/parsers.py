@@ -23,7 +23,9 @@ import yaml
 from collectors.iac import hcl
 from collectors.iac.agents import config_kind, parse_agent_config
 from collectors.iac.facts import FileFacts, RefFact
-from scanner.core.secrets import AWS_KEY_ID_LOOSE, SECRET_KEY_NAME, SecretHit, SecretScanner
+from scanner.core.secrets import (
+    AWS_KEY_ID_LOOSE, AWS_KEY_PREFIXES, SECRET_KEY_NAME, SecretHit, SecretScanner, line_starts,
+)
 
 EMAIL = re.compile(r"(?<![\w.%+-])([A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
 ARN = re.compile(r"\b(arn:aws[a-z-]*:(?:iam|sts)::\d{12}:(?:user|role|group|assumed-role|root)"
@@ -168,7 +170,7 @@ def analyze(path: str, text: str, scanner: SecretScanner) -> FileFacts:
 
 def _kubeconfig_module():
     """The Kubernetes part's pure kubeconfig reader, if present (one place knows kubeconfig)."""
-    try:
+    try:  # deferred: another source's package, optional here (parse_kubeconfig is the fallback)
         from collectors.kubernetes import kubeconfig
     except Exception:  # noqa: BLE001 - absent or broken: parse_kubeconfig below does it
         return None
@@ -229,7 +231,7 @@ def generic_refs(text: str) -> Iterator[RefFact]:
     for rx, kind, system, anchors in ((EMAIL, "email", None, ("@",)),
                                       (ARN, "arn", "aws", ("arn:aws",)),
                                       (AWS_KEY_ID_LOOSE, "aws_key_id", "aws",
-                                       ("AKIA", "ASIA", "ABIA", "ACCA"))):
+                                       AWS_KEY_PREFIXES)):
         if not any(a in text for a in anchors):
             continue
         if starts is None:
@@ -252,7 +254,6 @@ def generic_refs(text: str) -> Iterator[RefFact]:
 
 
 def _starts(text: str) -> list[int]:
-    from scanner.core.secrets import line_starts
     return line_starts(text)
 
 

@@ -167,11 +167,7 @@ class Lister:
             delay = next(delays, None)
             if delay is None:
                 raise CollectorError(f"{what}: HTTP {resp.status_code} after {self.max_retries} retries")
-            try:
-                delay = max(delay, float(retry_after)) if retry_after else delay
-            except ValueError:
-                pass
-            http.sleep(min(delay, 60.0))
+            http.sleep(min(60.0, max(delay, http.retry_after_seconds(retry_after, delay))))
         if resp.status_code != 200:
             raise CollectorError(f"{what}: HTTP {resp.status_code} {_message(resp)}".rstrip())
         return resp

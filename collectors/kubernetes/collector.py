@@ -29,7 +29,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -37,13 +37,15 @@ import yaml
 from scanner.core import http
 
 from collectors.base import Collector, Scope, TargetRun
+from collectors.kubernetes import SYSTEMS
 from collectors.kubernetes.kubeconfig import KubeconfigError, kubeconfig_records, parse_certificate
 from scanner.core.errors import CollectorError
-from scanner.core.http import backoff_delays, bounded_pages
+from scanner.core.http import bounded_pages
 from scanner.core.model import Account, Credential, Exposure, Grant, Record, Resource, make_uid
 from scanner.core.options import Option
 from scanner.core.secrets import SecretScanner, hint
 from scanner.core.store import Sink
+from scanner.core.timeparse import parse_time
 
 log = logging.getLogger("residual.collectors.kubernetes")
 
@@ -70,18 +72,6 @@ class Malformed(ValueError):
 
 
 # --- small helpers ---------------------------------------------------------------------------
-
-def parse_time(value: Any) -> datetime | None:
-    """RFC 3339 timestamps (``2024-05-20T14:02:41Z``) and the date-only labels the token
-    tracking controller writes (``2024-11-04``), as aware UTC datetimes."""
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        if len(value) == 10:
-            return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
 
 
 def _meta(item: Any) -> dict[str, Any]:
@@ -434,7 +424,7 @@ class _PaginationLoop(Exception):
 
 class KubernetesCollector(Collector):
     name = "kubernetes"
-    layer = "kubernetes"
+    layer = SYSTEMS["kubernetes"]
     options = {
         "kubeconfig": Option(str, default="~/.kube/config"),
         "context": Option(str),
@@ -536,24 +526,21 @@ class KubernetesCollector(Collector):
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
-        delays = backoff_delays(self.ctx.max_retries)
-        while True:
+        def call() -> dict[str, Any]:
             self.count_call()
-            try:
-                payload = json.loads(self._get(path, query))
-                if not isinstance(payload, dict):
-                    raise ValueError("response is not a JSON object")
-                return payload
-            except ApiException as exc:
-                delay = next(delays, None) if exc.status in RETRYABLE else None
-                if delay is None:
-                    raise
-                http.sleep(_retry_after(exc) or delay)
-            except HTTPError:
-                delay = next(delays, None)
-                if delay is None:
-                    raise
-                http.sleep(delay)
+            payload = json.loads(self._get(path, query))
+            if not isinstance(payload, dict):
+                raise ValueError("response is not a JSON object")
+            return payload
+
+        def retryable(exc: BaseException) -> bool:
+            return (isinstance(exc, ApiException) and exc.status in RETRYABLE) or isinstance(exc, HTTPError)
+
+        def wait_for(exc: BaseException, delay: float) -> float:
+            headers = (getattr(exc, "headers", None) or {}) if isinstance(exc, ApiException) else {}
+            return http.retry_after_seconds(headers.get("Retry-After"), delay) or delay
+
+        return http.call_with_retries(call, self.ctx.max_retries, retryable=retryable, wait_for=wait_for)
 
     def _pages(self, path: str) -> Iterator[list[Any]]:
         """A paged list: ``limit`` = page_size, following ``metadata.continue``."""
@@ -707,11 +694,3 @@ def _count(run: TargetRun, key: str, what: str, n: int = 1) -> None:
     counts = run.attributes.setdefault(key, {})
     counts[what] = counts.get(what, 0) + n
 
-
-def _retry_after(exc: Any) -> float | None:
-    headers = getattr(exc, "headers", None) or {}
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    try:
-        return min(60.0, max(0.0, float(value))) if value is not None else None
-    except ValueError:
-        return None

@@ -40,7 +40,7 @@ import requests
 
 from collectors.base import Collector, Scope
 import collectors.base as base
-from collectors.roster import RosterContext, roster_source
+from collectors.okta import SYSTEMS
 from scanner.core import http
 from collectors.okta.common import OktaError, ts
 from collectors.okta.sessions import collect_sessions
@@ -65,42 +65,36 @@ TOKEN_VALID_STATUSES = {"ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY"}
 # --- get ---------------------------------------------------------------------------------
 
 
-class OktaClient:
+class OktaClient(http.JsonClient):
     """GET-only Okta client: SSWS auth, Link-header paging, rate-limit waits, retries."""
 
+    what = "okta"
+
     def __init__(self, base_url: str, token: str | None, *, timeout: float = 30.0,
-                 max_retries: int = 4, on_call: Callable[[], None] = lambda: None,
-                 token_type: str = "SSWS"):
-        self.base_url = base_url.rstrip("/")
-        self.session = http.OriginBoundSession(self.base_url, "okta")  # next links stay on the org
-        self.session.headers["Accept"] = "application/json"
-        if token:  # SSWS: an API token; Bearer: an OAuth 2.0 service app's access token
-            self.session.headers["Authorization"] = f"{token_type} {token}"
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.max_pages = MAX_PAGES  # per listing; the collector sets the configured bound
-        self.max_wait_s = 900.0  # rate-limit waits in total; the collector sets network.max_wait_s
-        self.on_call = on_call
+                 max_retries: int = 4, max_pages: int = MAX_PAGES,
+                 on_call: Callable[[], None] = lambda: None, token_type: str = "SSWS"):
+        # SSWS: an API token; Bearer: an OAuth 2.0 service app's access token
+        super().__init__(base_url, token, scheme=token_type, timeout=timeout,
+                         max_retries=max_retries, max_pages=max_pages, on_call=on_call)
+        self.max_wait_s = 3600.0  # rate-limit waits in total; the collector sets network.max_wait_s
         self.waited: list[float] = []  # rate-limit and backoff waits, for coverage
         self._pause: float = 0.0
+
+    def before_send(self) -> None:
+        if self._pause:  # the last answer said the rate-limit window is spent
+            self._wait(self._pause)
+            self._pause = 0.0
 
     def get(self, url: str, params: dict[str, Any] | None = None) -> requests.Response:
         url = url if url.startswith("http") else f"{self.base_url}{url}"
 
-        def send() -> requests.Response:
-            if self._pause:
-                self._wait(self._pause)
-                self._pause = 0.0
-            self.on_call()
-            return self.session.get(url, params=params, timeout=self.timeout)
-
         def wait_for(resp: requests.Response, backoff: float) -> float:
             wait = self._reset_wait(resp) if resp.status_code == 429 else \
-                _retry_after(resp.headers.get("Retry-After"), backoff)
+                http.retry_after_seconds(resp.headers.get("Retry-After"), backoff, RESET_WAIT_CAP)
             return wait if wait > 0 else backoff
 
         try:
-            resp = http.send_with_retries(send, self.max_retries, wait=self._wait, wait_for=wait_for)
+            resp = self.send_get(url, params, wait=self._wait, wait_for=wait_for)
         except requests.RequestException as exc:
             raise OktaError(f"GET {_path(url)}: {exc.__class__.__name__}") from None
         if resp.status_code >= 400:
@@ -117,7 +111,7 @@ class OktaClient:
         try:
             reset = float(resp.headers.get("X-Rate-Limit-Reset", ""))
         except ValueError:
-            return _retry_after(resp.headers.get("Retry-After"), 0.0)
+            return http.retry_after_seconds(resp.headers.get("Retry-After"), 0.0, RESET_WAIT_CAP)
         return min(RESET_WAIT_CAP, max(0.0, reset - time.time()))
 
     def _wait(self, seconds: float, fallback: float = 1.0) -> None:
@@ -136,7 +130,7 @@ class OktaClient:
         """Every item of a list endpoint, following ``Link: rel="next"``."""
         url: str | None = f"{self.base_url}{path}"
         seen: set[str] = set()
-        for _ in range(self.max_pages):
+        for _ in http.bounded_pages(self.max_pages, f"GET {path}"):
             resp = self.get(url, params)
             params = None  # the next link carries the query
             try:
@@ -152,7 +146,6 @@ class OktaClient:
             if url in seen:
                 raise OktaError(f"GET {path}: the next page link repeats itself")
             seen.add(url)
-        raise OktaError(f"GET {path}: paging did not end after {self.max_pages} pages")
 
     def users(self, page_size: int = 200) -> list[dict[str, Any]]:
         """Every user, DEPROVISIONED ones included (the default list hides them)."""
@@ -168,10 +161,6 @@ class OktaClient:
 
 def _path(url: str) -> str:
     return re.sub(r"^https?://[^/]+", "", url).split("?", 1)[0]
-
-
-def _retry_after(value: str | None, default: float) -> float:
-    return http.retry_after_seconds(value, default, RESET_WAIT_CAP)
 
 
 def _error(resp: requests.Response) -> tuple[str | None, str]:
@@ -303,26 +292,12 @@ def transform_factor(payload: Any, source: str, holder: str) -> Credential:
                                   "provider": payload.get("provider"), "deep": True})
 
 
-def user_to_identity(payload: Any, domain: str) -> Identity:
-    """An Okta user as a roster identity: DEPROVISIONED = terminated, SUSPENDED =
-    suspended, each since ``statusChanged``."""
-    acc = transform_user(payload, f"okta:{domain}")
-    okta_status = acc.attributes["okta_status"]
-    status = {"DEPROVISIONED": "terminated", "SUSPENDED": "suspended"}.get(okta_status, "active")
-    return Identity(id=(acc.email or acc.login).lower(), name=acc.attributes["display_name"],
-                    kind="human", status=status,
-                    terminated_at=ts(payload.get("statusChanged")) if status != "active" else None,
-                    emails=acc.attributes["linked_emails"][:1] or [acc.login.lower()],
-                    aliases=[f"okta:{acc.login}"], sources=[f"okta:{domain}"],
-                    attributes={"okta_id": acc.native_id, "okta_status": okta_status})
-
-
 # --- load ----------------------------------------------------------------------------
 
 
 class OktaCollector(Collector):
     name = "okta"
-    layer = "directory"
+    layer = SYSTEMS["okta"]
     options = {
         "domain": Option(str, required=True),
         "token": Option(str, secret=True),
@@ -351,7 +326,7 @@ class OktaCollector(Collector):
                             self.config.get("token"), timeout=self.ctx.timeout_s,
                             max_retries=self.ctx.max_retries, on_call=self.count_call,
                             token_type=self.config.get("token_type") or "SSWS")
-        client.max_pages = min(MAX_PAGES, getattr(self.ctx, "max_pages", MAX_PAGES))
+        client.max_pages = self.ctx.max_pages
         client.max_wait_s = self.ctx.max_wait_s
         return client
 
@@ -521,34 +496,3 @@ def scoped_user_keys(scope: Scope, source: str) -> list[str]:
         if login not in keys:
             keys.append(login)
     return keys
-
-
-# --- roster source --------------------------------------------------------------------
-
-
-@roster_source("okta", options={"domain": Option(str, required=True),
-                                "token": Option(str, secret=True),
-                                "base_url": Option(str),
-                                "token_type": Option(str, default="SSWS", choices=("SSWS", "Bearer")),
-                                "page_size": Option(int, default=200)})
-def load_okta_roster(block: dict[str, Any], ctx: RosterContext) -> list[Identity]:
-    """Every Okta user as an identity, deactivated ones included (asked for explicitly)."""
-    domain = block["domain"]
-
-    def count() -> None:
-        ctx.api_calls[domain] = ctx.api_calls.get(domain, 0) + 1
-
-    client = OktaClient(block.get("base_url") or f"https://{domain}", block.get("token"),
-                        on_call=count, token_type=block.get("token_type") or "SSWS")
-    out: list[Identity] = []
-    seen: set[str] = set()
-    for payload in client.users(max(1, min(200, int(block.get("page_size") or 200)))):
-        try:
-            ident = user_to_identity(payload, domain)
-        except ValueError:
-            log.warning("okta roster %s: a malformed user was skipped", domain)
-            continue
-        if ident.id not in seen:
-            seen.add(ident.id)
-            out.append(ident)
-    return out

@@ -19,9 +19,10 @@ from scanner.core.options import Option
 from scanner.core.store import Sink
 
 from collectors.openai import transform as tf
+from collectors.openai import SYSTEMS
 
 SYSTEM = tf.SYSTEM
-LAYER = "saas"
+LAYER = SYSTEMS[SYSTEM]
 
 
 def error_text(body) -> str:

@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-import shlex
+from collectors.remediation import q
 
-SYSTEMS = ("openai",)
+
 API = 'curl -sS -H "Authorization: Bearer $OPENAI_ADMIN_KEY"'
 
 
 def credential_step(c, acc):
     if c.kind != "api_key":
         return None
-    kid = shlex.quote(c.native_id)
+    kid = q(c.native_id)
     if c.attributes.get("admin"):
         return ("delete the admin API key",
                 f"{API} -X DELETE https://api.openai.com/v1/organization/admin_api_keys/{kid}", "")
-    pid = shlex.quote(str(c.attributes.get("project_id") or "PROJECT_ID"))
+    pid = q(str(c.attributes.get("project_id") or "PROJECT_ID"))
     return ("delete the project API key",
             f"{API} -X DELETE https://api.openai.com/v1/organization/projects/{pid}/api_keys/{kid}", "")
 
 
-def account_step(acc):
-    uid = shlex.quote(acc.native_id)
+def account_step(acc, suspended=False):
+    uid = q(acc.native_id)
     if acc.kind == "service_account":
-        pid = shlex.quote(str(acc.attributes.get("project_id") or "PROJECT_ID"))
+        pid = q(str(acc.attributes.get("project_id") or "PROJECT_ID"))
         return ("delete the service account (its keys go with it)",
                 f"{API} -X DELETE https://api.openai.com/v1/organization/projects/{pid}/service_accounts/{uid}", "")
     return ("remove the user from the organization",

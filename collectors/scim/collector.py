@@ -36,17 +36,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator
 
 import requests
 
 from collectors.base import Collector, Scope
 import collectors.base as base
-from collectors.roster import RosterContext, roster_source
+from collectors.scim import SYSTEMS
 from scanner.core import http
-from scanner.core.errors import CollectorError
-from scanner.core.model import Account, Grant, Identity, Resource, make_uid
+from scanner.core.errors import ApiError
+from scanner.core.model import Account, Grant, Resource, make_uid
 from scanner.core.options import Option
 from scanner.core.store import Sink
 from scanner.core.timeparse import parse_time
@@ -58,45 +57,37 @@ MAX_PAGES = 100_000  # a server that never ends its list is a failure, not a han
 RETRY_AFTER_CAP = 60.0
 
 
-class ScimError(CollectorError):
-    """A SCIM call that failed for good; ``status`` is the HTTP status (0: no answer)."""
-
-    def __init__(self, message: str, status: int = 0, scim_type: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.scim_type = scim_type
+class ScimError(ApiError):
+    """A SCIM call that failed for good (``code``: the error's scimType)."""
 
 
 # --- get ---------------------------------------------------------------------------------
 
 
-class ScimClient:
-    """GET-only SCIM client over requests: auth, bounded retries, paging, call counting.
+class ScimClient(http.JsonClient):
+    """GET-only SCIM client: bearer auth, bounded retries, paging, call counting.
 
     ``on_call`` is called once per HTTP request, so a collector or the roster can count."""
 
+    what = "scim"
+
+    accept = "application/scim+json, application/json"
+
     def __init__(self, url: str, token: str | None, *, timeout: float = 30.0,
-                 max_retries: int = 4, on_call: Callable[[], None] = lambda: None):
-        self.url = url.rstrip("/")
-        self.session = http.OriginBoundSession(self.url, "scim")
-        self.session.headers["Accept"] = "application/scim+json, application/json"
-        if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.max_pages = MAX_PAGES  # per listing; the collector sets the configured bound
-        self.on_call = on_call
+                 max_retries: int = 4, max_pages: int = MAX_PAGES,
+                 on_call: Callable[[], None] = lambda: None):
+        super().__init__(url, token, timeout=timeout, max_retries=max_retries,
+                         max_pages=max_pages, on_call=on_call)
+
+    @property
+    def url(self) -> str:
+        return self.base_url
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        def send() -> requests.Response:
-            self.on_call()
-            return self.session.get(f"{self.url}/{path.lstrip('/')}", params=params,
-                                    timeout=self.timeout)
-
         try:
-            resp = http.send_with_retries(
-                send, self.max_retries,
-                wait_for=lambda r, d: _retry_after(r.headers.get("Retry-After"), d))
+            resp = self.send_get(
+                f"{self.url}/{path.lstrip('/')}", params,
+                wait_for=lambda r, d: http.retry_after_seconds(r.headers.get("Retry-After"), d, RETRY_AFTER_CAP))
         except requests.RequestException as exc:
             raise ScimError(f"GET /{path}: {exc.__class__.__name__}") from None
         if resp.status_code >= 400:
@@ -118,7 +109,7 @@ class ScimClient:
     def list(self, resource: str, page_size: int, filter: str | None = None) -> Iterator[dict[str, Any]]:
         """Every item of a resource type, page by page (RFC 7644 §3.4.2.4)."""
         start = 1
-        for _ in range(self.max_pages):
+        for _ in http.bounded_pages(self.max_pages, f"GET /{resource}"):
             params: dict[str, Any] = {"startIndex": start, "count": page_size}
             if filter:
                 params["filter"] = filter
@@ -131,11 +122,6 @@ class ScimClient:
             if not items or not isinstance(total, int) or start - 1 + len(items) >= total:
                 return
             start += len(items)
-        raise ScimError(f"GET /{resource}: paging did not end after {self.max_pages} pages")
-
-
-def _retry_after(value: str | None, default: float) -> float:
-    return http.retry_after_seconds(value, default, RETRY_AFTER_CAP)
 
 
 def _error_detail(resp: requests.Response) -> tuple[str, str | None]:
@@ -169,17 +155,7 @@ def transform_spc(payload: dict[str, Any]) -> Capabilities:
                         known=True)
 
 
-def ts(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp to aware UTC; anything unreadable is None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
-
-
-def _emails(payload: dict[str, Any]) -> tuple[str | None, list[str]]:
+def user_emails(payload: dict[str, Any]) -> tuple[str | None, list[str]]:
     """(primary e-mail, every e-mail), case-folded. Primary: the one marked so, else the
     first, else a userName that looks like an e-mail."""
     raw = payload.get("emails")
@@ -196,7 +172,7 @@ def transform_user(payload: Any, source: str) -> Account:
     """One SCIM User -> Account. Raises ValueError on a payload without id or userName."""
     if not isinstance(payload, dict) or not payload.get("id") or not payload.get("userName"):
         raise ValueError("SCIM user without id or userName")
-    primary, emails = _emails(payload)
+    primary, emails = user_emails(payload)
     meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
     attrs: dict[str, Any] = {"linked_emails": emails, "scim_active": payload.get("active")}
     for key, name in (("externalId", "external_id"), ("displayName", "display_name"),
@@ -223,7 +199,7 @@ def transform_user(payload: Any, source: str) -> Account:
     system = source
     return Account(system=system, source=source, native_id=str(payload["id"]),
                    login=str(payload["userName"]), email=primary, kind="user", status=status,
-                   created_at=ts(meta.get("created")), attributes=attrs)
+                   created_at=parse_time(meta.get("created")), attributes=attrs)
 
 
 def transform_users(payloads: Iterable[Any], source: str) -> tuple[list[Account], int]:
@@ -242,7 +218,7 @@ def app_resource(name: str, source: str, url: str) -> Resource:
                     attributes={"url": url})
 
 
-def app_grants(accounts: Iterable[Account], app: Resource) -> list[Grant]:
+def app_granparse_time(accounts: Iterable[Account], app: Resource) -> list[Grant]:
     """Membership in the app: one Grant per live account (roles, if the app has them)."""
     return [Grant(system=app.system, source=app.source, principal=a.uid, resource=app.uid,
                   permission=",".join(a.attributes.get("roles") or []) or "member", via="direct")
@@ -264,7 +240,7 @@ def transform_groups(payloads: Iterable[Any], source: str) -> tuple[list[Resourc
         meta = g.get("meta") if isinstance(g.get("meta"), dict) else {}
         res = Resource(system=source, source=source, native_id=f"group:{g['id']}", kind="group",
                        name=str(g.get("displayName") or g["id"]),
-                       updated_at=ts(meta.get("lastModified")))
+                       updated_at=parse_time(meta.get("lastModified")))
         resources.append(res)
         for m in g.get("members") or []:
             if not isinstance(m, dict) or not m.get("value"):
@@ -300,22 +276,6 @@ def grants_from_user_groups(payloads: Iterable[Any], source: str) -> tuple[list[
     return list(resources.values()), grants
 
 
-def user_to_identity(payload: Any, source_name: str) -> Identity:
-    """A SCIM User as a roster identity: ``active: false`` = terminated at lastModified."""
-    acc = transform_user(payload, f"scim:{source_name}")
-    ident_id = acc.email or acc.login.lower()
-    active = payload.get("active") is not False
-    meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
-    attrs = {k: acc.attributes[k] for k in ("employee_number", "manager", "department")
-             if k in acc.attributes}
-    name = payload.get("displayName") or (payload.get("name") or {}).get("formatted") or ""
-    return Identity(id=ident_id, name=str(name), kind="human",
-                    status="active" if active else "terminated",
-                    terminated_at=None if active else ts(meta.get("lastModified")),
-                    emails=acc.attributes["linked_emails"] or ([acc.email] if acc.email else []),
-                    sources=[f"scim:{source_name}"], attributes=attrs)
-
-
 # --- load ----------------------------------------------------------------------------
 
 
@@ -330,7 +290,7 @@ OPTIONS = {
 
 class ScimCollector(Collector):
     name = "scim"
-    layer = "saas"
+    layer = SYSTEMS["scim"]
     options = OPTIONS
 
     @property
@@ -343,7 +303,7 @@ class ScimCollector(Collector):
     def client(self) -> ScimClient:
         client = ScimClient(self.config["url"], self.config.get("token"), timeout=self.ctx.timeout_s,
                             max_retries=self.ctx.max_retries, on_call=self.count_call)
-        client.max_pages = min(MAX_PAGES, getattr(self.ctx, "max_pages", MAX_PAGES))
+        client.max_pages = self.ctx.max_pages
         return client
 
     def collect(self, sink: Sink, scope: Scope | None = None) -> None:
@@ -371,7 +331,7 @@ class ScimCollector(Collector):
             app = app_resource(self.config["name"], self.source, self.config["url"])
             sink.emit(app)
             sink.emit_all(accounts)
-            sink.emit_all(app_grants(accounts, app))
+            sink.emit_all(app_granparse_time(accounts, app))
             run.attributes["users"] = len(accounts)
             self.collect_groups(client, sink, run, users, page_size, flt is not None)
 
@@ -386,7 +346,7 @@ class ScimCollector(Collector):
             def keep(payload: Any) -> None:
                 if isinstance(payload, dict) and payload.get("id"):
                     users.setdefault(str(payload["id"]), payload)
-                    _, mails = _emails(payload)
+                    _, mails = user_emails(payload)
                     known.update([str(payload["id"]).lower(), str(payload.get("userName") or "").lower(), *mails])
 
             for uid in ids:
@@ -403,7 +363,7 @@ class ScimCollector(Collector):
                     run.attributes["filter_ignored"] = "the server does not filter: listed every user"
                     keys = {v.lower() for _, v in wanted}
                     for payload in client.list("Users", caps.max_results or 100):
-                        _, mails = _emails(payload) if isinstance(payload, dict) else (None, [])
+                        _, mails = user_emails(payload) if isinstance(payload, dict) else (None, [])
                         if isinstance(payload, dict) and ({str(payload.get("userName") or "").lower(), *mails} & keys):
                             keep(payload)
                 else:
@@ -418,7 +378,7 @@ class ScimCollector(Collector):
             app = app_resource(self.config["name"], self.source, self.config["url"])
             sink.emit(app)
             sink.emit_all(accounts)
-            sink.emit_all(app_grants(accounts, app))
+            sink.emit_all(app_granparse_time(accounts, app))
             resources, grants = grants_from_user_groups(users.values(), self.source)
             omitted = [uid for uid, u in users.items() if "groups" not in u]
             if omitted:  # ``User.groups`` is optional: ask /Groups who has her as a member
@@ -503,29 +463,3 @@ def scoped_keys(scope: Scope, source: str, name: str) -> tuple[list[str], list[s
 
 def _scim_quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
-
-
-# --- roster source --------------------------------------------------------------------
-
-
-@roster_source("scim", options=OPTIONS)
-def load_scim_roster(block: dict[str, Any], ctx: RosterContext) -> list[Identity]:
-    """Identities from a SCIM server that is a system of record (an HR app, an IdP)."""
-    target = block["url"]
-
-    def count() -> None:
-        ctx.api_calls[target] = ctx.api_calls.get(target, 0) + 1
-
-    client = ScimClient(block["url"], block.get("token"), on_call=count)
-    out: list[Identity] = []
-    seen: set[str] = set()
-    for payload in client.list("Users", max(1, int(block.get("page_size") or 100)), block.get("filter")):
-        try:
-            ident = user_to_identity(payload, block["name"])
-        except ValueError:
-            log.warning("scim roster %s: a malformed user was skipped", block["name"])
-            continue
-        if ident.id not in seen:
-            seen.add(ident.id)
-            out.append(ident)
-    return out

@@ -35,17 +35,18 @@ from typing import Any, Iterator
 
 from collectors.base import Collector, Scope, TargetRun
 from scanner.core.http import bounded_pages
+from scanner.core.model import Credential, Resource
 from scanner.core.options import Option
 from scanner.core.store import Sink
-from scanner.core.model import Credential, Resource
 
 from collectors.vault import transform as tf
+from collectors.vault import SYSTEMS
 from collectors.vault.client import AUTH_METHODS, VaultClients, VaultError, call, keys
 
 log = logging.getLogger("residual.collectors.vault")
 
 SYSTEM = tf.SYSTEM
-LAYER = "secrets"
+LAYER = SYSTEMS[SYSTEM]
 # statuses at which a part is missing for want of permission (partial) rather than broken
 DENIED = (403,)
 

@@ -5,14 +5,9 @@ Every command takes ``-namespace`` when the object lives in an Enterprise namesp
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
-SYSTEMS = ("vault",)
-
-
-def q(s: Any) -> str:
-    return shlex.quote(str(s))
+from collectors.remediation import cm, q
 
 
 def _ns(attrs: dict[str, Any]) -> str:
@@ -41,7 +36,7 @@ def credential_step(c, acc) -> tuple[str, str, str] | None:
     return None
 
 
-def account_step(acc) -> tuple[str, str, str] | None:
+def account_step(acc, suspended=False) -> tuple[str, str, str] | None:
     a = acc.attributes
     if acc.native_id.startswith("entity:"):
         return ("disable the entity (Vault then refuses every token of it, and no login maps to it)",
@@ -65,7 +60,7 @@ def _revoke(f, objs) -> tuple[int, str, str, str]:
     c = objs.credentials.get(f.subject)
     step = credential_step(c, objs.accounts.get(c.holder or "")) if c is not None else None
     if step is None:
-        return (2, f"revoke the {f.object_kind}", f"# revoke {f.object_kind} {f.object_id} in {f.system} "
+        return (2, f"revoke the {f.object_kind}", f"# revoke {cm(f.object_kind)} {cm(f.object_id)} in {cm(f.system)} "
                 "(not in this scan's inventory: re-run the scan)", "")
     return (2, *step)
 

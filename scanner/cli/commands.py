@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from fixtures.demo.run import DemoError, remove_alice_keys, run_demo
-from reports import RENDERERS, STREAMERS, render
+from reports import ReportInput, formats, render, streamers
 from reports.diff import diff_scans
 from scanner.cli.common import (
     EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_RESIDUAL, LISTING_FORMATS, UsageFailure, common_options,
@@ -28,7 +28,7 @@ from scanner.core.errors import RosterError
 from scanner.core.model import LAYERS, SEVERITIES, severity_rank
 from scanner.core.store import Inventory
 from scanner.engine import exit_code_for, overall
-from scanner.pipeline import TARGETED_COMMAND, load_roster
+from scanner.pipeline import load_roster
 from scanner.resolve import Resolver, identities_named
 
 
@@ -122,7 +122,7 @@ def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, .
                                          else " (the roster is empty)")
                 raise UsageFailure(f"{name}: not in the roster{why}")
             ids.append(ident.id)
-        result = run(config, quiet, command=TARGETED_COMMAND if live else "verify", verify=set(ids))
+        result = run(config, quiet, command=Inventory.VERIFY_LIVE if live else "verify", verify=set(ids))
         verdicts = {i: result.verdicts.get(i, {}) for i in ids}
         sources = {i: {l: result.scan_id for l in v} for i, v in verdicts.items()}
         residue = {i: [f for f in result.findings if f.identity == i] for i in ids}
@@ -202,7 +202,7 @@ def _find_stored(inv: Inventory, name: str):
 @config_option
 @click.option("--scan", "scan_id", default=None, help="scan id (default: the latest)")
 @click.option("--format", "fmt", required=True,
-              help=f"one of: {', '.join(sorted(RENDERERS))}")
+              help=f"one of: {', '.join(sorted(formats()))}")
 @click.option("-o", "--output", default=None, help="file to write (default: stdout)")
 @click.option("--sarif-profile", type=click.Choice(["github", "generic"]), default=None,
               help="sarif: github (default; uploads to code scanning: files of the repository "
@@ -210,8 +210,8 @@ def _find_stored(inv: Inventory, name: str):
 def report(config_path: str, scan_id: str | None, fmt: str, output: str | None,
            sarif_profile: str | None) -> None:
     """Render a stored scan as a report."""
-    if fmt not in RENDERERS:
-        raise UsageFailure(f"--format {fmt}: unknown format (known: {', '.join(sorted(RENDERERS))})")
+    if fmt not in formats():
+        raise UsageFailure(f"--format {fmt}: unknown format (known: {', '.join(sorted(formats()))})")
     options: dict[str, Any] = {}
     if sarif_profile:
         if fmt != "sarif":
@@ -222,11 +222,12 @@ def report(config_path: str, scan_id: str | None, fmt: str, output: str | None,
         sid = scan_id or inv.latest_scan_id()
         if not sid or not inv.scan(sid):
             raise UsageFailure(f"--scan {scan_id}: no such scan" if scan_id else "no finished scan yet")
-        if output and fmt in STREAMERS:  # large formats: written chunk by chunk
-            write_private(Path(output), (c.encode() for c in STREAMERS[fmt](inv, sid, config)))
+        if output and fmt in streamers():  # large formats: written chunk by chunk
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+            write_private(Path(output), (c.encode() for c in streamers()[fmt](inv, sid, ReportInput.from_config(config))))
             console.print(f"wrote {output}")
             return
-        text = render(fmt, inv, sid, config, **options)
+        text = render(fmt, inv, sid, ReportInput.from_config(config), **options)
     if output:
         write_private(Path(output), text)
         console.print(f"wrote {output}")

@@ -15,7 +15,7 @@ from scanner.cli.common import (
 from scanner.core.errors import ConfigError
 from scanner.core.model import Identity
 from scanner.plan import build_plan, render_plan
-from scanner.resolve import Resolver, latest_scan_about
+from scanner.resolve import Resolver
 from scanner.revocation import configured_revokers
 from scanner.ssf import SsfPushSource, Transmitter
 from scanner.watch import (

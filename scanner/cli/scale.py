@@ -28,7 +28,7 @@ def scan_shard(config, quiet: bool, only: tuple[str, ...], spec: str, out: str |
     except ShardError as exc:
         raise UsageFailure(str(exc)) from None
     out_dir = Path(out) if out else config.inventory.parent / "shards" / f"shard-{shard.index}-of-{shard.count}"
-    result = run(config, quiet, command="scan-shard", only=only or None, shard=shard)
+    result = run(config, quiet, command=Inventory.SCAN_SHARD, only=only or None, shard=shard)
     with Inventory(config.inventory, external_access=True) as inv:  # writes the shard's Parquet
         counts = write_shard(inv, result.scan_id, shard, out_dir, config.digest(), now_utc())
     if not quiet:

@@ -34,6 +34,14 @@ class WaitBudgetExceeded(CollectorError):
 
 class ResponseTooLarge(CollectorError):
     """An answer larger, decompressed, than ``MAX_RESPONSE_BYTES``: refused, not buffered."""
+class ApiError(CollectorError):
+    """An HTTP API call that failed for good: ``status`` is the HTTP status (0: no
+    answer), ``code`` the API's own error code or type where it gave one."""
+
+    def __init__(self, message: str, status: int = 0, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 class PaginationLimit(CollectorError):

@@ -17,7 +17,6 @@ Raw secret values never appear in a record: only a keyed ``fingerprint`` and a `
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -64,6 +63,10 @@ class Record:
     """Fields every record carries. ``scan_id`` is set by the inventory, not by collectors."""
 
     TABLE: ClassVar[str] = ""
+    # The ``attributes`` keys the scanner itself writes on this kind; a source declares
+    # the keys it writes in its package (ATTRIBUTES in collectors/<source>/__init__.py).
+    # The writer (scanner.core.store.Sink) checks every record against both.
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = ()
 
 
 @dataclass(slots=True)
@@ -71,6 +74,7 @@ class Identity(Record):
     """A person or non-human identity from the roster (CSV, Okta, SCIM...)."""
 
     TABLE: ClassVar[str] = "identities"
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = ("roster_status",)  # {source: its status} (merge)
     id: str
     name: str = ""
     kind: str = "human"
@@ -96,6 +100,7 @@ class Identity(Record):
 @dataclass(slots=True)
 class Account(Record):
     TABLE: ClassVar[str] = "accounts"
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = ("description",)  # free text a source gives (agent rules read it)
     system: str
     source: str
     native_id: str
@@ -176,6 +181,7 @@ def credential_handle(c: Credential) -> str:
 @dataclass(slots=True)
 class Resource(Record):
     TABLE: ClassVar[str] = "resources"
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = ("description",)  # free text a source gives (agent rules read it)
     system: str
     source: str
     native_id: str
@@ -264,6 +270,17 @@ class Exposure(Record):
 @dataclass(slots=True)
 class Coverage(Record):
     TABLE: ClassVar[str] = "coverage"
+    # what a target run reports beyond its counts: change tokens, what was skipped or
+    # forbidden, malformed items, rate-limit waits, per-endpoint calls
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = (
+        "accounts", "admin", "apps", "blobs", "calls", "change_token",
+        "credential_report_generated", "credentials_inventory", "entities",
+        "filter_ignored", "forbidden", "groups", "history", "identity_center_region",
+        "key_ids_tied", "malformed", "malformed_groups", "malformed_users", "namespace",
+        "not_checked", "pass", "projects", "rate_limit_waits", "read_s", "repo", "repos",
+        "reused_from", "runner_errors", "scoped", "secret_ids", "skipped", "sync",
+        "token_scopes", "tokens_gone", "tokens_not_looked_up", "users", "verify_calls"
+    )
     collector: str
     target: str
     layer: str
@@ -349,6 +366,3 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     Finding, Activity,
 )
 
-
-def record_fields(cls: type[Record]) -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(cls)]

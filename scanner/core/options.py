@@ -1,5 +1,6 @@
 """The config contract a plugin declares: ``Option`` describes one key of its block;
-``redact`` hides secret-looking values before anything is shown or hashed."""
+``Policy`` is the ``policy:`` block rules read; ``redact`` hides secret-looking values
+before anything is shown or hashed."""
 
 from __future__ import annotations
 
@@ -32,3 +33,20 @@ def redact(value: Any, key: str = "") -> Any:
     if key and SECRET_KEY_PATTERN.search(key) and value not in (None, ""):
         return "***"
     return value
+
+
+# What marks an account, app or key as an AI agent by its name or description
+# (docs/agents.md); a tag ``kind: agent`` or a roster ``kind: agent`` marks it too.
+AGENT_NAME_PATTERN = r"(?i)(?<![a-z])(ai[-_ ]?agent|agent|mcp|copilot|assistant|llm)s?(?![a-z])"
+
+
+@dataclass
+class Policy:
+    """The ``policy:`` block: how old is too old, and what fails a scan."""
+
+    unused_after_days: int = 45
+    rotate_after_days: int = 90
+    fail_on: str = "high"
+    removal_sla_hours: int = 24  # `residual evidence`: termination to removal, per item
+    agent_name_pattern: str = AGENT_NAME_PATTERN
+    max_secret_days: int = 730  # the longest an app secret or certificate may be valid for

@@ -44,6 +44,8 @@ from typing import Iterable
 
 import ahocorasick
 
+from scanner.core.fingerprints import ssh_fingerprint
+
 # Public prefixes that identify a token's issuer; showing them reveals nothing secret.
 KNOWN_PREFIXES = (
     "sk-ant-admin01-", "sk-ant-api03-", "sk-admin-", "sk-proj-", "sk-svcacct-", "ATATT", "ATCTT",
@@ -52,9 +54,19 @@ KNOWN_PREFIXES = (
     "AIza", "SG.", "npm_", "pypi-", "dop_v1_", "hf_", "-----BEGIN",
 )
 
-AWS_KEY_ID = re.compile(r"\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})\b")
+# AWS unique ids: a four-letter prefix, then 16 characters of base32 ([A-Z2-7]). Credential
+# prefixes: AKIA long-term access key, ASIA temporary (STS) key, ABIA STS service bearer
+# token, ACCA context-specific credential. Other ids: AGPA group, AIDA user, AROA role,
+# ANPA managed policy, ANVA managed policy version, APKA public key.
+AWS_KEY_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA")
+AWS_ID_PREFIXES = AWS_KEY_PREFIXES + ("AGPA", "AIDA", "AROA", "ANPA", "ANVA", "APKA")
+AWS_KEY_ID = re.compile(rf"\b((?:{'|'.join(AWS_ID_PREFIXES)})[A-Z2-7]{{16}})\b")
 AWS_SECRET_SHAPE = re.compile(r"^[A-Za-z0-9/+]{40}$")
-AWS_KEY_ID_LOOSE = re.compile(r"(?<![A-Z0-9])((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})(?![A-Z0-9])")
+# For *references* to an access key in code and state (not secrets): moto and AWS's own
+# documentation examples (AKIAI44QH8DHBEXAMPLE) use digits outside base32, and a reference
+# to such a key must still tie to it. Credential prefixes only: a user's AIDA id in a
+# tfstate is not a key.
+AWS_KEY_ID_LOOSE = re.compile(rf"(?<![A-Z0-9])((?:{'|'.join(AWS_KEY_PREFIXES)})[A-Z0-9]{{16}})(?![A-Z0-9])")
 
 # Keys whose value is a secret whatever its shape (structure-aware recall).
 SECRET_KEY_NAME = re.compile(
@@ -242,8 +254,7 @@ def ssh_public_fingerprint(pem: str) -> str | None:
                                              serialization.PublicFormat.OpenSSH)
     except Exception:  # noqa: BLE001 - e.g. DSA/PGP keys with no OpenSSH form
         return None
-    raw = base64.b64decode(blob.split()[1])
-    return "SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
+    return ssh_fingerprint(blob.decode())
 
 
 OPENAI_KEY = re.compile(r"^sk-(?:(admin|proj|svcacct)-)?[A-Za-z0-9_-]{20,}$")

@@ -12,25 +12,26 @@ diff``, findings over time) is a query away. docs/schema.md documents the tables
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
+import logging
 import getpass
 import json
 import os
 import secrets as _secrets
 import socket
-import types
-import typing
 from collections import defaultdict
 from operator import attrgetter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, TypeVar
 
 import duckdb
 import pyarrow as pa
 
-from scanner.core.model import RECORD_TYPES, Coverage, Finding, Record
+from scanner.core.columns import (
+    AS_IS, SQL_TYPES, TABLES, Table, coerce, column_in, column_out, to_utc_naive,
+)
+from scanner.core.model import Coverage, Finding, Identity, Link, Record
 
 T = TypeVar("T", bound=Record)
 
@@ -61,170 +62,6 @@ FINISHED = ("complete", "incomplete")
 
 class InventoryError(Exception):
     """The inventory could not be opened or written (locked by another scan, corrupt)."""
-
-
-# --- column mapping ---------------------------------------------------------------
-
-
-def _resolve_type(tp: Any) -> Any:
-    """Strip Optional[...] and return the base type of a dataclass field annotation."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _resolve_type(args[0])
-    return tp
-
-
-def _column_kind(tp: Any) -> str:
-    tp = _resolve_type(tp)
-    origin = typing.get_origin(tp)
-    if origin is list:
-        return "list"
-    if origin is dict or tp is dict:
-        return "json"
-    if tp is datetime:
-        return "ts"
-    if tp is bool:
-        return "bool"
-    if tp is int:
-        return "int"
-    if tp is float:
-        return "float"
-    return "str"
-
-
-_SQL_TYPES = {"list": "VARCHAR[]", "json": "VARCHAR", "ts": "TIMESTAMP", "bool": "BOOLEAN",
-              "int": "BIGINT", "float": "DOUBLE", "str": "VARCHAR"}
-_ARROW_TYPES = {"list": pa.list_(pa.string()), "json": pa.string(), "ts": pa.timestamp("us"),
-                "bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "str": pa.string()}
-
-
-@dataclasses.dataclass(frozen=True)
-class _Table:
-    cls: type
-    name: str
-    columns: tuple[tuple[str, str], ...]  # (field name, kind)
-
-    @property
-    def arrow_schema(self) -> pa.Schema:
-        return pa.schema([("scan_id", pa.string())] +
-                         [(n, _ARROW_TYPES[k]) for n, k in self.columns])
-
-
-def _table_of(cls: type) -> _Table:
-    hints = typing.get_type_hints(cls)
-    cols = tuple((f.name, _column_kind(hints[f.name])) for f in dataclasses.fields(cls))
-    return _Table(cls, cls.TABLE, cols)
-
-
-TABLES: dict[type, _Table] = {cls: _table_of(cls) for cls in RECORD_TYPES}
-
-
-def _to_utc_naive(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _cell_out(kind: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if kind == "json":
-        return json.dumps(value, default=str, sort_keys=True)
-    if kind == "ts":
-        return _to_utc_naive(value)
-    if kind == "list":
-        return [str(v) for v in value]
-    return value
-
-
-_AS_IS = frozenset(("str", "int", "float", "bool"))
-
-
-def _valid_text(value: Any) -> Any:
-    """``value`` with lone surrogates (which UTF-8 cannot encode) replaced by U+FFFD, in
-    strings and in lists of strings: an API payload may carry them as JSON escapes."""
-    if isinstance(value, str):
-        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
-    if isinstance(value, list):
-        return [_valid_text(v) for v in value]
-    return value
-
-
-def _coerce(kind: str, value: Any) -> Any:
-    """One value made storable in a column of ``kind`` (the slow path for malformed
-    records): text for text, numbers for numbers, None when there is no sensible value."""
-    if value is None:
-        return None
-    try:
-        if kind == "str":
-            return _valid_text(value if isinstance(value, str) else str(value))
-        if kind == "list":
-            items = value if isinstance(value, (list, tuple, set)) else [value]
-            return [_valid_text(v if isinstance(v, str) else str(v)) for v in items]
-        if kind == "json":
-            return json.dumps(value, default=str, sort_keys=True)
-        if kind == "ts":
-            return _to_utc_naive(value) if isinstance(value, datetime) else None
-        if kind == "bool":
-            return value if isinstance(value, bool) else None
-        if kind in ("int", "float"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                return None
-            return int(value) if kind == "int" and -2**63 <= value < 2**63 else \
-                float(value) if kind == "float" else None
-    except (TypeError, ValueError, OverflowError, RecursionError):
-        return None
-    return None
-
-
-def _column_out(kind: str, values: list[Any]) -> list[Any]:
-    """``_cell_out`` over a column, with the common cases (empty attributes, UTC
-    timestamps) short-cut: writing a million records should not cost a million
-    json.dumps of ``{}``."""
-    if kind == "json":
-        return [None if v is None else "{}" if v == {} and type(v) is dict else
-                json.dumps(v, default=str, sort_keys=True) for v in values]
-    if kind == "ts":
-        return [None if v is None else v if v.tzinfo is None else
-                v.replace(tzinfo=None) if v.tzinfo is UTC else _to_utc_naive(v) for v in values]
-    return [_cell_out(kind, v) for v in values]
-
-
-def _cell_in(kind: str, value: Any) -> Any:
-    if kind == "json":
-        return json.loads(value) if value else {}
-    if kind == "ts" and value is not None:
-        return value.replace(tzinfo=UTC)
-    if kind == "list":
-        return list(value) if value is not None else []
-    return value
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US = timedelta(microseconds=1)
-
-
-def _column_in(kind: str, arr: pa.Array) -> list[Any]:
-    """One Arrow column to the Python values ``_cell_in`` would give, fast: timestamps
-    from their integer microseconds, JSON parsed only when not empty, and low-cardinality
-    strings (system, source, kind, status) shared instead of copied per row, which
-    keeps a few million records in memory affordable."""
-    if kind == "ts":
-        return [None if v is None else _EPOCH + timedelta(microseconds=v)
-                for v in arr.cast(pa.int64()).to_pylist()]
-    if kind == "json":
-        return [{} if not v or v == "{}" else json.loads(v) for v in arr.to_pylist()]
-    if kind == "list":
-        return [[] if v is None else v for v in arr.to_pylist()]
-    if kind == "str" and len(arr) > 64:
-        enc = arr.dictionary_encode()
-        if len(enc.dictionary) * 4 < len(arr):
-            values = enc.dictionary.to_pylist()
-            return [None if i is None else values[i] for i in enc.indices.to_pylist()]
-    return arr.to_pylist()
 
 
 _gc_pauses = 0
@@ -347,7 +184,7 @@ class Inventory:
         self.con.execute(
             f"""CREATE TABLE IF NOT EXISTS revocations ({', '.join(f'"{c}" {t}' for c, t in JOURNAL_COLUMNS)})""")
         for table in TABLES.values():
-            cols = ", ".join(f'"{n}" {_SQL_TYPES[k]}' for n, k in table.columns)
+            cols = ", ".join(f'"{n}" {SQL_TYPES[k]}' for n, k in table.columns)
             self.con.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" (scan_id VARCHAR, {cols})')
 
     def _tables(self) -> set[str]:
@@ -412,7 +249,7 @@ class Inventory:
                 [table.name]).fetchall()}
             for name, kind in table.columns:
                 if have and name not in have:
-                    self.con.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{name}" {_SQL_TYPES[kind]}')
+                    self.con.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{name}" {SQL_TYPES[kind]}')
 
     # scans
     def begin_scan(self, command: str, config_digest: str = "", now: datetime | None = None,
@@ -435,7 +272,7 @@ class Inventory:
             "INSERT INTO scans (scan_id, started_at, finished_at, status, tool_version, command, "
             "config_digest, host, run_by, attributes, seq, kind, targets) "
             "VALUES (?, ?, NULL, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [scan_id, _to_utc_naive(wall), TOOL_VERSION, command, config_digest,
+            [scan_id, to_utc_naive(wall), TOOL_VERSION, command, config_digest,
              socket.gethostname(), _whoami(), json.dumps(attrs, default=str), seq, kind,
              sorted(targets) if targets is not None else None])
         return scan_id
@@ -443,7 +280,7 @@ class Inventory:
     def finish_scan(self, scan_id: str, status: str = "complete",
                     now: datetime | None = None) -> None:
         self.con.execute("UPDATE scans SET finished_at = ?, status = ? WHERE scan_id = ?",
-                         [_to_utc_naive(datetime.now(UTC)), status, scan_id])
+                         [to_utc_naive(datetime.now(UTC)), status, scan_id])
 
     def scans(self) -> list[dict[str, Any]]:
         rows = self.con.execute(
@@ -470,6 +307,10 @@ class Inventory:
     # incremental reuse all start from it. A partial, targeted or shard scan is kept (its
     # evidence is worth keeping) but never displaces it.
     ESTATE_SQL = f"status IN {FINISHED} AND kind = 'estate'"
+    # The command names of the runs that are not estate scans (their kind says so too),
+    # in one place.
+    VERIFY_LIVE = "verify-live"
+    SCAN_SHARD = "scan-shard"
 
     def latest_scan_id(self) -> str | None:
         """The estate's latest scan (see above), or None before the first one."""
@@ -524,14 +365,14 @@ class Inventory:
                 self._insert_batch(scan_id, TABLES[cls], recs)
         return n
 
-    def _insert_batch(self, scan_id: str, table: _Table, recs: list[Record]) -> None:
+    def _insert_batch(self, scan_id: str, table: Table, recs: list[Record]) -> None:
         if not recs:
             return
         columns: dict[str, list[Any]] = {"scan_id": [scan_id] * len(recs)}
         try:
             for name, kind in table.columns:
                 values = list(map(attrgetter(name), recs))
-                columns[name] = values if kind in _AS_IS else _column_out(kind, values)
+                columns[name] = values if kind in AS_IS else column_out(kind, values)
             batch = pa.table(columns, schema=table.arrow_schema)
         except (UnicodeEncodeError, TypeError, ValueError, AttributeError, RecursionError,
                 pa.ArrowException):
@@ -539,12 +380,11 @@ class Inventory:
             # a payload's "\udcff"): a malformed payload a transform let through. Keep the
             # batch, coercing each value to its column's type, rather than lose the batch
             # and the target's coverage row with it.
-            import logging
             logging.getLogger("residual.inventory").warning(
                 "%s: values of the wrong type or invalid Unicode coerced", table.name)
             columns = {"scan_id": [scan_id] * len(recs)}
             for name, kind in table.columns:
-                columns[name] = [_coerce(kind, getattr(r, name)) for r in recs]
+                columns[name] = [coerce(kind, getattr(r, name)) for r in recs]
             batch = pa.table(columns, schema=table.arrow_schema)
         self.insert_arrow(table.name, batch)
 
@@ -564,7 +404,6 @@ class Inventory:
         Collected tables only: identities come from the roster, links, findings and
         verdicts are recomputed, coverage is the caller's to write; deep-pass records
         (``attributes.deep``) are not copied, the deep pass asks again. Rows per table."""
-        from scanner.core.model import Coverage, Finding, Identity, Link
         out: dict[str, int] = {}
         if not sources:
             return out
@@ -622,7 +461,7 @@ class Inventory:
             for batch in reader:
                 # column at a time, in C where pyarrow can (row-at-a-time conversion
                 # dominated loading a 2M-record estate)
-                cols = [_column_in(k, batch.column(i)) for i, k in enumerate(kinds)]
+                cols = [column_in(k, batch.column(i)) for i, k in enumerate(kinds)]
                 for row in zip(*cols):
                     yield cls(*row)
         finally:
@@ -642,6 +481,7 @@ class Inventory:
         return dict(out)
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        """A read-only SQL query's rows (reports aggregate in SQL, not in Python)."""
         return self.con.execute(sql, params or []).fetchall()
 
     # the revocation journal
@@ -651,7 +491,7 @@ class Inventory:
         that follows it."""
         row = {"at": datetime.now(UTC), "run_by": _whoami(), "host": socket.gethostname(), **row}
         names = [c for c, _ in JOURNAL_COLUMNS]
-        values = [_to_utc_naive(row.get(c)) if c == "at" else row.get(c) for c in names]
+        values = [to_utc_naive(row.get(c)) if c == "at" else row.get(c) for c in names]
         self.con.execute(f"INSERT INTO revocations VALUES ({', '.join('?' * len(names))})", values)
 
     def journal(self, where: str = "", params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -661,6 +501,10 @@ class Inventory:
         sql = f"SELECT {cols} FROM revocations" + (f" WHERE {where}" if where else "")
         rows = self.con.execute(sql + " ORDER BY \"at\", run_id, seq", params or []).fetchall()
         return [{**dict(zip(names, r)), "at": r[names.index("at")].replace(tzinfo=UTC)} for r in rows]
+    def query_arrow(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        """A query's result as an Arrow table, for narrow columns of many rows (sort keys
+        of every finding) that would cost a Python tuple each."""
+        return self.con.sql(sql, params=params or []).to_arrow_table()
 
     def coverage(self, scan_id: str) -> list[Coverage]:
         return self.load(Coverage, scan_id)
@@ -729,6 +573,15 @@ def _additive(inv: Inventory) -> None:
 # schema version -> the step that brings an inventory of that version to the next (an
 # additive change: ``N: _additive``)
 _MIGRATIONS: dict[int, Any] = {1: _v1_to_v2, 2: _additive}
+def refined(records: Iterable[Any]) -> dict[str, Any]:
+    """One record per uid. The deep pass may re-emit a record the bulk pass already wrote,
+    with more detail and ``attributes["deep"] = True``; that one wins."""
+    out: dict[str, Any] = {}
+    for r in records:
+        prev = out.get(r.uid)
+        if prev is None or (r.attributes.get("deep") and not prev.attributes.get("deep")):
+            out[r.uid] = r
+    return out
 
 
 def _whoami() -> str:
@@ -742,13 +595,18 @@ class Sink:
     """What a collector writes to: buffers records and flushes them in batches, and
     counts what each collector wrote so Coverage rows can say how much was seen."""
 
-    def __init__(self, inventory: Inventory, scan_id: str, batch_rows: int = BATCH_ROWS):
+    def __init__(self, inventory: Inventory, scan_id: str, batch_rows: int = BATCH_ROWS,
+                 attribute_keys: dict[str, frozenset[str]] | None = None):
         self.inventory = inventory
         self.scan_id = scan_id
         self.batch_rows = batch_rows
         self._buffer: dict[type, list[Record]] = defaultdict(list)
         self.counts: dict[str, int] = defaultdict(int)
         self.previous_scan_id: str | None = None  # set by the pipeline (incremental rescans)
+        # record kind -> the attribute keys declared for it (collectors.registry.attribute_keys);
+        # a key written but not declared is counted here and logged once
+        self.attribute_keys = attribute_keys
+        self.undeclared: dict[tuple[str, str], int] = defaultdict(int)
 
     def previous_coverage(self, collector: str, target: str) -> Coverage | None:
         """The previous scan's coverage row for this collector and target, if any. A
@@ -773,11 +631,24 @@ class Sink:
         return sum(copied.values())
 
     def emit(self, record: Record) -> None:
+        if self.attribute_keys is not None and record.attributes:
+            self._check_attributes(record)
         buf = self._buffer[type(record)]
         buf.append(record)
         self.counts[record.TABLE] += 1
         if len(buf) >= self.batch_rows:
             self._flush_type(type(record))
+
+    def _check_attributes(self, record: Record) -> None:
+        """Readers (rules, plan, resolve) rely on the declared keys: an undeclared one is a
+        key no reader knows about, or a typo of one they do. Stored all the same (the
+        evidence is kept), counted and logged once, so a test or a run can see it."""
+        kind = type(record).__name__
+        for key in record.attributes.keys() - self.attribute_keys.get(kind, frozenset()):
+            if not self.undeclared[(kind, key)]:
+                logging.getLogger("residual.inventory").warning(
+                    "%s attribute %r is not declared (ATTRIBUTES of its source package)", kind, key)
+            self.undeclared[(kind, key)] += 1
 
     def emit_all(self, records: Iterable[Record]) -> int:
         n = 0

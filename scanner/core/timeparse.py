@@ -1,21 +1,35 @@
-"""Time parsing: every timestamp a source gives, read to an aware UTC datetime, here."""
+"""Time parsing: every timestamp a source, a roster or a config gives, read here to an
+aware UTC datetime, so that two sources saying the same instant compare equal.
+
+Accepted: RFC 3339 / ISO 8601 with ``Z`` or an offset (``2024-05-20T14:02:41Z``,
+``2021-03-09T21:11:47.271+02:00``), a date alone (``2021-01-31``: midnight UTC, which is
+when GitLab tokens and Kubernetes token labels say a day starts), a naive time (taken as
+UTC), and a ``datetime`` (boto3 returns them).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 
-def parse_time(value: str) -> datetime | None:
-    """ISO date or datetime to an aware UTC datetime; '' gives None."""
-    value = (value or "").strip()
-    if not value:
+def parse_time_strict(value: Any) -> datetime | None:
+    """Like ``parse_time``, but an unreadable value raises ValueError (with a clear
+    message) instead of reading as absent: for input a person wrote (a roster's
+    ``terminated_at``), where a typo must be reported, not ignored. "" gives None."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    text = (value or "").strip() if isinstance(value, str) else value
+    if not text:
         return None
-    if value.endswith("Z"):
-        value = value[:-1] + "+00:00"
+    if not isinstance(text, str):
+        raise ValueError(f"not a time: {type(value).__name__}")
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
     try:
-        dt = datetime.fromisoformat(value)
+        dt = datetime.fromisoformat(text)
     except ValueError:
-        d = date.fromisoformat(value)  # raises ValueError with a clear message
+        d = date.fromisoformat(text)  # raises ValueError with a clear message
         dt = datetime(d.year, d.month, d.day)
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
@@ -30,7 +44,13 @@ def timestamp(value: object) -> datetime | None:
         return datetime.fromtimestamp(value, tz=UTC) if value > 0 else None
     if not isinstance(value, str) or value.startswith("0001-01-01"):
         return None
+    return parse_time(value)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A timestamp from an API payload as aware UTC; null, "" and anything unreadable
+    (a number, a malformed string: hostile input is inert) give None."""
     try:
-        return parse_time(value)
-    except ValueError:
+        return parse_time_strict(value)
+    except (ValueError, TypeError, OverflowError):
         return None
