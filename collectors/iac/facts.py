@@ -6,7 +6,7 @@ so they can cross process boundaries and be cached on disk.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from collectors.iac.agents import AgentFact
@@ -39,7 +39,12 @@ class FileFacts:
     agents: list[AgentFact] = field(default_factory=list)  # MCP servers of an agent config
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """What ``dataclasses.asdict`` gives (same keys, same order), written out: asdict's
+        generic deep copy was a second of the parent's serial time on 10,000 files."""
+        return {"kind": self.kind, "refs": [_plain(r) for r in self.refs],
+                "hits": [_plain(h) for h in self.hits], "parse_error": self.parse_error,
+                "filtered": dict(self.filtered), "verify_calls": self.verify_calls,
+                "agents": [_plain(a) for a in self.agents]}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "FileFacts":
@@ -47,3 +52,18 @@ class FileFacts:
                    hits=[SecretHit(**h) for h in d["hits"]], parse_error=d.get("parse_error"),
                    filtered=d.get("filtered") or {}, verify_calls=d.get("verify_calls", 0),
                    agents=[AgentFact(**a) for a in d.get("agents") or []])
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A flat dataclass (fields of str, int, bool, None, or lists of str) as a dict."""
+    names = _FIELDS.get(type(obj))
+    if names is None:
+        names = _FIELDS[type(obj)] = tuple(f.name for f in fields(obj))
+    out = {n: getattr(obj, n) for n in names}
+    for n, v in out.items():
+        if isinstance(v, list):
+            out[n] = list(v)
+    return out

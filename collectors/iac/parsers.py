@@ -597,19 +597,23 @@ def _yaml_pairs(text: str, kinds: set[str] | None = None) -> tuple[list[Any], Pa
 
 
 def _walk_node(node: yaml.Node, key: str, pairs: Pairs, seen: set[int] | None = None) -> None:
+    """Every scalar under ``node`` with the key it sits under, in document order (a loop
+    over a stack, not recursion: no depth limit, and no call per node)."""
     seen = set() if seen is None else seen
-    if id(node) in seen:  # an alias: its values were listed once ("billion laughs" stays linear)
-        return
-    seen.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            kname = k.value if isinstance(k, yaml.ScalarNode) else key
-            _walk_node(v, str(kname), pairs, seen)
-    elif isinstance(node, yaml.SequenceNode):
-        for v in node.value:
-            _walk_node(v, key, pairs, seen)
-    elif isinstance(node, yaml.ScalarNode) and isinstance(node.value, str) and node.value:
-        pairs.append((node.start_mark.line + 1, key, node.value))
+    mapping, sequence, scalar = yaml.MappingNode, yaml.SequenceNode, yaml.ScalarNode
+    stack = [(node, key)]
+    while stack:
+        node, key = stack.pop()
+        if id(node) in seen:  # an alias: its values were listed once ("billion laughs" stays linear)
+            continue
+        seen.add(id(node))
+        if isinstance(node, mapping):
+            stack.extend([(v, str(k.value if isinstance(k, scalar) else key))
+                          for k, v in reversed(node.value)])
+        elif isinstance(node, sequence):
+            stack.extend([(v, key) for v in reversed(node.value)])
+        elif isinstance(node, scalar) and isinstance(node.value, str) and node.value:
+            pairs.append((node.start_mark.line + 1, key, node.value))
 
 
 def parse_yaml(text: str, lines: list[str], path: str) -> ParseResult:
