@@ -49,6 +49,15 @@ def roster_source(name: str, options: dict[str, Option], shorthand: str | None =
 _STATUS_WEIGHT = {"active": 0, "suspended": 1, "terminated": 2}
 
 
+def _take_termination(target: Identity, ident: Identity) -> None:
+    """The termination time of ``ident``, with whether it was a date alone."""
+    target.terminated_at = ident.terminated_at
+    if "terminated_on" in ident.attributes:
+        target.attributes["terminated_on"] = ident.attributes["terminated_on"]
+    else:
+        target.attributes.pop("terminated_on", None)
+
+
 def merge(batches: list[list[Identity]]) -> list[Identity]:
     """Merge identities from several sources, in config order.
 
@@ -56,8 +65,11 @@ def merge(batches: list[list[Identity]]) -> list[Identity]:
     source that sets a field wins, except ``status``: the most final status wins
     (terminated > suspended > active), because a directory that says someone left is
     right even if an older CSV says otherwise; ``terminated_at`` follows that status, and
-    when two sources give the same final status the earliest date wins (access used after
-    the earliest recorded departure is already residue). Aliases, e-mails and sources
+    when two sources give the same final status the earliest departure wins (access used
+    after the earliest recorded departure is already residue), compared as
+    ``Identity.after_termination``: an HR date without a time ends with its day, so a
+    directory's time on that day (Okta deactivated her at 17:03) is the earlier one, and
+    ``attributes["terminated_on"]`` goes with the date it describes. Aliases, e-mails and sources
     accumulate, and ``attributes["roster_status"]`` keeps what each source said
     ({source: status}), so a disagreement (HR says terminated, Okta says active) is visible.
     """
@@ -79,12 +91,13 @@ def merge(batches: list[list[Identity]]) -> list[Identity]:
                 target.owner = target.owner or ident.owner
                 if _STATUS_WEIGHT[ident.status] > _STATUS_WEIGHT[target.status]:
                     target.status = ident.status
-                    target.terminated_at = ident.terminated_at or target.terminated_at
+                    if ident.terminated_at:
+                        _take_termination(target, ident)
                 elif target.terminated_at is None:
-                    target.terminated_at = ident.terminated_at
+                    _take_termination(target, ident)
                 elif (ident.status == target.status != "active" and ident.terminated_at
-                      and ident.terminated_at < target.terminated_at):
-                    target.terminated_at = ident.terminated_at
+                      and ident.after_termination < target.after_termination):
+                    _take_termination(target, ident)
                 for e in ident.emails:
                     if e not in target.emails:
                         target.emails.append(e)
@@ -95,7 +108,8 @@ def merge(batches: list[list[Identity]]) -> list[Identity]:
                     if s not in target.sources:
                         target.sources.append(s)
                 for k, v in ident.attributes.items():
-                    target.attributes.setdefault(k, v)
+                    if k != "terminated_on":  # follows terminated_at (_take_termination)
+                        target.attributes.setdefault(k, v)
             for s in ident.sources:
                 target.attributes.setdefault("roster_status", {})[s] = ident.status
             for k in [target.id.lower()] + [e.lower() for e in target.emails]:

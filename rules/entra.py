@@ -101,7 +101,8 @@ def sessions_not_revoked(ctx: RuleContext) -> Iterator[Hit]:
       remediation="Treat as an incident: revoke the user's sessions now, review the sign-in "
                   "log and what the sessions reached since the termination, and rotate it.")
 def sign_in_after_termination(ctx: RuleContext) -> Iterator[Hit]:
-    """A successful sign-in (``status.errorCode`` 0) at or after the termination time:
+    """A successful sign-in (``status.errorCode`` 0) at or after the termination time
+    (``Identity.after_termination``: a roster date alone counts from the end of that day):
     somebody holds a working session or password. Failed sign-ins (a disabled account
     refusing) are not use."""
     latest: dict[str, Any] = {}
@@ -110,7 +111,7 @@ def sign_in_after_termination(ctx: RuleContext) -> Iterator[Hit]:
         if ev.system != SYSTEM or ev.action != "signIn" or ev.outcome != "success" or ev.at is None:
             continue
         ident = leaver_of(ctx, ev.subject_account)
-        if not ident or not ident.terminated_at or ev.at < ident.terminated_at:
+        if not ident or not ident.terminated_at or ev.at < ident.after_termination:
             continue
         key = ev.subject_account or ""
         counts[key] = counts.get(key, 0) + 1

@@ -98,14 +98,14 @@ def device_of_leaver(ctx: RuleContext) -> Iterator[Hit]:
 
 
 def _after_termination(ctx: RuleContext, app: str) -> dict[tuple[str, str], list[tuple[Activity, Identity]]]:
-    """Workspace events of ``app`` at or after the subject's identity's termination,
-    grouped by (account, client id or '')."""
+    """Workspace events of ``app`` at or after the subject's identity's termination
+    (``Identity.after_termination``: a roster date alone from the end of that day), grouped by (account, client id or '')."""
     out: dict[tuple[str, str], list[tuple[Activity, Identity]]] = defaultdict(list)
     for a in ctx.activities:
         if not _mine(WS, a.system) or a.attributes.get("application") != app or a.at is None:
             continue
         ident = ctx.identity_of(a.subject_account)
-        if not ident or not ident.is_leaver or not ident.terminated_at or a.at < ident.terminated_at:
+        if not ident or not ident.is_leaver or not ident.terminated_at or a.at < ident.after_termination:
             continue
         if app == "login" and a.outcome == "failure":
             continue  # a refused sign-in is not use

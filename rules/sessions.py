@@ -12,11 +12,10 @@ incomplete for the identity, never clean.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
 from typing import Iterator
 
 from rules.base import CSF_AA01, CSF_AA05, NHI1, Hit, rule
-from scanner.engine import RuleContext
+from rules.context import RuleContext
 from scanner.core.model import Activity, Identity
 from rules.credentials import SESSION_KINDS
 from scanner.core.timeparse import parse_time
@@ -60,19 +59,10 @@ def live_after_termination(ctx: RuleContext) -> Iterator[Hit]:
                   path=[n for n in (ident.node, acc.node if acc else None, c.node) if n])
 
 
-def cutoff(ident: Identity) -> datetime | None:
-    """From when an event counts as after termination. A roster date without a time
-    (midnight) is the end of that working day: a leaver signing in on her last day is
-    not residue."""
-    t = ident.terminated_at
-    if t is not None and (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0):
-        return t + timedelta(days=1)
-    return t
-
-
 def _events_after_termination(ctx: RuleContext) -> dict[tuple[str, str], list[Activity]]:
     """(identity id, account uid or actor) -> the successful events at or after her
-    termination. Events without an account (Identity Center sign-ins by e-mail) are
+    termination (``Identity.after_termination``: a roster date alone is the end of that
+    day). Events without an account (Identity Center sign-ins by e-mail) are
     tied by the actor's e-mail."""
     by_email = {e.casefold(): i for i in ctx.identities.values() if i.is_leaver for e in i.emails}
     out: dict[tuple[str, str], list[Activity]] = defaultdict(list)
@@ -80,7 +70,7 @@ def _events_after_termination(ctx: RuleContext) -> dict[tuple[str, str], list[Ac
         if a.category == "removal" or a.outcome == "failure" or a.at is None:
             continue
         ident = _leaver(ctx, a.subject_account) if a.subject_account else by_email.get(a.actor.casefold())
-        after = cutoff(ident) if ident is not None else None
+        after = ident.after_termination if ident is not None else None
         if after is None or a.at < after:
             continue
         out[(ident.id, a.subject_account or f"{a.source}|{a.actor}")].append(a)

@@ -97,8 +97,14 @@ def test_csv_and_okta_merge(okta, tmp_path):
     assert alice.attributes["roster_status"] == {"csv:roster.csv": "terminated",
                                                  "okta:acme.okta.com": "active"}
     assert "okta:alice@example.com" in alice.aliases and "github:alice-gh" in alice.aliases
-    # carol: both say terminated; the earlier date (the CSV's) stands
-    assert roster["carol@example.com"].terminated_at == datetime(2026, 10, 15, tzinfo=UTC)
+    # carol: both say terminated, the CSV on 2026-10-15 (the whole day), Okta at 17:00 that
+    # day: Okta's time is the earlier departure, and no longer a date alone
+    carol = roster["carol@example.com"]
+    assert carol.terminated_at == datetime(2026, 10, 15, 17, tzinfo=UTC)
+    assert "terminated_on" not in carol.attributes and carol.after_termination == carol.terminated_at
+    # alice: Okta says ACTIVE, so the CSV's date alone stands: from the end of 2026-11-01
+    assert alice.attributes["terminated_on"] == "2026-11-01"
+    assert alice.after_termination == datetime(2026, 11, 2, tzinfo=UTC)
     # frank exists only in Okta, DEPROVISIONED: a leaver the CSV never knew about
     frank = roster["frank@example.com"]
     assert frank.status == "terminated" and frank.sources == ["okta:acme.okta.com"]
@@ -131,3 +137,39 @@ def test_three_sources(okta, tmp_path):
     assert bob.status == "terminated" and bob.terminated_at == datetime(2026, 11, 20, 9, tzinfo=UTC)
     assert bob.sources == ["csv:roster.csv", "okta:acme.okta.com", "scim:hr"]
     assert bob.attributes["roster_status"]["scim:hr"] == "terminated"
+
+
+# --- a date alone: the end of that day ----------------------------------------------------------
+
+
+def test_a_date_alone_is_after_termination_from_the_end_of_that_day():
+    from collectors.csv_roster.roster import identities_from_csv
+    day, midnight, timed = identities_from_csv(
+        "id,status,terminated_at\n"
+        "a@x.com,terminated,2026-11-30\n"
+        "b@x.com,terminated,2026-11-30T00:00:00Z\n"
+        "c@x.com,terminated,2026-11-30T17:03:00+01:00\n", "roster.csv")
+    assert day.terminated_at == midnight.terminated_at == datetime(2026, 11, 30, tzinfo=UTC)
+    assert day.attributes == {"terminated_on": "2026-11-30"} and midnight.attributes == {}
+    assert day.after_termination == datetime(2026, 12, 1, tzinfo=UTC)
+    assert midnight.after_termination == datetime(2026, 11, 30, tzinfo=UTC)  # a time is taken as given
+    assert timed.after_termination == datetime(2026, 11, 30, 16, 3, tzinfo=UTC)
+
+
+def test_merge_a_date_alone_with_a_time_that_day_keeps_the_time():
+    """HR says 2026-11-30 (the whole day), Okta deactivated her at 17:03 that day: from
+    17:03 is the earlier departure, whichever source comes first."""
+    hr = ident("a@x.com", "terminated", "2026-11-30", "csv", attributes={"terminated_on": "2026-11-30"})
+    okta = ident("a@x.com", "terminated", "2026-11-30T17:03:00", "okta")
+    for batches in ([[hr], [okta]], [[okta], [hr]]):
+        m, = merge(batches)
+        assert m.terminated_at == datetime(2026, 11, 30, 17, 3, tzinfo=UTC)
+        assert "terminated_on" not in m.attributes
+        assert m.after_termination == m.terminated_at
+    # an HR date the day before Okta's time: the date wins, and stays a whole day
+    hr = ident("a@x.com", "terminated", "2026-11-29", "csv", attributes={"terminated_on": "2026-11-29"})
+    for batches in ([[hr], [okta]], [[okta], [hr]]):
+        m, = merge(batches)
+        assert m.terminated_at == datetime(2026, 11, 29, tzinfo=UTC)
+        assert m.attributes["terminated_on"] == "2026-11-29"
+        assert m.after_termination == datetime(2026, 11, 30, tzinfo=UTC)

@@ -21,8 +21,10 @@ def slack():
     s.stop()
 
 
-def setup(tmp_path, slack, token=fs.ORG_READ_TOKEN, **extra):
+def setup(tmp_path, slack, token=fs.ORG_READ_TOKEN, roster: str | None = None, **extra):
     shutil.copy(ROOT / "fixtures" / "demo" / "roster.csv", tmp_path / "roster.csv")
+    if roster is not None:
+        (tmp_path / "roster.csv").write_text(roster)
     block = {"token": "${SLACK_TOKEN}", "base_url": slack.url + "/api/", "team_ids": [fs.GRID_TEAM], **extra}
     cfg = write_config(tmp_path, {"roster": [{"csv": "roster.csv"}], "collectors": {"slack": [block]}})
     r = run_cli("scan", "-c", str(cfg), "-q", env={"SLACK_TOKEN": token})
@@ -83,3 +85,22 @@ def test_ratelimited_is_waited_out(tmp_path, slack):
     cfg, rep = setup(tmp_path, slack)
     assert rows(cfg, "SELECT count(*) FROM accounts WHERE system = 'slack'")[0][0] >= 5
     assert slack.count("/api/admin.users.list") == 3  # one refused, then active and deleted
+
+
+@pytest.mark.parametrize("last_access, flagged", [("2026-11-05T23:59:00+00:00", False),
+                                                  ("2026-11-06T00:01:00+00:00", True)])
+def test_a_date_only_termination_counts_from_the_end_of_that_day(tmp_path, slack, last_access, flagged):
+    """The roster says `terminated_at` 2026-11-05 (a date alone): alice's use late on her
+    leaving day is not after termination; a minute past midnight UTC it is."""
+    slack.access_logs[fs.GRID_TEAM][0]["date_last"] = fs._ts(last_access)
+    roster = (ROOT / "fixtures" / "demo" / "roster.csv").read_text()
+    assert "alice@example.com,human,terminated,2026-11-01," in roster
+    _, rep = setup(tmp_path, slack, roster=roster.replace("alice@example.com,human,terminated,2026-11-01,",
+                                                          "alice@example.com,human,terminated,2026-11-05,"))
+    used = [f for f in rep["findings"] if f["rule"] == "session.used_after_termination"]
+    assert [f["identity"] for f in used] == (["alice@example.com"] if flagged else [])
+    if flagged:
+        assert used[0]["evidence"]["first_event_at"].startswith("2026-11-06 00:01")
+    # her sessions are live whatever the day: that rule does not depend on the date
+    assert any(f["rule"] == "session.live_after_termination" and f["identity"] == "alice@example.com"
+               for f in rep["findings"])

@@ -15,7 +15,7 @@ from collectors.roster import RosterContext, roster_source
 from scanner.core.errors import RosterError
 from scanner.core.model import IDENTITY_KINDS, IDENTITY_STATUSES, Identity
 from scanner.core.options import Option
-from scanner.core.timeparse import parse_time_strict
+from scanner.core.timeparse import is_date_only, parse_time_strict
 
 
 CSV_COLUMNS = ("id", "name", "email", "kind", "status", "terminated_at", "owner", "aliases",
@@ -73,11 +73,14 @@ def _identities(reader: csv.DictReader, where: str) -> list[Identity]:
         for a in aliases:
             if ":" not in a:
                 raise RosterError(f"{where}: line {line}: alias {a!r} is not system:handle")
+        attributes: dict[str, Any] = {"notified_at": notified_at.isoformat()} if notified_at else {}
+        if terminated_at is not None and is_date_only(row.get("terminated_at")):
+            # a leave date without a time: "after termination" starts when that day ends
+            attributes["terminated_on"] = terminated_at.date().isoformat()
         out.append(Identity(id=ident, name=row.get("name", ""), kind=kind, status=status,
                             terminated_at=terminated_at, owner=row.get("owner") or None,
                             emails=[email] if email else [], aliases=aliases,
-                            attributes={"notified_at": notified_at.isoformat()}
-                            if notified_at else {}))
+                            attributes=attributes))
     return out
 
 

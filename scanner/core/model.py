@@ -18,7 +18,7 @@ Raw secret values never appear in a record: only a keyed ``fingerprint`` and a `
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 # --- vocabularies -----------------------------------------------------------------
@@ -74,7 +74,9 @@ class Identity(Record):
     """A person or non-human identity from the roster (CSV, Okta, SCIM...)."""
 
     TABLE: ClassVar[str] = "identities"
-    ATTRIBUTES: ClassVar[tuple[str, ...]] = ("roster_status",)  # {source: its status} (merge)
+    # roster_status: {source: its status} (merge); terminated_on: the day ("2026-11-30")
+    # when the roster gave terminated_at as a date without a time (see after_termination)
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = ("roster_status", "terminated_on")
     id: str
     name: str = ""
     kind: str = "human"
@@ -95,6 +97,17 @@ class Identity(Record):
     @property
     def is_leaver(self) -> bool:
         return self.status in ("terminated", "suspended")
+
+    @property
+    def after_termination(self) -> datetime | None:
+        """From when an event counts as after termination. A roster date without a time
+        (``terminated_on`` set, ``terminated_at`` its midnight UTC) is the END of that day
+        (UTC): a leaver signing in on her last day is not residue. A time, even midnight,
+        is taken as given."""
+        t = self.terminated_at
+        if t is not None and self.attributes.get("terminated_on") == t.date().isoformat():
+            return t + timedelta(days=1)
+        return t
 
 
 @dataclass(slots=True)

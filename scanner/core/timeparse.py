@@ -34,6 +34,19 @@ def parse_time_strict(value: Any) -> datetime | None:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
+def is_date_only(value: Any) -> bool:
+    """True for a date without a time (``2026-11-30``), which ``parse_time_strict`` reads
+    as midnight UTC: a roster loader records it (``Identity.attributes["terminated_on"]``)
+    so that "after termination" starts at the end of that day, not its first second."""
+    if not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        date.fromisoformat(value.strip())
+    except ValueError:
+        return False
+    return True
+
+
 def timestamp(value: object) -> datetime | None:
     """Lenient form for API payloads: an RFC 3339 string (any offset, nanoseconds), unix
     seconds, or nothing. Absent, unreadable, and zero times (unix 0, Go's
