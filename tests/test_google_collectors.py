@@ -347,3 +347,52 @@ def test_google_times_are_read_by_the_one_lenient_parser():
     assert wt.ts("1970-01-01T00:00:00.000Z") == wt.NEVER_SIGNED_IN
     assert [wt.ts(v) for v in (None, "", "not a time")] == [None, None, None]
     assert wt.ms("1717200000000") == datetime(2024, 6, 1, tzinfo=UTC) and wt.ms("0") is None
+
+
+# --- key usage (Activity Analyzer) ---------------------------------------------------------------
+
+
+OLD_KEY = "0d000000000000000000000000000000000000d1"  # svc-reports, 2024, never authenticated
+BOB_KEY = "b0b00000000000000000000000000000000000b1"  # svc-reports, authenticated 2026-11-29
+
+
+def _unused(run) -> dict[str, dict]:
+    """credential.unused over the run's records, by key id (the real rule)."""
+    from rules.base import all_rules
+    from scanner.core.options import Policy
+    from scanner.engine import context_from_records
+    recs = [*run.all(Account), *run.all(Credential), *run.all(Grant), *run.all(Resource), *run.all(Coverage)]
+    ctx = context_from_records(recs, NOW, Policy(unused_after_days=90))
+    return {h.object_name: h.evidence for h in all_rules()["credential.unused"].fn(ctx)}
+
+
+def test_gcp_key_usage_ages_a_never_used_key_and_spares_a_used_one(fresh, tmp_path):
+    """Activity Analyzer answers for every project with keys (one call each): bob's key
+    authenticated last week (no finding), the 2024 key never did (unused, never used)."""
+    run = Run(fresh, tmp_path, gcp_block(fresh, tmp_path), GcpCollector)
+    keys = {c.name: c for c in run.all(Credential)}
+    assert keys[BOB_KEY].last_used_at == datetime(2026, 11, 29, 7, tzinfo=UTC)
+    assert keys[OLD_KEY].last_used_at is None and keys[OLD_KEY].attributes["last_used_unknown"] is False
+    assert fresh.calls()["policyanalyzer.activities.query"] == len({c.attributes["project"] for c in keys.values()})
+    found = _unused(run)
+    assert found[OLD_KEY]["never_used"] is True and BOB_KEY not in found
+    assert [c.status for c in run.all(Coverage)] == ["ok"]
+
+
+def test_gcp_key_usage_refused_leaves_use_unknown_partial_and_no_guess(fresh, tmp_path):
+    """Without the Activity Analysis Viewer role the use of every key is unknown: a skipped
+    row names the role, the target is partial, and no key is called unused or never used."""
+    fresh.deny("policyanalyzer.activities.query")
+    run = Run(fresh, tmp_path, gcp_block(fresh, tmp_path), GcpCollector)
+    row = next(c for c in run.all(Coverage) if c.status == "skipped")
+    assert row.target.endswith("/key usage") and "roles/policyanalyzer.activityAnalysisViewer" in row.error
+    assert run.cov("organizations/445566778899").status == "partial"
+    assert all(c.attributes["last_used_unknown"] is True for c in run.all(Credential))
+    assert _unused(run) == {}
+
+
+def test_gcp_key_usage_off_asks_nothing(fresh, tmp_path):
+    run = Run(fresh, tmp_path, gcp_block(fresh, tmp_path, key_usage=False), GcpCollector)
+    assert fresh.calls().get("policyanalyzer.activities.query", 0) == 0
+    assert all(c.attributes["last_used_unknown"] is True for c in run.all(Credential))
+    assert [c.status for c in run.all(Coverage)] == ["ok"]

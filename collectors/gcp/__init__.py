@@ -13,12 +13,12 @@ ATTRIBUTES = {
     ),
     "Coverage": (
         "filter", "key_creators_known", "keys_from", "leavers", "members", "policies",
-        "service_accounts", "source_api", "user_managed_keys",
+        "service_accounts", "source_api", "user_managed_keys", "keys_used",
     ),
     "Credential": (
         "created_by", "created_by_event", "created_by_known", "disable_reason", "disabled",
         "key_algorithm", "key_id", "key_origin", "key_type", "last_used_unknown",
-        "never_expires", "project", "service_account", "valid_after", "valid_before",
+        "never_expires", "project", "service_account", "valid_after", "valid_before", "usage_from",
     ),
     "Grant": (
         "condition", "deleted", "email", "etag", "member", "member_type", "resource_kind",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
 from scanner.core.timeparse import timestamp as ts  # the one lenient payload-time parser
 from scanner.core.model import Account, Credential, Grant, Resource, make_uid
@@ -103,6 +103,32 @@ def transform_key(k: Any, source: str, holder: Account, creators: dict[str, dict
                     "valid_after": k.get("validAfterTime"), "valid_before": k.get("validBeforeTime"),
                     "created_by": created.get("principal"), "created_by_event": created.get("insert_id"),
                     "created_by_known": bool(created), "last_used_unknown": True})
+
+
+def key_last_auth(activities: Iterable[Any]) -> dict[str, datetime | None]:
+    """Activity Analyzer ``serviceAccountKeyLastAuthentication`` activities -> key id ->
+    when the key last authenticated. A malformed activity is left out (the key then
+    reads as not seen authenticating, which the caller counts as partial)."""
+    out: dict[str, datetime | None] = {}
+    for a in activities:
+        if not isinstance(a, dict) or not isinstance(a.get("activity"), dict):
+            continue
+        key = a["activity"].get("serviceAccountKey")
+        name = (key.get("fullResourceName") if isinstance(key, dict) else None) or a.get("fullResourceName")
+        if isinstance(name, str) and "/keys/" in name:
+            out[key_id(name)] = ts(a["activity"].get("lastAuthenticatedTime"))
+    return out
+
+
+def with_key_usage(cred: Credential, last_auth: dict[str, datetime | None]) -> Credential:
+    """A key credential with what Activity Analyzer says of its use: the last
+    authentication, or none seen (``last_used_at`` None and ``last_used_unknown`` False:
+    the generic unused-credential rule then ages it from its creation)."""
+    kid = cred.attributes.get("key_id")
+    cred.last_used_at = last_auth.get(kid) if kid in last_auth else None
+    cred.attributes["last_used_unknown"] = False
+    cred.attributes["usage_from"] = "activity_analyzer"
+    return cred
 
 
 def key_creators(entries: list[Any]) -> dict[str, dict[str, Any]]:
