@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+import os
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+
+import duckdb
 
 from collectors.registry import layer_of
 from scanner.core.store import Inventory
@@ -152,10 +155,23 @@ class Evidence:
             "period": {"from": self.period_from, "to": self.period_to},
             "generated_at": self.generated_at, "policy": {"removal_sla_hours": self.sla_hours},
             "controls": list(self.controls), "summary": self.summary(),
-            "scans": [asdict(s) for s in self.scans],
-            "population": [{**asdict(lv), "items": [asdict(i) for i in lv.items]}
+            "scans": [_fields(s) for s in self.scans],
+            "population": [{**_fields(lv), "items": [_fields(i) for i in lv.items]}
                            for lv in self.population],
         })
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, one level deep (``jsonable`` copies what is under
+    them). ``dataclasses.asdict`` deep-copies every value, and Leaver's copied its items
+    a second time: 10 of the 10k-person year's seconds went there."""
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in fields(obj))
+    return {n: getattr(obj, n) for n in names}
 
 
 def jsonable(value: Any) -> Any:
@@ -273,14 +289,43 @@ def _items(inv: Inventory):
         FROM evidence_presence GROUP BY identity, kind, uid ORDER BY identity, kind, uid""")
 
 
+# How ``rows_sha256`` is made (named in the manifest, so a re-check can redo it): a tree of
+# two levels, so no sort is over more than one identity's rows or one scan's identities.
+ROWS_DIGEST = ("sha256 over the identity-sorted lines '<identity> <leaf>', leaf = sha256 over "
+               "the sorted lines '<kind>|<uid>|<status>' of that identity's items in the scan")
+
+
+DIGEST_BATCH_ROWS = 1_000_000  # rows of presence one digest query sorts (its memory)
+
+
 def _input_digests(inv: Inventory, scans: list[ScanRef]) -> dict[str, str]:
-    """Per scan, a SHA-256 over the rows this report drew from it: a later re-check
-    that gets another digest knows that scan's data changed."""
-    rows = inv.query(
-        "SELECT seq, sha256(string_agg(identity || '|' || kind || '|' || uid || '|' "
-        "|| coalesce(status, ''), chr(10) ORDER BY identity, kind, uid, status)) "
-        "FROM evidence_presence GROUP BY seq")
-    by_seq = dict(rows)
+    """Per scan, a SHA-256 over the rows this report drew from it (``ROWS_DIGEST``): a
+    later re-check that gets another digest knows that scan's data changed.
+
+    Cost: an ordered aggregate keeps its group's rows in memory (it cannot spill), so one
+    query over a year of a large estate's rows (4.4M at 10k people) held them all at
+    once; the scans are digested a batch at a time (about ``DIGEST_BATCH_ROWS`` rows), and
+    per identity first, so each sort is small."""
+    counts = inv.query("SELECT seq, count(*) FROM evidence_presence GROUP BY seq ORDER BY seq")
+    batches: list[list[int]] = [[]]
+    rows = 0
+    for seq, n in counts:
+        if batches[-1] and rows + n > DIGEST_BATCH_ROWS:
+            batches.append([])
+            rows = 0
+        batches[-1].append(seq)
+        rows += n
+    by_seq: dict[int, str] = {}
+    for batch in batches:
+        if not batch:
+            continue
+        by_seq.update(inv.query(
+            "SELECT seq, sha256(string_agg(identity || ' ' || leaf, chr(10) ORDER BY identity)) "
+            "FROM (SELECT seq, identity, sha256(string_agg(r, chr(10) ORDER BY r)) AS leaf "
+            "      FROM (SELECT seq, identity, kind || '|' || uid || '|' || coalesce(status, '') AS r "
+            "            FROM evidence_presence WHERE seq IN (SELECT unnest(?::BIGINT[]))) "
+            "      GROUP BY seq, identity) "
+            "GROUP BY seq", [batch]))
     return {s.id: by_seq.get(s.seq, hashlib.sha256(b"").hexdigest()) for s in scans}
 
 
@@ -341,8 +386,35 @@ def _handles(inv: Inventory, scan_ids: list[str], pop: list[str]) -> dict[str, s
 # --- building the answer --------------------------------------------------------------
 
 
+# DuckDB's default memory limit is 80% of RAM, and a year of a 10k-person estate's history
+# filled 5.5 GB of it (its buffer cache and the presence table). Under a cap it spills its
+# joins, aggregates and the temporary table to disk instead: the 10k year ran in the same
+# time under 1 GB (benchmarks/RESULTS.md). A query that cannot fit even so is run again
+# without the cap rather than failing the report.
+MEMORY_CAP_BYTES = 1 << 30
+
+
 def build(inv: Inventory, period_from: date, period_to: date, sla_hours: int = DEFAULT_SLA_HOURS,
           now: datetime | None = None) -> Evidence:
+    """The evidence of a period (see the module's docstring), under ``MEMORY_CAP_BYTES``;
+    the connection's own memory limit is restored afterwards."""
+    (limit,), = inv.query("SELECT current_setting('memory_limit')")
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    cap = min(MEMORY_CAP_BYTES, int(ram * 0.8)) // 2**20
+    try:
+        inv.con.execute(f"SET memory_limit = '{cap}MiB'")
+        try:
+            return _build(inv, period_from, period_to, sla_hours, now)
+        except duckdb.OutOfMemoryException:
+            inv.con.execute(f"SET memory_limit = '{limit}'")
+            return _build(inv, period_from, period_to, sla_hours, now)
+    finally:
+        inv.con.execute("DROP TABLE IF EXISTS evidence_presence")
+        inv.con.execute(f"SET memory_limit = '{limit}'")
+
+
+def _build(inv: Inventory, period_from: date, period_to: date, sla_hours: int,
+           now: datetime | None) -> Evidence:
     start = datetime.combine(period_from, time(), UTC)
     end = datetime.combine(period_to + timedelta(days=1), time(), UTC)
     scans = estate_scans(inv, end)
@@ -562,7 +634,7 @@ def manifest(body: bytes, ev: Evidence, inventory_path: str) -> dict[str, Any]:
     data = json.dumps(ev.to_dict(), sort_keys=True, separators=(",", ":"))
     return {"algorithm": "sha256", "report_sha256": hashlib.sha256(body).hexdigest(),
             "evidence_sha256": hashlib.sha256(data.encode()).hexdigest(),
-            "inventory": inventory_path,
+            "inventory": inventory_path, "rows_digest": ROWS_DIGEST,
             "inputs": [{"scan": s.id, "at": jsonable(s.at), "tool_version": s.tool_version,
                         "config_digest": s.config_digest, "rows_sha256": s.input_sha256}
                        for s in ev.scans]}

@@ -182,3 +182,30 @@ def test_a_period_with_no_leaver_is_empty_not_an_error(history):
 def test_bad_dates_are_one_line_exit_2(history):
     r = run_cli("evidence", "-c", str(history["cfg"]), "--from", "2026-13-01", "--to", "2026-12-01")
     assert r.returncode == 2 and "--from" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_input_digests_name_the_scan_whose_rows_changed(history, tmp_path):
+    """rows_sha256 is the same for the same rows, and a change to one row drawn from scan 2
+    changes scan 2's digest only."""
+    import shutil
+
+    import duckdb
+
+    def inputs(h):
+        doc = json.loads(_evidence(h, "json").stdout)
+        assert doc["manifest"]["rows_digest"].startswith("sha256")
+        return [i["rows_sha256"] for i in doc["manifest"]["inputs"]]
+
+    before = inputs(history)
+    assert before == inputs(history) and len(set(before)) == 3
+    for name in ("residual.yaml", "roster.csv", "waivers.yaml", "residual.duckdb"):
+        shutil.copy(history["tmp"] / name, tmp_path / name)
+    scan2 = json.loads(_evidence(history, "json").stdout)["evidence"]["scans"][1]["id"]
+    con = duckdb.connect(str(tmp_path / "residual.duckdb"))
+    n = con.execute("UPDATE credentials SET status = 'inactive' WHERE scan_id = ? AND "
+                    "holder LIKE '%:user/alice' AND status = 'active' AND kind = 'access_key'",
+                    [scan2]).fetchone()[0]
+    con.close()
+    assert n >= 1
+    after = inputs({**history, "cfg": tmp_path / "residual.yaml"})
+    assert after[1] != before[1] and (after[0], after[2]) == (before[0], before[2])
