@@ -27,7 +27,8 @@ def _day(value: str, flag: str) -> date:
               help="first day of the period (terminations on or after it)")
 @click.option("--to", "date_to", metavar="YYYY-MM-DD",
               help="last day of the period, inclusive; scans after it are not drawn on")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True,
+              help="html: printable, for auditors; csv: one row per leaver and access item; json; md")
 @click.option("-o", "--output", default=None,
               help="file to write (default: stdout); CSV gets FILE.manifest.json beside it")
 @click.option("--verify", "verify_path", default=None, metavar="FILE",

@@ -28,8 +28,9 @@ from scanner.watch import (
 @config_option
 @click.argument("identity")
 @click.option("--scan", "scan_id", default=None, help="scan id (default: the latest)")
-@click.option("--format", "fmt", type=click.Choice(["md", "sh", "json"]), default="md")
-@click.option("-o", "--output", default=None)
+@click.option("--format", "fmt", type=click.Choice(["md", "sh", "json"]), default="md", show_default=True,
+              help="md: for a ticket; sh: a script to review and run; json: for automation")
+@click.option("-o", "--output", default=None, help="file to write (default: stdout)")
 def plan(config_path: str, identity: str, scan_id: str | None, fmt: str, output: str | None) -> None:
     """The revocation plan for IDENTITY: every finding as the exact step that removes
     it, in a safe order, ending with a re-verify. residual itself changes nothing."""
@@ -59,7 +60,8 @@ def plan(config_path: str, identity: str, scan_id: str | None, fmt: str, output:
 @click.option("--roster-file", type=click.Path(path_type=Path), default=None,
               help="watch this roster CSV (default: the config's first CSV roster)")
 @click.option("--okta-url", default=None, help="poll this Okta org's System Log")
-@click.option("--okta-token", envvar="OKTA_TOKEN", default=None, show_envvar=True)
+@click.option("--okta-token", envvar="OKTA_TOKEN", default=None, show_envvar=True,
+              help="a read-only Okta API token (prefer the environment variable)")
 @click.option("--okta-since", default=None,
               help="first run only: read the System Log from this time (default: now)")
 @click.option("--okta-hook", "okta_hook", default=None, metavar="HOST:PORT",
@@ -67,12 +69,14 @@ def plan(config_path: str, identity: str, scan_id: str | None, fmt: str, output:
 @click.option("--okta-hook-secret", envvar="OKTA_HOOK_SECRET", default=None, show_envvar=True,
               help="the Authorization header value configured on the Okta event hook")
 @click.option("--scim-url", default=None, help="poll this SCIM app's users' active flag")
-@click.option("--scim-name", default="scim", show_default=True)
-@click.option("--scim-token", envvar="SCIM_TOKEN", default=None, show_envvar=True)
+@click.option("--scim-name", default="scim", show_default=True, help="the SCIM app's name in verdicts and the roster")
+@click.option("--scim-token", envvar="SCIM_TOKEN", default=None, show_envvar=True,
+              help="the SCIM app's bearer token (prefer the environment variable)")
 @click.option("--jsonl", "jsonl", type=click.Path(path_type=Path), default=None,
               help="also append each verdict to this JSON-lines file")
 @click.option("--webhook", default=None, help="also POST each verdict to this URL")
-@click.option("--interval", type=float, default=30.0, show_default=True)
+@click.option("--interval", type=float, default=30.0, show_default=True,
+              help="seconds between two polls of the roster file, Okta and SCIM")
 @click.option("--once", is_flag=True, help="poll once and exit (cron-style)")
 @click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
               help="where the cursor is kept (default: beside the inventory)")

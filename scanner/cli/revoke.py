@@ -18,8 +18,9 @@ from scanner.revocation import revoke_identity
 @click.argument("identity")
 @click.option("--apply", "apply", is_flag=True,
               help="send the writes (default: a dry run that prints what it would do)")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-@click.option("-q", "--quiet", is_flag=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: one line per action; json: the actions and the provider's answers")
+@click.option("-q", "--quiet", is_flag=True, help="no progress lines on stderr (errors still show)")
 def revoke_sessions(config_path: str, identity: str, apply: bool, fmt: str, quiet: bool) -> None:
     """End IDENTITY's live sessions in every source with a `revoke:` block: Okta
     sessions and OAuth tokens, Slack sessions, the AWS roles she could assume.

@@ -67,7 +67,8 @@ def merge(config_path: str, quiet: bool, verbose: int, shards: tuple[str, ...],
 
 @click.command()
 @config_option
-@click.option("--format", "fmt", type=click.Choice(["parquet"]), default="parquet", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["parquet"]), default="parquet", show_default=True,
+              help="parquet: one file per table, for Spark, Trino, DuckDB or pandas")
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="directory to write <table>.parquet files into")
 @click.option("--scan", "scan_id", default=None,
