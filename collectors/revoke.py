@@ -35,6 +35,7 @@ import pkgutil
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Protocol
 
 import collectors
@@ -83,13 +84,16 @@ class RevokeContext:
 
     ``read_config``: the source's read block without its secret keys and without the
     ``revoke`` block (where the API is: ``domain``, ``base_url``, ``endpoint_url``...);
-    ``now``: the run's start, the same on resume (the AWS deny is dated by it)."""
+    ``now``: the run's start, the same on resume (the AWS deny is dated by it);
+    ``base_dir``: the config file's folder, which relative paths in either block (a key
+    file) are read from, as the collectors read them."""
 
     system: str
     read_config: dict[str, Any]
     now: datetime
     timeout_s: float = 30.0
     max_retries: int = 4
+    base_dir: Path = Path(".")
 
 
 class SessionRevoker(Protocol):

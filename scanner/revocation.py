@@ -46,7 +46,8 @@ def configured_revokers(config: Config, now: datetime) -> list[Any]:
                     if k != "revoke" and not (k in options and options[k].secret)}
             ctx = RevokeContext(system=name, read_config=read, now=now,
                                 timeout_s=float(config.network.get("timeout_s") or 30.0),
-                                max_retries=int(config.network.get("max_retries") or 0))
+                                max_retries=int(config.network.get("max_retries") or 0),
+                                base_dir=config.base_dir)
             out.append(cls(checked, ctx))
     if not out:
         raise RevokeRefused("no source has a `revoke:` block with write credentials; "

@@ -70,3 +70,63 @@ def test_a_deleted_user_has_nothing_left_to_end(server):
     gone = revoke.RevokeAction("entra", SRC, "x", f"{SRC}|nobody", "revoke_sessions", "nobody", "")
     result = r.apply(gone)
     assert result.ok and result.status == 404
+
+
+# --- end to end: `residual revoke-sessions` through the real CLI ----------------------------------
+
+
+def journal_of(cfg):
+    from scanner.core.store import Inventory
+    inv = Inventory(str(cfg.parent / "residual.duckdb"))
+    try:
+        return inv.journal()
+    finally:
+        inv.close()
+
+
+def test_revoke_sessions_cli_ends_alices_entra_sessions_journaled_reverified_and_idempotent(server, tmp_path):
+    from tests.conftest import ROOT, run_cli, write_config
+    import json
+    roster = (ROOT / "fixtures" / "demo" / "roster.csv").read_text().splitlines()[1:]
+    block = {**entra_block(server), "client_secret": "${ENTRA_READ_SECRET}",
+             "revoke": {"client_id": WRITER, "client_secret": "${ENTRA_REVOKE_SECRET}"}}
+    cfg = write_config(tmp_path, {"collectors": {"entra": [block]}}, roster)
+    env = {"ENTRA_READ_SECRET": DEMO_SECRET, "ENTRA_REVOKE_SECRET": WRITER_SECRET}
+    scan = run_cli("scan", "-c", str(cfg), "-q", env=env)
+    assert scan.returncode == 1, scan.stderr[-3000:]
+    before = json.loads(run_cli("report", "-c", str(cfg), "--format", "json", env=env).stdout)
+    assert ("entra.sessions_not_revoked", "alice@example.com") in {(f["rule"], f["identity"])
+                                                                  for f in before["findings"]}
+    dry = run_cli("revoke-sessions", "-c", str(cfg), "alice@example.com", "--format", "json", env=env)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert [(a["verb"], a["target"]) for a in json.loads(dry.stdout)["actions"]] == [("revoke_sessions", ALICE)]
+    assert server.revocations == [] and journal_of(cfg) == []  # a dry run sends and journals nothing
+
+    r = run_cli("revoke-sessions", "-c", str(cfg), "alice@example.com", "--apply", "--format", "json", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads(r.stdout)
+    assert report["applied"] and report["ok"] and [x["status"] for x in report["results"]] == [200]
+    assert [(x["user_id"], x["client_id"]) for x in server.revocations] == [(ALICE, WRITER)]
+    rows = journal_of(cfg)
+    assert [x["phase"] for x in rows] == ["run-start", "planned", "sending", "sent", "verified", "run-end"]
+    sent = rows[3]
+    assert (sent["system"], sent["verb"], sent["target"], sent["ok"], sent["status"]) == \
+        ("entra", "revoke_sessions", ALICE, True, 200)
+    assert all(x["run_by"] and x["at"] for x in rows)
+    verified = json.loads(rows[4]["detail"])
+    assert verified["scan_id"] == report["verdict"]["scan_id"] and verified["layers"]["sessions"]
+    # the re-verify read Entra again: her sessions are now valid only from the revocation on
+    after = json.loads(run_cli("report", "-c", str(cfg), "--scan", verified["scan_id"], "--format", "json",
+                               env=env).stdout)
+    found_after = {(f["rule"], f["identity"]) for f in after["findings"]}
+    assert ("entra.sessions_not_revoked", "alice@example.com") not in found_after
+    assert ("entra.sign_in_after_termination", "alice@example.com") in found_after  # Entra was read
+    assert verified["verdict"] == "residual"  # the sign-in after she left is still there to review
+    assert WRITER_SECRET not in json.dumps(rows, default=str) and DEMO_SECRET not in json.dumps(rows, default=str)
+
+    again = run_cli("revoke-sessions", "-c", str(cfg), "alice@example.com", "--apply", "--format", "json", env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout)["ok"] and len(server.revocations) == 2  # a new run, harmless
+    runs = {x["run_id"] for x in journal_of(cfg)}
+    assert len(runs) == 2 and sum(x["phase"] == "run-end" for x in journal_of(cfg)) == 2
+    assert [w for w in server.writes if not w.path.endswith("/revokeSignInSessions")] == []

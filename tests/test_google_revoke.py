@@ -52,3 +52,66 @@ def test_a_read_only_fake_refuses_and_the_result_says_so(tmp_path):
         assert "ya29" not in res.detail  # no token in the answer
     finally:
         s.stop()
+
+
+# --- end to end: `residual revoke-sessions` through the real CLI ----------------------------------
+
+
+def test_revoke_sessions_cli_signs_alice_out_journaled_reverified_and_idempotent(tmp_path):
+    """The read block and the revoke block each name a key file relative to the config's
+    folder; the revoke block's is the write service account's."""
+    import json
+    import shutil
+
+    from scanner.core.store import Inventory
+    from tests.conftest import ROOT, run_cli, write_config
+
+    def journal():
+        inv = Inventory(str(tmp_path / "residual.duckdb"))
+        try:
+            return inv.journal()
+        finally:
+            inv.close()
+
+    s = start_demo(allow_revoke=True)
+    try:
+        shutil.copy(ROOT / "fixtures" / "demo" / "roster.csv", tmp_path / "roster.csv")
+        s.write_key_file(tmp_path / "google-key.json")
+        s.write_key_file(tmp_path / "google-revoke-key.json")
+        ws = {"customer": "C0acme123", "subject": ADMIN, "credentials_file": "google-key.json",
+              "api_endpoint": s.url, "revoke": {"subject": ADMIN, "credentials_file": "google-revoke-key.json"}}
+        cfg = write_config(tmp_path, {"roster": [{"csv": "roster.csv"}], "collectors": {"google_workspace": [ws]}})
+        scan = run_cli("scan", "-c", str(cfg), "-q", cwd=ROOT)
+        assert scan.returncode == 1, scan.stderr[-3000:]
+        dry = run_cli("revoke-sessions", "-c", str(cfg), "alice@example.com", "--format", "json", cwd=ROOT)
+        assert dry.returncode == 0, dry.stderr[-2000:]
+        assert [(a["verb"], a["system"]) for a in json.loads(dry.stdout)["actions"]] == [("sign_out", "google_workspace")]
+        assert s.revocations == [] and journal() == []
+
+        r = run_cli("revoke-sessions", "-c", str(cfg), "alice@example.com", "--apply", "--format", "json", cwd=ROOT)
+        assert r.returncode == 0, r.stderr[-3000:]
+        report = json.loads(r.stdout)
+        assert report["applied"] and report["ok"] and [x["status"] for x in report["results"]] == [204]
+        assert [x["user"] for x in s.revocations] == ["alice@example.com"]
+        rows = journal()
+        assert [x["phase"] for x in rows] == ["run-start", "planned", "sending", "sent", "verified", "run-end"]
+        assert (rows[3]["system"], rows[3]["verb"], rows[3]["ok"], rows[3]["status"]) == \
+            ("google_workspace", "sign_out", True, 204)
+        verified = json.loads(rows[4]["detail"])
+        assert verified["scan_id"] == report["verdict"]["scan_id"] and verified["verdict"] in ("residual", "clean")
+        # the re-verify was a live read of Workspace for her (not the old scan's records)
+        cov = json.loads(run_cli("report", "-c", str(cfg), "--scan", verified["scan_id"], "--format", "json",
+                                 cwd=ROOT).stdout)["coverage"]
+        assert any(c["collector"].startswith("google_workspace") and c["status"] == "ok" and c["api_calls"] > 0
+                   for c in cov)
+        key = json.loads((tmp_path / "google-revoke-key.json").read_text())["private_key"]
+        assert key[40:80] not in json.dumps(rows, default=str)
+
+        again = run_cli("revoke-sessions", "-c", str(cfg), "alice@example.com", "--apply", "--format", "json",
+                        cwd=ROOT)
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert json.loads(again.stdout)["ok"] and len(s.revocations) == 2  # a new run, harmless
+        assert sum(x["phase"] == "run-end" for x in journal()) == 2
+        assert [w for w in s.writes if "signOut" not in w.path] == []
+    finally:
+        s.stop()

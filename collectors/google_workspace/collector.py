@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable
 from collectors.base import Collector, Scope, TargetRun
 from collectors.google_client import AUTH, GoogleApiError, GoogleClient, key_file
 from collectors.google_workspace import transform as t
+from collectors.revoke import revoke_option
 from scanner.core.options import Option
 from scanner.core.store import Sink
 from scanner.core.model import Account
@@ -58,6 +59,8 @@ OPTIONS = {
     "reports_lookback_days": Option(int, default=180),  # Reports keep about six months
     "devices": Option(bool, default=True),
     "reports": Option(bool, default=True),
+    # write credentials for the session revoker (collectors/google_workspace/revoke.py)
+    "revoke": revoke_option(),
 }
 
 

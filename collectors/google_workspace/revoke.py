@@ -43,7 +43,7 @@ class GoogleWorkspaceRevoker:
     def client(self) -> GoogleClient:
         if self._client is None:
             self._client = GoogleClient(
-                scopes=[SIGN_OUT_SCOPE], credentials_file=key_file(self.config, getattr(self.ctx, "base_dir", ".")),
+                scopes=[SIGN_OUT_SCOPE], credentials_file=key_file(self.config, self.ctx.base_dir),
                 subject=self.config["subject"], endpoint=self.ctx.read_config.get("api_endpoint"),
                 timeout=self.ctx.timeout_s, max_retries=self.ctx.max_retries, on_call=self._count)
         return self._client
