@@ -264,10 +264,11 @@ pres AS (
   UNION ALL
   SELECT f.identity, 'finding', f.fingerprint, f.system, f.object_kind,
          coalesce(nullif(f.object_name, ''), f.object_id),
-         CASE f.status WHEN 'waived' THEN 'waived' ELSE 'active' END, est.seq, NULL
+         CASE f.status WHEN 'waived' THEN 'waived' ELSE 'active' END, est.seq,
+         CASE WHEN starts_with(f.subject, 'grant:') THEN f.subject END
   FROM findings f JOIN est USING (scan_id) JOIN pop ON pop.identity = f.identity
   WHERE f.severity <> 'info' AND NOT (starts_with(f.subject, 'account:')
-        OR starts_with(f.subject, 'credential:') OR starts_with(f.subject, 'grant:'))
+        OR starts_with(f.subject, 'credential:'))
 )
 SELECT * FROM pres
 """
@@ -451,8 +452,15 @@ def _build(inv: Inventory, period_from: date, period_to: date, sla_hours: int,
     account_status = {r[2]: r[9] for r in rows if r[1] == "account" and r[8] == last.seq}
     holding = {_grant_account(r[2]) for r in rows if r[1] == "grant" and r[8] == last.seq}
     holder_of = {r[2]: r[11] for r in rows if r[1] == "credential"}
+    # A finding about a grant is the grant's item when the grant is one (its principal is
+    # an account linked to the leaver); when it is not (an aws-auth mapping naming an IAM
+    # ARN, a binding of a group whose only members have left), the finding is the item:
+    # dropping it too left that access out of the evidence.
+    grant_items = {(r[0], "grant:" + r[2]) for r in rows if r[1] == "grant"}
     for (ident, kind, uid, system, sub, name, first_seq, live_seq, last_seq, last_status,
-         waived_seq, _holder) in rows:
+         waived_seq, subject) in rows:
+        if kind == "finding" and subject and (ident, subject) in grant_items:
+            continue
         lv = leavers[ident]
         item = Item(kind, uid, system, layer_of(system, sub or ""), sub or "", name or uid,
                     handle=handles.get(uid, ""),

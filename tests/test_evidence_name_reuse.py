@@ -15,6 +15,10 @@ RESIDUAL_NOW). Between them, offboarding deletes things, and leaves a binding be
   - erin's Okta user is deleted too, but she holds a client certificate for her name that
     has not expired: the binding still works for her, `open`;
   - carol's ServiceAccount apps/carol-builder was deleted *with* its binding: `removed`.
+
+Also: access that names a leaver through no account linked to her (her IAM ARN in the
+aws-auth ConfigMap, the binding of a group only she is known to be in) is in the evidence,
+as the findings that see it (it was left out: their subject is a grant).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from tests.conftest import run_cli, write_config
 ALICE, CAROL, ERIN = "alice@example.com", "carol@example.com", "erin@example.com"
 TIMES = ("2026-11-02T09:00:00+00:00", "2026-11-09T09:00:00+00:00")
 ROSTER = [f"{ALICE},Alice Archer,{ALICE},human,terminated,2026-11-01,,",
-          f"{CAROL},Carol Chen,{CAROL},human,terminated,2026-11-01,,",
+          f"{CAROL},Carol Chen,{CAROL},human,terminated,2026-11-01,,aws:carol",
           f"{ERIN},Erin Evans,{ERIN},human,terminated,2026-11-01,,",
           "bob@example.com,Bob Baker,bob@example.com,human,active,,,"]
 OKTA_TOKEN = "okta-test-token-not-real"
@@ -40,6 +44,12 @@ OKTA_TOKEN = "okta-test-token-not-real"
 def _cluster() -> fk.FakeKubernetes:
     k = fk.FakeKubernetes()
     k.namespace("apps")
+    k.namespace("kube-system")
+    # grants that name carol without going through an account linked to her: her IAM ARN
+    # in aws-auth (mapped to the group "contractors"), and the binding of that group
+    k.aws_auth(map_users=[{"userarn": "arn:aws:iam::111122223333:user/carol", "username": "carol",
+                           "groups": ["contractors"]}])
+    k.cluster_role_binding("contractors-view", "view", [fk.group("contractors")])
     k.service_account("apps", "alice-debug", annotations={"owner": ALICE})
     k.service_account("apps", "carol-builder", annotations={"owner": CAROL})
     k.role_binding("apps", "alice-edit", "edit", [fk.user(ALICE)])
@@ -145,3 +155,15 @@ def test_near_miss_a_binding_deleted_with_its_account_is_removed(doc):
 def test_the_leavers_with_a_binding_left_are_not_met(doc):
     sla = {lv["id"]: lv["sla"] for lv in doc["population"]}
     assert sla[ALICE] == "open" and sla[ERIN] == "open" and sla[CAROL] == "open"
+
+
+def test_grants_naming_the_leaver_through_no_linked_account_are_items(doc):
+    lv = next(lv for lv in doc["population"] if lv["id"] == CAROL)
+    found = {i["name"]: i for i in lv["items"] if i["kind"] == "finding"}
+    mapping = [i for n, i in found.items() if "aws-auth" in n]
+    group = [i for n, i in found.items() if "contractors-view" in n]
+    assert mapping and group, sorted(found)
+    assert {i["state"] for i in mapping + group} == {"open"}
+    # a binding whose grant is already an item (alice's user binding) is not counted twice
+    alice = next(lv for lv in doc["population"] if lv["id"] == ALICE)
+    assert not [i for i in alice["items"] if i["kind"] == "finding" and "alice-edit" in i["name"]]
