@@ -89,3 +89,90 @@ def test_bad_token_is_incomplete_not_clean(demo, tmp_path):
     verdicts = {i["id"]: i["verdict"] for i in data["identities"]}
     assert verdicts["carol@example.com"] == "incomplete"
     assert "not-the-right-token" not in json.dumps(data)
+
+
+# --- the audit log (Enterprise Cloud, `audit_log: true`) ------------------------------------------
+
+
+def audit_setup(tmp_path: Path, server) -> tuple[Path, dict, dict]:
+    (tmp_path / "roster.csv").write_text((ROOT / "fixtures/demo/roster.csv").read_text())
+    cfg = write_config(tmp_path, {
+        "roster": [{"csv": "roster.csv"}],
+        "collectors": {"github": [{"org": "acme", "token": "${GH_TOKEN}", "base_url": server.url,
+                                   "audit_log": True}]}})
+    env = {"GH_TOKEN": DEMO_TOKEN}
+    p = run_cli("scan", "-c", str(cfg), "-q", env=env)
+    assert p.returncode in (0, 1), p.stdout + p.stderr
+    return cfg, env, report(cfg, env)
+
+
+def used_after(data: dict) -> list[dict]:
+    return [f for f in data["findings"] if f["rule"] == "session.used_after_termination"]
+
+
+def test_audit_log_git_use_after_termination_is_found(demo, tmp_path):
+    from fixtures.fake_github import plant_audit_log
+    plant_audit_log(demo)  # alice (terminated 2026-11-01) cloned, pushed and fetched on 11-10 and 11-12
+    cfg, env, data = audit_setup(tmp_path, demo)
+    used, = used_after(data)
+    assert used["identity"] == "alice@example.com" and used["severity"] == "critical"
+    ev = used["evidence"]
+    assert ev["events"] == 3  # her push of 2026-10-30 and the override of 10-28 came before
+    assert ev["first_event_at"].startswith("2026-11-10 08:30") and ev["last_event_at"].startswith("2026-11-12 21:05")
+    clone = next(e for e in demo.audit_log if e["action"] == "git.clone" and e["actor"] == "alice-gh")
+    assert ev["first_event_id"] == clone["_document_id"]
+    assert [e["action"] for e in ev["event_list"]] == ["git.clone", "git.push", "git.fetch"]
+    cov = {c["target"]: c for c in data["coverage"]}
+    assert cov["acme/audit-log"]["status"] == "ok" and cov["acme/audit-log"]["layer"] == "sessions"
+    asked = [r for r in demo.requests if r.path == "/orgs/acme/audit-log"]
+    assert asked and all(r.arg("include") == "all" and r.arg("phrase").startswith("actor:") for r in asked)
+    assert "actor:bob-gh" not in {r.arg("phrase").split()[0] for r in asked}  # leavers only
+    assert demo.writes == []
+    # the hash of her token is neither stored nor cached
+    assert not any("hashed_token" in p.read_text() for p in tmp_path.rglob("*.json"))
+    import duckdb
+    con = duckdb.connect(str(tmp_path / "residual.duckdb"), read_only=True)
+    try:
+        kinds = dict(con.execute("SELECT action, json_extract_string(attributes, '$.via') FROM activities "
+                                 "WHERE system = 'github' AND actor = 'alice-gh'").fetchall())
+        assert "hashed_token" not in str(con.execute("SELECT attributes FROM activities").fetchall())
+    finally:
+        con.close()
+    assert kinds["git.clone"] == "git" and kinds["protected_branch.policy_override"] == "web"
+
+
+def test_audit_log_use_before_termination_is_no_finding(demo, tmp_path):
+    from fixtures.fake_github import plant_audit_log
+    plant_audit_log(demo)
+    demo.audit_log = [e for e in demo.audit_log if e["created_at"] < 1793491200000]  # before 2026-11-01
+    assert any(e["actor"] == "alice-gh" for e in demo.audit_log)
+    cfg, env, data = audit_setup(tmp_path, demo)
+    assert used_after(data) == []
+    assert {c["target"]: c["status"] for c in data["coverage"]}["acme/audit-log"] == "ok"
+
+
+@pytest.mark.parametrize("refusal", ["not-enterprise-cloud", "not-an-owner"])
+def test_audit_log_not_allowed_is_incomplete_never_clean(demo, tmp_path, refusal):
+    from fixtures.fake_github import DEMO_RUN_TOKEN, plant_audit_log
+    if refusal == "not-an-owner":
+        plant_audit_log(demo)
+        demo.audit_log_tokens = {DEMO_RUN_TOKEN}  # not the token the scan uses: 404
+    else:
+        demo.audit_log = None  # an org without Enterprise Cloud: 404
+    cfg, env, data = audit_setup(tmp_path, demo)
+    cov = {c["target"]: c for c in data["coverage"]}["acme/audit-log"]
+    assert cov["status"] == "partial" and cov["layer"] == "sessions"
+    assert "not found" in cov["error"] and "read:audit_log" in cov["error"]
+    verdicts = {i["id"]: i for i in data["identities"]}
+    assert verdicts["carol@example.com"]["layers"]["sessions"] == "incomplete"
+    assert verdicts["carol@example.com"]["verdict"] == "incomplete"
+    assert used_after(data) == []
+
+
+def test_without_audit_log_the_audit_log_is_not_asked(demo, tmp_path):
+    from fixtures.fake_github import plant_audit_log
+    plant_audit_log(demo)
+    cfg, env = setup(tmp_path, demo)
+    assert run_cli("scan", "-c", str(cfg), "-q", env=env).returncode == 1
+    assert demo.count("/orgs/acme/audit-log") == 0
+    assert used_after(report(cfg, env)) == []

@@ -182,3 +182,23 @@ def test_fake_graphql_and_errors_follow_the_samples(fake):
                          headers={"Authorization": f"token {DEMO_TOKEN}", "If-None-Match": r.headers["ETag"]},
                          timeout=5)
     assert again.status_code == 304 and again.content == b""
+
+
+def test_audit_event_to_activity_and_malformed_events():
+    from datetime import UTC, datetime
+    from collectors.github.transform import Org, transform_audit_event
+    from fixtures.fake_github import audit_event
+    org = Org("acme")
+    a = transform_audit_event(org, "alice-gh", audit_event(
+        "git.push", "alice-gh", "2026-11-10T08:41:00Z", repo="acme/payments", transport_protocol_name="http",
+        programmatic_access_type="Personal access token (classic)", token_id=161195, hashed_token="x"))
+    assert (a.action, a.category, a.outcome, a.subject_account) == ("git.push", "use", "success", "github:acme|alice-gh")
+    assert a.at == datetime(2026, 11, 10, 8, 41, tzinfo=UTC)
+    assert a.attributes["via"] == "git" and a.attributes["token_id"] == 161195 and "hashed_token" not in a.attributes
+    api = transform_audit_event(org, "alice-gh", audit_event("repo.download_zip", "alice-gh", "2026-11-10T09:00:00Z",
+                                                             programmatic_access_type="OAuth access token"))
+    assert api.attributes["via"] == "api"
+    for bad in ({"action": "git.clone", "@timestamp": 1}, {"_document_id": "d", "action": "git.clone"},
+                {"_document_id": "d", "action": "git.clone", "@timestamp": "soon"}, None):
+        with pytest.raises(ValueError):
+            transform_audit_event(org, "alice-gh", bad)

@@ -7,13 +7,16 @@ PERMISSIONS = "docs/permissions/github.md"
 # The attribute keys its records may carry, by record kind: declared, so that the writer
 # can check them and docs/schema.md can list them (tests/test_docs.py keeps it current).
 ATTRIBUTES = {
+    "Activity": (  # audit-log events (audit_log: true)
+        "access", "country", "ip", "protocol", "repo", "token_id", "user_agent", "via",
+    ),
     "Account": (
         "failed_at", "failed_reason", "invitation", "invitation_id", "invited_at",
         "inviter", "linked_emails", "name", "org_role", "outside_collaborator", "role",
         "two_factor",
     ),
     "Coverage": (
-        "members",
+        "events", "members", "since",
     ),
     "Credential": (
         "added_by", "added_by_unknown", "authorized_credential_id",

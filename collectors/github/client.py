@@ -39,6 +39,8 @@ NEEDS = {
     "actions/secrets": "an org owner, repo or admin:org (App: Secrets read)",
     "actions/runners": "an org owner, admin:org (App: Self-hosted runners read)",
     "repo-hooks": "admin on the repositories, repo (App: Repository Administration read)",
+    "audit-log": "GitHub Enterprise Cloud and an org owner's token with read:audit_log "
+                 "(App: Organization administration read)",
 }
 
 

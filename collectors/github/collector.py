@@ -31,6 +31,7 @@ payload in, records out.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -38,7 +39,7 @@ from typing import Any, Callable, Iterable
 from collectors.base import Collector, Scope
 from collectors.github import SYSTEMS
 from collectors.github.client import EtagCache, GitHubApi, GitHubApiError, GraphQLError, PAGE, Q_ENTERPRISE_SAML, Q_MEMBERS, Q_MEMBERS_NO_EMAIL, Q_REPOS, Q_REPO_ACCESS, Q_REPO_COLLABORATORS, Q_REPO_DEPLOY_KEYS, Q_SAML, Q_TEAMS, Q_TEAM_MEMBERS, Q_TEAM_REPOS, Q_USER_IN_ORG, log, needs
-from collectors.github.transform import Org, SYSTEM, permission_name, scrub_hook_urls, scrub_last_eight, transform_collaborator, transform_credential_authorization, transform_deploy_key, transform_fine_grained_pat, transform_hook, transform_installation, transform_invitation, transform_member, transform_org, transform_outside_collaborator, transform_repo, transform_runner, transform_saml, transform_secret, transform_team, transform_user_key
+from collectors.github.transform import Org, SYSTEM, permission_name, scrub_hook_urls, scrub_last_eight, transform_collaborator, transform_credential_authorization, transform_deploy_key, transform_fine_grained_pat, transform_hook, transform_installation, transform_invitation, transform_member, transform_org, transform_outside_collaborator, transform_repo, transform_runner, transform_saml, transform_secret, transform_team, transform_user_key, transform_audit_event
 from scanner.core.errors import CollectorError
 from scanner.core.http import bounded_pages
 from scanner.core.options import Option
@@ -46,6 +47,14 @@ from scanner.core.store import Sink
 
 
 WRITE_PERMISSIONS = {"admin", "maintain", "write"}
+
+
+def _drop_hashed_tokens(body: Any) -> Any:
+    """Audit-log events without ``hashed_token`` (a digest of her token: neither cached
+    nor kept; ``token_id`` names the token)."""
+    if isinstance(body, list):
+        return [{k: v for k, v in e.items() if k != "hashed_token"} if isinstance(e, dict) else e for e in body]
+    return body
 
 
 # --- the collector ---------------------------------------------------------------------------------
@@ -74,6 +83,10 @@ class GitHubCollector(Collector):
         "installation_id": Option(int),
         "secrets": Option(str, default="scoped", choices=("scoped", "all")),
         "enterprise": Option(str),  # the enterprise slug: its SAML IdP, where the org has none
+        # deep pass: the org audit log (Enterprise Cloud) of each leaver's login: Git
+        # clones, fetches and pushes, API calls and web actions -> Activity (sessions layer)
+        "audit_log": Option(bool, default=False),
+        "audit_log_days": Option(int, default=90),
     }
 
     def __init__(self, config: dict[str, Any], context: Any):
@@ -672,6 +685,43 @@ class GitHubCollector(Collector):
             run.partial(f"Actions secrets not readable on {len(refused)} repositories ({refused[0]})")
 
     # -- deep pass --
+    def load_audit_log(self, sink: Sink, logins: list[str]) -> None:
+        """``GET /orgs/{org}/audit-log?phrase=actor:LOGIN created:>=DAY&include=all`` for
+        each login: what she did in the org (Git, API, web) over the last
+        ``audit_log_days`` (the rules keep what is at or after her termination). One
+        coverage row in the sessions layer; a 403/404 (not Enterprise Cloud, not an owner's
+        token, an App without Organization administration read) makes it ``partial``:
+        the check is incomplete, never clean. GitHub keeps Git events 7 days in this API
+        (web events 180), which the row says."""
+        if not logins:
+            return
+        org = self.org
+        since = (self.ctx.now - timedelta(days=int(self.config.get("audit_log_days") or 90))).date().isoformat()
+        with self.target(sink, f"{org.login}/audit-log", layer="sessions") as run:
+            events = bad = 0
+            for login in logins:
+                try:
+                    items = self.client().get_all(
+                        f"/orgs/{org.login}/audit-log",
+                        params={"phrase": f"actor:{login} created:>={since}", "include": "all"},
+                        scrub=_drop_hashed_tokens)
+                except GitHubApiError as exc:
+                    if not exc.optional_skip:
+                        raise
+                    run.partial(f"audit log not readable: {exc.reason}{needs('audit-log')}")
+                    break
+                for item in items:
+                    try:
+                        sink.emit(transform_audit_event(org, login, item))
+                        events += 1
+                    except ValueError:
+                        bad += 1
+            if bad:
+                run.partial(f"{bad} malformed audit-log events skipped")
+            run.attributes.update({"accounts": len(logins), "events": events, "since": since,
+                                   "not_checked": "Git events older than 7 days (GitHub keeps them "
+                                                  "7 days in the audit-log API)"})
+
     def scoped_logins(self, scope: Scope) -> set[str]:
         """This org's logins among the accounts the deep pass is about."""
         assert self.state is not None
@@ -691,6 +741,9 @@ class GitHubCollector(Collector):
         if self.state is None:
             return  # the bulk pass failed; its coverage row already says so
         org = self.org
+        if self.config.get("audit_log"):
+            # members or not: a login removed from the org may still have acted since
+            self.load_audit_log(sink, sorted(self.targeted_logins(scope)))
         logins = self.scoped_logins(scope)
         if not logins:
             return

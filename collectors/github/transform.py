@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from scanner.core.fingerprints import ssh_fingerprint
-from scanner.core.model import Account, Credential, Grant, Record, Resource, make_uid
+from scanner.core.model import Account, Activity, Credential, Grant, Record, Resource, make_uid
 from scanner.core.secrets import Fingerprinter, safe_url
-from scanner.core.timeparse import parse_time
+from scanner.core.timeparse import parse_time, timestamp
 
 
 SYSTEM = "github"
@@ -294,3 +294,33 @@ def transform_user_key(org: Org, login: str, item: dict[str, Any]) -> Credential
                       created_at=parse_time(item.get("created_at")),
                       last_used_at=parse_time(item.get("last_used")), fingerprint=fp,
                       attributes={"public": True})
+
+
+# --- the audit log (Enterprise Cloud) ---------------------------------------------------------
+
+AUDIT_GIT_ACTIONS = ("git.clone", "git.fetch", "git.push")
+
+
+def transform_audit_event(org: Org, login: str, payload: Any) -> Activity:
+    """One ``GET /orgs/{org}/audit-log`` event done by ``login`` -> Activity (category
+    ``use``): a Git operation (``git.clone``, ``git.fetch``, ``git.push``), a call made
+    with a token (``programmatic_access_type`` set: the API) or a web action. Its
+    ``_document_id`` is the event id the evidence names; ``@timestamp`` is epoch
+    milliseconds. ``hashed_token`` is not kept (``token_id`` names the token)."""
+    if not isinstance(payload, dict) or not payload.get("_document_id") or not payload.get("action"):
+        raise ValueError("GitHub audit-log event without _document_id or action")
+    ms = payload.get("@timestamp", payload.get("created_at"))
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)):
+        raise ValueError("GitHub audit-log event without @timestamp")
+    action = str(payload["action"])
+    access = payload.get("programmatic_access_type")
+    via = "git" if action.startswith("git.") else "api" if access else "web"
+    location = payload.get("actor_location") if isinstance(payload.get("actor_location"), dict) else {}
+    attrs = {"via": via, "repo": payload.get("repo") or payload.get("repository"),
+             "protocol": payload.get("transport_protocol_name"), "access": access,
+             "token_id": payload.get("token_id"), "ip": payload.get("actor_ip"),
+             "country": location.get("country_code"), "user_agent": payload.get("user_agent")}
+    return Activity(source=org.source, native_id=str(payload["_document_id"]), system=SYSTEM, action=action,
+                    category="use", at=timestamp(ms / 1000), actor=str(payload.get("actor") or login),
+                    subject_account=org.account_uid(login), outcome="success",
+                    attributes={k: v for k, v in attrs.items() if v not in (None, "")})
