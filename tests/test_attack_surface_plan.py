@@ -128,7 +128,7 @@ def test_sh_plan_from_hostile_values_runs_nothing_but_its_own_tools(tmp_path):
     assert "not found" not in run.stderr
     calls = [c.split("\0")[:-1] for c in log.read_text().split("\036") if c]
     assert {c[0] for c in calls} <= set(TOOLS)
-    assert calls[-1] == ["residual", "verify", "--live", ident]  # the script ran to its end
+    assert calls[-1] == ["residual", "verify", "-c", str(cfg.resolve()), "--live", ident]  # ran to its end
     args = [a for c in calls for a in c]
     # the hostile values arrive whole, as one argument each (a control character as "?")
     shown = re.sub(r"[\x00-\x1f\x7f]", "?", H)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collectors.remediation import q
 
+# the variables its steps read, for the shell plan's preamble (scanner.plan.sh_preamble)
+SHELL_VARS = {"ANTHROPIC_ADMIN_KEY": "an Anthropic Admin API key"}
+
 
 API = 'curl -sS -H "x-api-key: $ANTHROPIC_ADMIN_KEY" -H "anthropic-version: 2023-06-01"'
 

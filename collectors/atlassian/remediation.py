@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collectors.remediation import q
 
+# the variables its steps read, for the shell plan's preamble (scanner.plan.sh_preamble)
+SHELL_VARS = {"ATLASSIAN_ADMIN_KEY": "an Atlassian organization admin API key"}
+
 
 API = 'curl -sS -H "Authorization: Bearer $ATLASSIAN_ADMIN_KEY"'
 

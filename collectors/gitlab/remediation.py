@@ -12,6 +12,15 @@ from collectors.remediation import Builder, Objects, after_pipe, enc, tail
 from scanner.core.model import Account, Credential, Finding, Resource
 
 GL = "curl -sS -g -H \"PRIVATE-TOKEN: $GITLAB_TOKEN\""  # GitLab REST, $GITLAB_URL = instance URL
+# the variables its steps read, for the shell plan's preamble (scanner.plan.sh_preamble)
+SHELL_VARS = {"GITLAB_URL": "the GitLab instance URL, e.g. https://gitlab.example.com",
+              "GITLAB_TOKEN": "a GitLab admin token with the api scope (not residual's read token)"}
+
+
+def shell_env(blocks: list[dict]) -> dict[str, str]:
+    """What the config knows: the instance URL, when one GitLab block is configured."""
+    urls = {str(b.get("url")).rstrip("/") for b in blocks if b.get("url")}
+    return {"GITLAB_URL": urls.pop()} if len(urls) == 1 else {}
 
 
 def gl(method: str, *parts: Any, query: str = "") -> str:

@@ -13,6 +13,10 @@ from urllib.parse import quote
 
 from collectors.remediation import cm, q
 
+# the variables its steps read, for the shell plan's preamble (scanner.plan.sh_preamble)
+SHELL_VARS = {"GOOGLE_ADMIN_TOKEN": "an access token of a Workspace admin with the write scopes "
+                                    "(gcloud auth print-access-token)"}
+
 API = "https://admin.googleapis.com/admin/directory/v1"
 CURL = 'curl -sS -H "Authorization: Bearer $GOOGLE_ADMIN_TOKEN"'
 

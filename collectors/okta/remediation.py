@@ -12,6 +12,16 @@ from collectors.remediation import Builder, Objects, after_pipe, enc, tail
 from scanner.core.model import Account, Credential, Finding
 
 OKTA = "curl -sS -g -H \"Authorization: SSWS $OKTA_TOKEN\""  # $OKTA_URL = https://<org>.okta.com
+# the variables its steps read, for the shell plan's preamble (scanner.plan.sh_preamble)
+SHELL_VARS = {"OKTA_URL": "the Okta org URL, e.g. https://acme.okta.com",
+              "OKTA_TOKEN": "an Okta API token of an admin who may deactivate users (not residual's read token)"}
+
+
+def shell_env(blocks: list[dict]) -> dict[str, str]:
+    """What the config knows: the org URL, when one Okta block is configured."""
+    urls = {str(b.get("base_url") or (f"https://{b['domain']}" if b.get("domain") else "")).rstrip("/")
+            for b in blocks} - {""}
+    return {"OKTA_URL": urls.pop()} if len(urls) == 1 else {}
 
 
 def okta(method: str, *parts: Any, query: str = "") -> str:

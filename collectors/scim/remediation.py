@@ -9,6 +9,16 @@ from __future__ import annotations
 from collectors.remediation import enc
 from scanner.core.model import Account
 
+# the variables its steps read, for the shell plan's preamble (scanner.plan.sh_preamble)
+SHELL_VARS = {"SCIM_URL": "the SaaS app's SCIM base URL",
+              "SCIM_TOKEN": "a SCIM bearer token that may update users (not residual's read token)"}
+
+
+def shell_env(blocks: list[dict]) -> dict[str, str]:
+    """What the config knows: the SCIM base URL, when one SCIM block is configured."""
+    urls = {str(b.get("url")).rstrip("/") for b in blocks if b.get("url")}
+    return {"SCIM_URL": urls.pop()} if len(urls) == 1 else {}
+
 
 def account_step(acc: Account, suspended: bool = False) -> tuple[str, str, str] | None:
     """The step that disables or removes account ``acc``."""

@@ -7,6 +7,9 @@ from __future__ import annotations
 from collectors.remediation import q
 from scanner.core.model import Finding
 
+# the variables its steps read, for the shell plan's preamble (scanner.plan.sh_preamble)
+SHELL_VARS = {"SLACK_ADMIN_TOKEN": "an org admin's user token with admin.users:write"}
+
 
 def session_note(f: Finding, user: str) -> str:
     """``admin.users.session.reset`` ends every session of the user across the org."""

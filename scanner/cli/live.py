@@ -14,7 +14,7 @@ from scanner.cli.common import (
 )
 from scanner.core.errors import ConfigError
 from scanner.core.model import Identity
-from scanner.plan import build_plan, render_plan
+from scanner.plan import build_plan, render_plan, shell_env
 from scanner.resolve import Resolver
 from scanner.revocation import configured_revokers
 from scanner.ssf import SsfPushSource, Transmitter
@@ -48,7 +48,8 @@ def plan(config_path: str, identity: str, scan_id: str | None, fmt: str, output:
         if not ident.is_leaver:  # revoking an active identity's access is rarely what was meant
             click.echo(f"residual: warning: {ident.id} is {ident.status} in the roster, not a leaver: "
                        "this plan would remove access someone still uses", err=True)
-        text = render_plan(build_plan(inv, sid, ident.id), ident.id, fmt)
+        steps = build_plan(inv, sid, ident.id, config_path=str(Path(config.path).resolve()) if config.path else None)
+        text = render_plan(steps, ident.id, fmt, known=shell_env(config.collectors))
     if output:
         write_private(Path(output), text)
         click.echo(f"wrote {output}", err=True)
