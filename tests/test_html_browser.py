@@ -295,3 +295,21 @@ def test_capped_page_loads_clean_says_what_it_left_out_and_filters(page, capped_
     assert page.js("[...document.querySelectorAll('article.finding')]"
                    ".every(f => getComputedStyle(f).display !== 'none')") is True
     page.call("Emulation.setEmulatedMedia", media="")
+
+
+def test_fits_a_360_pixel_screen(page, report_file):
+    """A phone (360 CSS pixels): nothing is wider than the screen (no sideways scroll), so
+    the coverage status and the evidence are read, not cut off at the right edge."""
+    page.call("Emulation.setDeviceMetricsOverride", width=360, height=740, deviceScaleFactor=2, mobile=True)
+    try:
+        page.load(report_file.as_uri())
+        assert page.js("document.documentElement.clientWidth") == 360
+        wide = page.js("[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 361"
+                       " && getComputedStyle(e).position !== 'fixed').slice(0, 12).map(e => e.tagName + '.' + e.className + ':' + Math.round(e.getBoundingClientRect().right))")
+        assert wide == [], wide
+        assert page.js("document.documentElement.scrollWidth") <= 360
+        import base64
+        shot = page.call("Page.captureScreenshot", format="png")
+        (ARTIFACTS / "report-360.png").write_bytes(base64.b64decode(shot["data"]))
+    finally:
+        page.call("Emulation.clearDeviceMetricsOverride")
