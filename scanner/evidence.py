@@ -457,6 +457,7 @@ def _build(inv: Inventory, period_from: date, period_to: date, sla_hours: int,
     # ARN, a binding of a group whose only members have left), the finding is the item:
     # dropping it too left that access out of the evidence.
     grant_items = {(r[0], "grant:" + r[2]) for r in rows if r[1] == "grant"}
+    subject_of = {r[2]: r[11] for r in rows if r[1] == "finding" and r[11]}
     for (ident, kind, uid, system, sub, name, first_seq, live_seq, last_seq, last_status,
          waived_seq, subject) in rows:
         if kind == "finding" and subject and (ident, subject) in grant_items:
@@ -491,7 +492,7 @@ def _build(inv: Inventory, period_from: date, period_to: date, sla_hours: int,
             if item.uid in waived_subjects and item.state in ("open", "would_come_back"):
                 item.state, item.sla, item.note = "waived", "n/a", "accepted exception (waiver)"
     for lv in leavers.values():
-        _name_reuse(lv, holder_of)
+        _name_reuse(lv, holder_of, subject_of)
     verdicts = _last_verdicts(inv, last.id, pop)
     for ident, lv in leavers.items():
         for layer, verdict in sorted(verdicts.get(ident, {}).items()):
@@ -566,7 +567,8 @@ def _decide(item: Item, lv: Leaver, live_seq: int | None, last_seq: int, last_st
         item.sla = "unproven"  # removed between two scans that straddle the SLA
 
 
-def _name_reuse(lv: Leaver, holder_of: dict[str, str | None]) -> None:
+def _name_reuse(lv: Leaver, holder_of: dict[str, str | None],
+                subject_of: dict[str, str]) -> None:
     """Bindings to a name nobody holds any more: inert now, but whoever is next given the
     name (a new hire given the e-mail, a ServiceAccount created with that name) gets the
     access. ``would_come_back`` (returns on name reuse), never ``removed`` and not ``open``:
@@ -576,10 +578,14 @@ def _name_reuse(lv: Leaver, holder_of: dict[str, str | None]) -> None:
     - a by-name grant to a user name or e-mail (``User`` subject) still live, when every
       account the leaver had where names are issued (the directory: Okta, Entra, Google
       Workspace) is removed, and no credential of that subject is still live (an unexpired
-      client certificate still authenticates as the name: that access is ``open``).
+      client certificate still authenticates as the name: that access is ``open``);
+    - an aws-auth ConfigMap entry (a finding about a ``mapping`` grant) still mapping the
+      IAM ARN of a user of the leaver's that was seen and is gone: aws-auth matches the ARN
+      as a string, so an IAM user created again with that name is let in. (An EKS access
+      entry is not: EKS ties it to the deleted principal; it stays ``open``.)
 
     A leaver with no directory account seen in the period keeps ``open``: nothing says the
-    name is free."""
+    name is free; so does a mapping of an ARN never seen as an account."""
     accounts = {i.uid: i for i in lv.items if i.kind == "account"}
     issuers = [i for i in accounts.values() if i.layer in NAME_ISSUER_LAYERS]
     names_free = bool(issuers) and all(i.state == "removed" for i in issuers)
@@ -601,6 +607,18 @@ def _name_reuse(lv: Leaver, holder_of: dict[str, str | None]) -> None:
         else:
             continue
         item.state, item.returns_on = "would_come_back", "name reuse"
+    by_native = {uid.split("|", 1)[-1]: acc for uid, acc in accounts.items()}
+    for item in lv.items:
+        subject = subject_of.get(item.uid, "")
+        if (item.kind != "finding" or item.subkind != "iam_mapping" or item.state != "open"
+                or "aws-auth" not in item.name or not subject.startswith("grant:")):
+            continue
+        principal = _grant_account(subject.removeprefix("grant:"))
+        acc = accounts.get(principal) or by_native.get(principal)
+        if acc is not None and acc.state == "removed":
+            item.state, item.returns_on = "would_come_back", "name reuse"
+            item.note = (f"aws-auth still maps {principal}, which was deleted: an IAM user "
+                         "created again with that name is let into the cluster")
 
 
 def _grant_account(uid: str) -> str:

@@ -15,6 +15,9 @@ RESIDUAL_NOW). Between them, offboarding deletes things, and leaves a binding be
   - erin's Okta user is deleted too, but she holds a client certificate for her name that
     has not expired: the binding still works for her, `open`;
   - carol's ServiceAccount apps/carol-builder was deleted *with* its binding: `removed`.
+- erin's IAM user is deleted too (moto), and the aws-auth ConfigMap still maps its ARN: an
+  IAM user created again with that name is let in, `would_come_back`; carol's aws-auth
+  entry names an ARN never seen as an account: `open` (nothing says it is free).
 
 Also: access that names a leaver through no account linked to her (her IAM ARN in the
 aws-auth ConfigMap, the binding of a group only she is known to be in) is in the evidence,
@@ -26,9 +29,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import boto3
 import pytest
 
 from fixtures import fake_kubernetes as fk
+from fixtures.aws_estate import FAKE_ENV, AwsServer
 from fixtures.fake_okta import FakeOkta, okta_user
 from tests.conftest import run_cli, write_config
 
@@ -36,19 +41,20 @@ ALICE, CAROL, ERIN = "alice@example.com", "carol@example.com", "erin@example.com
 TIMES = ("2026-11-02T09:00:00+00:00", "2026-11-09T09:00:00+00:00")
 ROSTER = [f"{ALICE},Alice Archer,{ALICE},human,terminated,2026-11-01,,",
           f"{CAROL},Carol Chen,{CAROL},human,terminated,2026-11-01,,aws:carol",
-          f"{ERIN},Erin Evans,{ERIN},human,terminated,2026-11-01,,",
+          f"{ERIN},Erin Evans,{ERIN},human,terminated,2026-11-01,,aws:erin",
           "bob@example.com,Bob Baker,bob@example.com,human,active,,,"]
 OKTA_TOKEN = "okta-test-token-not-real"
 
 
-def _cluster() -> fk.FakeKubernetes:
+def _cluster(erin_arn: str) -> fk.FakeKubernetes:
     k = fk.FakeKubernetes()
     k.namespace("apps")
     k.namespace("kube-system")
     # grants that name carol without going through an account linked to her: her IAM ARN
     # in aws-auth (mapped to the group "contractors"), and the binding of that group
     k.aws_auth(map_users=[{"userarn": "arn:aws:iam::111122223333:user/carol", "username": "carol",
-                           "groups": ["contractors"]}])
+                           "groups": ["contractors"]},
+                          {"userarn": erin_arn, "username": "erin", "groups": ["ops"]}])
     k.cluster_role_binding("contractors-view", "view", [fk.group("contractors")])
     k.service_account("apps", "alice-debug", annotations={"owner": ALICE})
     k.service_account("apps", "carol-builder", annotations={"owner": CAROL})
@@ -71,24 +77,31 @@ def _okta() -> FakeOkta:
 
 
 def _scan(cfg, when):
-    r = run_cli("scan", "-q", "-c", str(cfg), env={"RESIDUAL_NOW": when})
+    r = run_cli("scan", "-q", "-c", str(cfg), env={**FAKE_ENV, "RESIDUAL_NOW": when})
     assert r.returncode in (0, 1), r.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
 def doc(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("reuse")
-    k, okta = _cluster().start(), _okta().start()
+    aws = AwsServer().start()
+    iam = boto3.client("iam", endpoint_url=aws.url, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    erin_arn = iam.create_user(UserName="erin")["User"]["Arn"]
+    k, okta = _cluster(erin_arn).start(), _okta().start()
     try:
         kubeconfig = fk.write_kubeconfig(tmp / "kubeconfig", k, context="prod")
         cfg = write_config(tmp, {"collectors": {
             "kubernetes": [{"kubeconfig": str(kubeconfig), "context": "prod"}],
-            "okta": [{"domain": "acme.okta.com", "base_url": okta.url, "token": OKTA_TOKEN}]}},
+            "okta": [{"domain": "acme.okta.com", "base_url": okta.url, "token": OKTA_TOKEN}],
+            "aws": [{"name": "demo", "endpoint_url": aws.url, "regions": ["us-east-1"]}]},
+            "network": {"max_retries": 0, "timeout_s": 5}},
             ROSTER)
         _scan(cfg, TIMES[0])
         # offboarding, as it is often done: the directory user and the ServiceAccount go,
         # the bindings that name them stay (but carol-builder's goes with its account)
         okta.users = [u for u in okta.users if u["profile"]["login"] not in (ALICE, ERIN)]
+        iam.delete_user(UserName="erin")  # aws-auth still maps her ARN
         k.objects["serviceaccounts"] = [
             sa for sa in k.objects["serviceaccounts"]
             if sa["metadata"]["name"] not in ("alice-debug", "carol-builder")]
@@ -102,6 +115,7 @@ def doc(tmp_path_factory):
     finally:
         k.stop()
         okta.stop()
+        aws.stop()
 
 
 def _items(doc, ident, kind, needle):
@@ -167,3 +181,15 @@ def test_grants_naming_the_leaver_through_no_linked_account_are_items(doc):
     # a binding whose grant is already an item (alice's user binding) is not counted twice
     alice = next(lv for lv in doc["population"] if lv["id"] == ALICE)
     assert not [i for i in alice["items"] if i["kind"] == "finding" and "alice-edit" in i["name"]]
+
+
+def test_an_aws_auth_entry_for_a_deleted_iam_user_would_come_back(doc):
+    iam, = _items(doc, ERIN, "account", ":user/erin")
+    assert iam["state"] == "removed"
+    lv = next(lv for lv in doc["population"] if lv["id"] == ERIN)
+    mapping, = [i for i in lv["items"] if i["kind"] == "finding" and "aws-auth" in i["name"]]
+    assert mapping["state"] == "would_come_back" and mapping["returns_on"] == "name reuse", mapping
+    assert ":user/erin" in mapping["note"]
+    carol = next(lv for lv in doc["population"] if lv["id"] == CAROL)
+    near, = [i for i in carol["items"] if i["kind"] == "finding" and "aws-auth" in i["name"]]
+    assert near["state"] == "open" and near["returns_on"] == ""
