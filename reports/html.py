@@ -54,6 +54,7 @@ LAYER_TITLES = {
     "directory": "Directory (roster, Okta, SCIM)", "cloud": "Cloud (AWS IAM and friends)",
     "code-hosting": "Code hosting (GitHub, GitLab)", "ci-cd": "CI/CD secrets and variables",
     "kubernetes": "Kubernetes", "iac": "Infrastructure as code", "saas": "SaaS applications",
+    "sessions": "Sessions and use after termination", "secrets": "Secrets managers (Vault)",
 }
 VERDICT_TEXT = {"clean": "clean", "residual": "residual access", "incomplete": "incomplete",
                 "not_configured": "not configured", "not_run": "not run"}

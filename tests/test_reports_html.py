@@ -87,7 +87,9 @@ def test_summary_coverage_and_layers_not_configured(pages):
     assert re.search(r'class="n">2</div><div class="l">leavers with residual access', second)
     assert re.search(r'class="n">2</div><div class="l">leavers verified clean', second)
     assert "Not checked:" in second and "CI/CD secrets and variables" in second
-    assert "SaaS applications" in _between(second, "Not checked:", "</p>")
+    not_checked = _between(second, "Not checked:", "</p>")
+    assert "SaaS applications" in not_checked and "Sessions and use after termination" in not_checked
+    assert "<strong></strong>" not in not_checked  # every layer has its title
     # the skipped optional endpoint is listed with its reason
     assert "403 Forbidden: the token lacks read:audit_log" in second
     # scan 1: kubernetes failed -> a coverage warning, the error, and no clean verdict for it
@@ -104,6 +106,7 @@ def test_leaver_checklist_gives_evidence_per_layer(pages):
     carol = _between(page, "<code>carol@example.com</code>", "</table>")
     assert "residual access" not in carol
     assert "Checked by kubernetes <code>prod</code> (40 records)" in carol
+    assert "Nothing found. <span" in carol  # not "Nothing found.Checked by"
     first_carol = _between(pages["scan1"], "<code>carol@example.com</code>", "</table>")
     assert "connection refused" in first_carol and "incomplete" in first_carol
 
