@@ -139,6 +139,8 @@ def test_changes_match_residual_diff(estate, pages):
     changes = _between(page, '<section id="changes">', "</section>")
     for r in d["resolved"]:
         assert r["fingerprint"][:12] in changes
+    resolved = _between(changes, "<h3>Resolved", "</table>")
+    assert resolved.count("<td>resolved</td>") == len(d["resolved"]) and "<td>new</td>" not in resolved
     assert "first finished scan" in pages["scan1"]
 
 
