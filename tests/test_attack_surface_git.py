@@ -169,6 +169,35 @@ def test_git_file_pointing_outside_the_configured_path_is_refused(tmp_path):
     assert b"Zq8vN3xT7pL2wK9mELSEWHERE" not in db
 
 
+def test_alternates_naming_another_repository_on_the_host_are_refused(tmp_path):
+    """``objects/info/alternates`` plus a ref to a commit of the other store would put
+    another repository's history (its secrets) into this scan's findings."""
+    other = repo_with_secret_in_history(tmp_path / "elsewhere", OTHER_SECRET)
+    stolen = git(other, "rev-list", "--all").split()[-1]  # the commit that added the secret
+    tree = tmp_path / "scanned"
+    tree.mkdir()
+    git(tree, "init", "-q", "-b", "main")
+    (tree / "main.tf").write_text('resource "aws_s3_bucket" "b" {\n  bucket = "b"\n}\n')
+    git(tree, "add", "-A")
+    git(tree, "commit", "-q", "-m", "tf")
+    (tree / ".git" / "objects" / "info" / "alternates").write_text(f"{other / '.git' / 'objects'}\n")
+    git(tree, "update-ref", "refs/heads/stolen", stolen)  # git finds it through the alternate store
+    res, exposures, cov = scan_path(tmp_path, tree)
+    assert not [e for e in exposures if "ELSEWHERE" in (e.hint or "")]
+    row = cov[str(tree)]
+    assert row.status == "partial" and "alternates" in row.error  # never clean
+    assert b"Zq8vN3xT7pL2wK9mELSEWHERE" not in (tmp_path / "residual.duckdb").read_bytes()
+
+
+def test_alternates_inside_the_configured_path_are_read(tmp_path):
+    """The near miss: an object store inside the configured path (a vendored mirror)."""
+    tree = repo_with_secret_in_history(tmp_path / "scanned")
+    inner = repo_with_secret_in_history(tree / "vendor" / "mirror", OTHER_SECRET)
+    (tree / ".git" / "objects" / "info" / "alternates").write_text(f"{inner / '.git' / 'objects'}\n")
+    _res, _exposures, cov = scan_path(tmp_path, tree)
+    assert "alternates" not in (cov[str(tree)].error or "")
+
+
 def test_monorepo_subdirectory_still_reads_its_history(tmp_path):
     """The allowed case: the configured path is a directory of a repository whose .git is
     a real directory above it."""

@@ -109,12 +109,30 @@ def foreign_git_dir(path: Path) -> str | None:
     except GitError as exc:
         return str(exc)
     root = path.resolve()
-    if gd == root or root in gd.parents:
-        return None
-    if top and (Path(top) / ".git").is_dir() and not (Path(top) / ".git").is_symlink() \
-            and gd == (Path(top) / ".git").resolve():
-        return None
-    return "its git directory is outside the configured path (a .git file or link): history not read"
+    inside = gd == root or root in gd.parents
+    if not inside and not (top and (Path(top) / ".git").is_dir() and not (Path(top) / ".git").is_symlink()
+                           and gd == (Path(top) / ".git").resolve()):
+        return "its git directory is outside the configured path (a .git file or link): history not read"
+    return _foreign_alternates(gd, root)
+
+
+def _foreign_alternates(gd: Path, root: Path) -> str | None:
+    """``objects/info/alternates`` makes git read objects from other object stores: a
+    scanned repository naming another repository's store on the host would put that
+    repository's history (its secrets) into the findings. Allowed: stores inside the
+    configured path or inside this git directory."""
+    alt = gd / "objects" / "info" / "alternates"
+    try:
+        lines = alt.read_text(encoding="utf-8", errors="replace").splitlines() if alt.is_file() else []
+    except OSError as exc:
+        return f"its objects/info/alternates cannot be read ({type(exc).__name__}): history not read"
+    for line in (ln.strip() for ln in lines):
+        if not line or line.startswith("#"):
+            continue
+        store = (gd / "objects" / line).resolve() if not line.startswith("/") else Path(line).resolve()
+        if not any(store == base or base in store.parents for base in (root, gd)):
+            return "its objects/info/alternates names an object store outside the configured path: history not read"
+    return None
 
 
 def subdir_prefix(path: Path) -> str:
