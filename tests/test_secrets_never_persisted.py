@@ -7,7 +7,8 @@ tokens of our own (given through ${ENV} expansion); then the real CLI scans with
 logging, renders every report format, and every file written (the inventory as bytes
 and every value of every table, its WAL, the reports, the logs, the caches) is searched
 for each raw value, its base64 forms and its middle: zero hits. Also: a failing-auth run
-prints its error without the token, and reports and inventories are created 0600.
+prints its error without the token, and reports and inventories are created 0600. watch's
+sinks (its JSON-lines file and the webhook's bodies) are searched the same way.
 """
 
 from __future__ import annotations
@@ -162,6 +163,8 @@ def test_no_raw_secret_or_token_in_anything_written(estate):
                     env=env)
         assert r.returncode == 0, (fmt, r.stderr)
         (tmp / "out" / f"report.{fmt}.log").write_text(r.stdout + r.stderr)
+    watched = _watch_sinks(tmp, cfg, env)  # watch's JSON lines and webhook bodies: searched below
+    assert watched[0]["findings"] > 0 and watched[0]["residue"]  # the sinks carried bob's residue
     for s in servers:
         assert s.writes == []
 
@@ -188,6 +191,46 @@ def test_no_raw_secret_or_token_in_anything_written(estate):
                   "DEPLOY_PASSWORD"):
         assert place in where, (place, where[:2000])
     assert all(c["status"] in ("ok", "skipped", "partial") for c in report["coverage"]), report["coverage"]
+
+
+def _watch_sinks(tmp: Path, cfg: Path, env: dict[str, str]) -> list[dict]:
+    """bob leaves: ``watch --once`` verifies him and writes the verdict, with his residue,
+    to a JSON-lines file and POSTs it to a webhook on loopback (its bodies kept in a file
+    of this test's own, so the search sees them)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    bodies: list[bytes] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            bodies.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        base = run_cli("watch", "-c", str(cfg), "--once", env=env)
+        assert base.returncode == 0, base.stderr[-2000:]
+        roster = tmp / "roster.csv"
+        roster.write_text("".join(
+            line.replace(",human,active,,,", ",human,terminated,2026-11-20,,") if line.startswith("bob@") else line
+            for line in roster.read_text().splitlines(keepends=True)))
+        out = tmp / "out" / "verdicts.jsonl"
+        run = run_cli("watch", "-c", str(cfg), "--once", "--jsonl", str(out),
+                      "--webhook", f"http://127.0.0.1:{hook.server_port}/hook", env=env)
+        assert run.returncode == 0, run.stderr[-2000:]
+    finally:
+        hook.shutdown()
+    (tmp / "webhook-bodies.log").write_bytes(b"\n".join(bodies))
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [m["identity"] for m in lines] == ["bob@example.com"] and len(bodies) == len(lines)
+    return lines
 
 
 def test_failing_auth_errors_name_no_token(tmp_path):
