@@ -123,3 +123,53 @@ def test_okta_event_hook_checks_secret_and_size_before_reading(tmp_path):
 ])
 def test_graphql_guard_parses_the_document(doc, ok):
     assert is_read_only_graphql(doc) is ok
+
+
+class _Bomb:
+    """A loopback server answering every GET with a small gzip that decompresses to 80 MB."""
+
+    def __enter__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        body = gzip.compress(b"[" + b" " * (80 << 20) + b"]", compresslevel=9)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                for k, v in (("Content-Type", "application/json"), ("Content-Encoding", "gzip"),
+                             ("Content-Length", str(len(body)))):
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.srv.server_port}"
+        return self
+
+    def __exit__(self, *exc):
+        self.srv.shutdown()
+
+
+def test_graph_and_saas_admin_clients_cap_an_answer_too():
+    """The Microsoft Graph/ARM client and the SaaS admin clients (OpenAI, Anthropic,
+    Atlassian: scanner.core.jsonapi) read answers through the shared capped session."""
+    from collectors.entra.http import MicrosoftClient
+    from scanner.core.jsonapi import JsonApi
+
+    class Token:
+        def get_token(self, *scopes):
+            return type("T", (), {"token": "t"})()
+
+    with _Bomb() as bomb:
+        graph = MicrosoftClient(bomb.url, Token(), "https://graph.microsoft.com/.default", max_retries=0)
+        with pytest.raises(core_http.ResponseTooLarge):
+            graph.json("/v1.0/users")
+        api = JsonApi(bomb.url, {"Authorization": "Bearer t"}, timeout=10, max_retries=0,
+                      on_call=lambda: None, max_pages=10)
+        with pytest.raises(core_http.ResponseTooLarge):
+            api.get("/v1/organization/users")

@@ -60,11 +60,6 @@ def _path(url: str) -> str:
     return urlparse(url).path or "/"
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    u = urlparse(url)
-    return (u.scheme, (u.hostname or "").lower(), u.port)
-
-
 def error_of(status: int, body: Any) -> tuple[str | None, str]:
     """(code, message) of a Graph or ARM error body ``{"error": {"code", "message"}}``."""
     err = body.get("error") if isinstance(body, dict) else None
@@ -99,7 +94,8 @@ class MicrosoftClient:
         self.next_key = next_key
         self.api_version = api_version
         self.writes = writes  # path patterns this client may write to (the revoker's only)
-        self.session = requests.Session()
+        # the token stays on Graph's (or ARM's) origin, and every answer is read capped
+        self.session = net.OriginBoundSession(self.base_url, "graph")
         self.verify = verify  # per request: REQUESTS_CA_BUNDLE would override a session's
         self.session.headers["Accept"] = "application/json"
         self.waited: list[float] = []
@@ -121,7 +117,7 @@ class MicrosoftClient:
     # --- one request ---------------------------------------------------------------------------
     def _url(self, path_or_url: str) -> str:
         if path_or_url.startswith(("http://", "https://")):
-            if _origin(path_or_url) != _origin(self.base_url):
+            if net.origin(path_or_url) != net.origin(self.base_url):
                 raise GraphError(f"refused to follow a link to another origin "
                                  f"({urlparse(path_or_url).hostname})")
             return path_or_url

@@ -167,6 +167,8 @@ class OriginBoundSession(requests.Session):
         if not stream:
             read_capped(resp, self.max_bytes)
         return resp
+
+
 class JsonClient:
     """A GET-only JSON-over-HTTP client: one requests session carrying the credential
     (``Authorization: <scheme> <token>``), a timeout, bounded retries through

@@ -27,11 +27,6 @@ class HttpError(CollectorError):
         self.status = status
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
-
-
 class JsonApi:
     """GET ``base_url + path`` with ``headers``; ``error_text(body)`` extracts the
     provider's error message from a JSON error body (never echoing a credential)."""
@@ -40,7 +35,7 @@ class JsonApi:
                  on_call: Callable[[], None], max_pages: int,
                  error_text: Callable[[Any], str] = lambda body: ""):
         self.base_url = base_url.rstrip("/")
-        self.session = requests.Session()
+        self.session = http.OriginBoundSession(self.base_url, "request")  # credential on its origin, answers capped
         self.session.headers.update({"Accept": "application/json", **headers})
         self.timeout = timeout
         self.max_retries = max_retries
@@ -50,7 +45,7 @@ class JsonApi:
 
     def url(self, path_or_url: str) -> str:
         if path_or_url.startswith(("http://", "https://")):
-            if _origin(path_or_url) != _origin(self.base_url):
+            if http.origin(path_or_url) != http.origin(self.base_url):
                 raise HttpError(f"refused a link to another origin ({urlsplit(path_or_url).netloc})")
             return path_or_url
         return f"{self.base_url}{path_or_url}"
