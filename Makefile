@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install browser validators bench clean lock floors
+.PHONY: demo test install browser validators report-schema bench clean lock floors
 
 # Bytecode is written (an environment that sets PYTHONDONTWRITEBYTECODE makes every
 # `residual` process the tests start compile ~700 modules again: 1.9 s -> 1.1 s a call,
@@ -46,6 +46,10 @@ validators:
 	  { (mkdir -p .tools && npm install -s --no-audit --no-fund --prefix .tools @microsoft/sarif-multitool@5 \
 	     && chmod u+x $(MULTITOOL)) >/dev/null 2>&1 \
 	    || echo "SARIF Multitool could not be installed: its tests will skip"; }
+
+# docs/report.schema.json from the report's types (reports/schema.py); a test checks it is current.
+report-schema: $(STAMP)
+	$(BIN)/python -W ignore -m reports.schema > docs/report.schema.json
 
 demo: $(STAMP)
 	$(BIN)/residual demo --out demo-output $(if $(RESET),--reset)

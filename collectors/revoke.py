@@ -43,6 +43,7 @@ from scanner.core.errors import safe_error
 from scanner.core.model import Account, Identity
 from scanner.core.options import Option
 from scanner.core.store import Inventory
+from scanner.core.timeparse import json_default
 
 log = logging.getLogger("residual.revoke")
 
@@ -319,7 +320,7 @@ def execute(inv: Inventory, identity: Identity, revokers: list[Any], actions: li
         except Exception as exc:  # noqa: BLE001 - the sends stand; say the check failed
             report.verdict = {"verdict": "incomplete", "error": safe_error(exc)}
         journal.write("verified", ok=report.verdict.get("verdict") == "clean",
-                      detail=json.dumps(report.verdict, default=str, sort_keys=True)[:2000])
+                      detail=json.dumps(report.verdict, default=json_default, sort_keys=True)[:2000])
     if report.ok:
         journal.write("run-end", ok=True)
     return report

@@ -36,6 +36,7 @@ from scanner.core.model import (
     Account, Credential, Exposure, Finding, Grant, Identity, Link, Reference, Resource, severity_rank,
 )
 from scanner.core.store import refined
+from scanner.core.timeparse import json_default
 from scanner.resolve import Resolver
 
 SOURCE_KIND = "Residual"
@@ -65,7 +66,7 @@ def _props(attrs: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(v, (list, tuple)):
             out[k] = [str(x) for x in v if x is not None]
         else:
-            out[k] = json.dumps(v, sort_keys=True, default=str)
+            out[k] = json.dumps(v, sort_keys=True, default=json_default)
     return out
 
 

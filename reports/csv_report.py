@@ -15,6 +15,7 @@ from typing import Any
 
 from reports import renderer
 from reports.data import build_report
+from scanner.core.timeparse import json_default
 
 COLUMNS = ("fingerprint", "severity", "status", "rule", "title", "identity", "system", "layer",
            "object_kind", "object_id", "object_name", "location_path", "location_line",
@@ -46,7 +47,7 @@ def finding_row(f: dict[str, Any]) -> dict[str, Any]:
         "waiver_approver": waiver["approver"] if waiver else "",
         "waiver_expires": waiver["expires"] if waiver else "",
         "expired_waiver": expired["expires"] if expired else "",
-        "evidence": json.dumps(ev, sort_keys=True, default=str),
+        "evidence": json.dumps(ev, sort_keys=True, default=json_default),
     }
     return {k: safe_cell(v) for k, v in row.items()}
 

@@ -1,43 +1,61 @@
 """The report's data, schema ``residual/report/v1`` (DESIGN.md): the one structure every
-renderer starts from, built only from the inventory."""
+renderer starts from, built only from the inventory. Its types are in reports/schema.py
+(the source of docs/report.schema.json)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, Iterator
 
+from reports.schema import SCHEMA_ID, CoverageEntry, FindingEntry, Report
 from scanner.core.model import Coverage, Finding, Identity, LAYERS, SEVERITIES, severity_rank
-from scanner.core.timeparse import parse_time
 from scanner.core.store import Inventory
+from scanner.core.timeparse import json_default, parse_time, rfc3339
 from scanner.engine import overall
 
-SCHEMA = "residual/report/v1"
+SCHEMA = SCHEMA_ID
 
 
 def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat().replace("+00:00", "Z") if dt else None
+    return rfc3339(dt) if dt else None
 
 
-def finding_dict(f: Finding) -> dict[str, Any]:
+# How Python's str() wrote a datetime into evidence before json_default (inventories of
+# earlier releases hold such strings): read back as RFC 3339 in every report.
+_PY_DATETIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d)?$")
+
+
+def _rfc3339_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return rfc3339(datetime.fromisoformat(value)) if _PY_DATETIME.match(value) else value
+    if isinstance(value, dict):
+        return {k: _rfc3339_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rfc3339_values(v) for v in value]
+    return value
+
+
+def finding_dict(f: Finding) -> FindingEntry:
     return {
         "fingerprint": f.fingerprint, "rule": f.rule, "severity": f.severity, "title": f.title,
         "identity": f.identity, "system": f.system, "layer": f.layer,
         "object": {"kind": f.object_kind, "id": f.object_id, "name": f.object_name},
         "location": ({"path": f.location_path, "line": f.location_line}
                      if f.location_path else None),
-        "evidence": f.evidence, "path": f.path, "frameworks": f.frameworks,
+        "evidence": _rfc3339_values(f.evidence), "path": f.path, "frameworks": f.frameworks,
         "remediation": f.remediation, "status": f.status,
     }
 
 
-def coverage_dict(c: Coverage) -> dict[str, Any]:
+def coverage_dict(c: Coverage) -> CoverageEntry:
     return {"collector": c.collector, "target": c.target, "layer": c.layer, "status": c.status,
             "error": c.error, "records": c.records, "api_calls": c.api_calls}
 
 
-def report_head(inv: Inventory, scan_id: str) -> dict[str, Any]:
+def report_head(inv: Inventory, scan_id: str) -> Report:
     """The report data without its findings: what every renderer needs whatever the size
     of the estate (the scan, its coverage, the leavers' verdicts). ``build_report`` adds
     the findings; the HTML report streams them instead (``iter_findings``)."""
@@ -72,7 +90,7 @@ def report_head(inv: Inventory, scan_id: str) -> dict[str, Any]:
     }
 
 
-def build_report(inv: Inventory, scan_id: str) -> dict[str, Any]:
+def build_report(inv: Inventory, scan_id: str) -> Report:
     """The whole report data (what ``residual report --format json`` writes). It holds
     every finding anyway, so it loads them in one go and sorts in Python (faster than
     streaming); ``iter_findings`` gives the same order for renderers that stream."""
@@ -140,7 +158,7 @@ def canonical_json(data: Any) -> str:
     """The one serialisation the report's digest is computed over: sorted keys, no
     whitespace, UTF-8. Anyone can re-derive the digest from the JSON embedded in the
     HTML report (or from ``residual report --format json``) with the same settings."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default)
 
 
 def data_digest(data: dict[str, Any]) -> str:

@@ -47,6 +47,7 @@ from reports.data import (
 )
 from rules.base import all_rules
 from scanner.core.model import LAYERS, SEVERITIES, Identity
+from scanner.core.timeparse import json_default
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -106,7 +107,7 @@ def evidence_value(value: Any) -> str:
         return when(value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ", ".join(value) if value else "none"
-    return json.dumps(value, sort_keys=True, default=str)
+    return json.dumps(value, sort_keys=True, default=json_default)
 
 
 DEFAULT_TAIL_LIMIT = 50

@@ -31,6 +31,7 @@ from reports import renderer
 from reports.data import build_report, finding_dict, scan_now
 from reports.diff import diff_against_previous
 from scanner.core.model import Finding
+from scanner.core.timeparse import json_default
 
 CLASS_UID, CATEGORY_UID = 2004, 2
 ACTIVITIES = {"new": (1, "Create"), "persisting": (2, "Update"), "resolved": (3, "Close")}
@@ -50,7 +51,7 @@ def ocsf_event(f: dict[str, Any], time_ms: int, scan: dict[str, Any], state: str
         status_id, status = 4, "Resolved"
     else:
         status_id, status = (3, "Suppressed") if waived else (1, "New")
-    evidence = json.loads(json.dumps(f["evidence"] or {}, default=str))
+    evidence = json.loads(json.dumps(f["evidence"] or {}, default=json_default))
     ev: dict[str, Any] = {"data": evidence}
     resource: dict[str, Any] = {"uid": obj["id"], "name": obj["name"] or obj["id"],
                                 "type": f"{f['system'].split(':', 1)[0]} {obj['kind']}".strip()}

@@ -37,6 +37,7 @@ from reports.data import build_report
 from reports.diff import diff_against_previous
 from reports.sarif_repo import SRCROOT, Tree, line_hash, local_trees, repo_path
 from rules.base import all_rules
+from scanner.core.timeparse import json_default
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
@@ -107,7 +108,7 @@ def _result(f: dict[str, Any], index: int, baseline: str | None,
                        "system": f["system"], "layer": f["layer"], "status": f["status"],
                        "frameworks": f["frameworks"], "path": f["path"],
                        "remediation": f["remediation"],
-                       "evidence": json.loads(json.dumps(f["evidence"], default=str))},
+                       "evidence": json.loads(json.dumps(f["evidence"], default=json_default))},
     }
     location: dict[str, Any] = {"logicalLocations": [{
         "name": obj["id"] or name, "kind": obj["kind"] or "object",
@@ -235,4 +236,4 @@ def build_sarif(inv, scan_id: str, given: Any = None, profile: str = "github",
 @renderer("sarif")
 def render_sarif(inv, scan_id: str, given: Any = None, sarif_profile: str = "github") -> str:
     return json.dumps(build_sarif(inv, scan_id, given, sarif_profile), indent=2,
-                      ensure_ascii=False, default=str)
+                      ensure_ascii=False, default=json_default)

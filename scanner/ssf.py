@@ -33,6 +33,7 @@ from typing import Any
 
 import jwt
 
+from scanner.core.timeparse import json_default
 from scanner.watch import Event, WatchState
 
 CAEP = "https://schemas.openid.net/secevent/caep/event-type/"
@@ -150,7 +151,7 @@ class SsfPushSource:
                      "sub_id": claims.get("sub_id"), "sub": claims.get("sub"), "events": claims["events"]}
             fd = os.open(self.spool, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)  # names people
             with os.fdopen(fd, "ab") as fh:
-                fh.write(json.dumps(entry, separators=(",", ":"), default=str).encode() + b"\n")
+                fh.write(json.dumps(entry, separators=(",", ":"), default=json_default).encode() + b"\n")
                 fh.flush()
                 os.fsync(fh.fileno())
             self.seen.add(key)

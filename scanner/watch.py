@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlparse
 
 from collectors.csv_roster.roster import identities_from_csv
 from scanner.core.model import Identity
-from scanner.core.timeparse import parse_time
+from scanner.core.timeparse import json_default, parse_time
 from collectors.okta.collector import OktaClient
 from collectors.scim.collector import ScimClient, user_emails
 from scanner.core import http
@@ -403,7 +403,7 @@ class Sinks:
         self.retries = retries
 
     def send(self, message: dict[str, Any]) -> None:
-        line = json.dumps(message, default=str, sort_keys=True)
+        line = json.dumps(message, default=json_default, sort_keys=True)
         key = str((message.get("event") or {}).get("id") or "")
         if self.webhook:  # first: the one that can fail, before anything is written locally
             self.post(line, key)

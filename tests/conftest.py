@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.consumers import github_upload_problems
+from tests.consumers import github_upload_problems, report_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -50,8 +50,12 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
             timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the real ``residual`` command in a subprocess."""
     e = {**os.environ, "RESIDUAL_NOW": NOW.isoformat(), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "scanner.cli", *args], cwd=cwd, env=e,
-                          capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run([sys.executable, "-m", "scanner.cli", *args], cwd=cwd, env=e,
+                       capture_output=True, text=True, timeout=timeout)
+    if p.returncode == 0 and p.stdout.startswith("{") and '"schema": "residual/report/v1"' in p.stdout[:200]:
+        problems = report_problems(p.stdout)  # every JSON report a test has the CLI print
+        assert not problems, f"residual {' '.join(args)}: the JSON report breaks its schema: {problems[:5]}"
+    return p
 
 
 def write_config(tmp: Path, body: dict, roster_rows: list[str] | None = None) -> Path:
@@ -67,14 +71,21 @@ def write_config(tmp: Path, body: dict, roster_rows: list[str] | None = None) ->
 
 
 @pytest.fixture(autouse=True)
-def _sarif_written_uploads_to_github(request):
-    """Every SARIF file a test writes under its tmp_path, in the github profile, passes
-    GitHub code scanning's upload constraints (tests/consumers.py): each result a file of
-    the repository the run names (``originalUriBaseIds``), counts within the limits."""
+def _reports_written_pass_their_consumers(request):
+    """Every JSON report a test writes under its tmp_path validates against
+    docs/report.schema.json; every SARIF file, in the github profile, passes GitHub code
+    scanning's upload constraints (tests/consumers.py): each result a file of the
+    repository the run names (``originalUriBaseIds``), counts within the limits."""
     yield
     tmp = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
     if tmp is None:
         return
+    for path in Path(tmp).rglob("*.json"):  # and every JSON report it writes
+        with open(path, "rb") as fh:
+            head = fh.read(200).decode("utf-8", "replace")
+        if head.startswith("{") and '"schema": "residual/report/v1"' in head:
+            problems = report_problems(path.read_text())
+            assert not problems, f"{path}: the JSON report breaks its schema: {problems[:5]}"
     for path in Path(tmp).rglob("*.sarif"):
         if path.name.endswith(".validation.sarif"):
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -120,3 +121,17 @@ def ocsf_problems(events: list[dict[str, Any]]) -> list[str]:
         except ValidationError as exc:
             problems.append(f"{ev.get('finding_info', {}).get('uid')}: {exc}")
     return problems
+
+
+REPORT_SCHEMA = json.loads((ROOT / "docs" / "report.schema.json").read_text())
+# how Python's str() writes a datetime: never in a report (RFC 3339 everywhere)
+PY_DATETIME = re.compile(r'"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^"]*"')
+
+
+def report_problems(text: str) -> list[str]:
+    """docs/report.schema.json (JSON Schema 2020-12, formats checked) applied to a JSON
+    report, plus: no time written the Python str() way anywhere, evidence included."""
+    v = jsonschema.Draft202012Validator(REPORT_SCHEMA,
+                                        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    problems = [f"{e.json_path}: {e.message[:200]}" for e in v.iter_errors(json.loads(text))]
+    return problems + [f"not RFC 3339: {m}" for m in PY_DATETIME.findall(text)[:5]]

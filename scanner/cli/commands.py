@@ -27,6 +27,7 @@ from scanner.cli.scale import scan_shard
 from scanner.core.errors import RosterError
 from scanner.core.model import LAYERS, SEVERITIES, severity_rank
 from scanner.core.store import Inventory
+from scanner.core.timeparse import json_default
 from scanner.engine import exit_code_for, overall
 from scanner.pipeline import load_roster
 from scanner.resolve import Resolver, identities_named
@@ -69,7 +70,7 @@ def scan(config_path: str, quiet: bool, verbose: int, only: tuple[str, ...],
                                "verdicts": {i: {"verdict": overall(v), "layers": v}
                                             for i, v in result.verdicts.items()},
                                "findings": [_finding_ref(f) for f in result.findings]},
-                              indent=2, default=str))
+                              indent=2, default=json_default))
     elif fmt == "tsv" or not quiet:
         print_scan_summary(result, fmt)
     blocking = [f for f in result.findings
@@ -131,7 +132,7 @@ def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, .
         click.echo(json.dumps({i: {"verdict": overall(v), "layers": v, "scans": sources[i],
                                    "residue": [_finding_ref(f) for f in residue.get(i, [])
                                                if f.status != "waived"]}
-                               for i, v in verdicts.items()}, indent=2, default=str))
+                               for i, v in verdicts.items()}, indent=2, default=json_default))
     elif fmt == "tsv" or not quiet:
         print_verdicts(verdicts, fmt)
     sys.exit(exit_code_for(overall(v) for v in verdicts.values()))
@@ -256,7 +257,7 @@ def diff(config_path: str, from_id: str | None, to_id: str | None, fmt: str) -> 
             raise UsageFailure("--from: no earlier scan to compare with")
         d = diff_scans(inv, from_id, to_id)
     if fmt == "json":
-        click.echo(json.dumps(d, indent=2, default=str))
+        click.echo(json.dumps(d, indent=2, default=json_default))
     else:
         cols = ["severity", "rule", "identity", "object", "fingerprint"]
         rows = {k: [[f["severity"], f["rule"], f["identity"] or "", f["object"], f["fingerprint"]]

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from reports.waivers import load_waivers
+from scanner.core.timeparse import json_default
 from scanner.config import Config, load_config
 from scanner.core.errors import ConfigError, RosterError
 from scanner.core.model import LAYERS, SEVERITIES
@@ -225,7 +226,7 @@ def emit_rows(fmt: str, columns: list[str], rows: list[list[Any]], title: str = 
     ``printable``, so a tab or newline in one is ``?`` and cannot split a row) or ``json``
     (a list of objects). Always stdout."""
     if fmt == "json":
-        click.echo(json.dumps([dict(zip(columns, r)) for r in rows], indent=2, default=str))
+        click.echo(json.dumps([dict(zip(columns, r)) for r in rows], indent=2, default=json_default))
     elif fmt == "tsv":
         click.echo("\t".join(columns))
         for r in rows:

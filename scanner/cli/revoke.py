@@ -10,6 +10,7 @@ import click
 from collectors.revoke import RevokeRefused
 from scanner.cli.common import UsageFailure, config_option, load, open_inventory, setup_logging
 from scanner.core.errors import ConfigError
+from scanner.core.timeparse import json_default
 from scanner.revocation import revoke_identity
 
 
@@ -38,5 +39,5 @@ def revoke_sessions(config_path: str, identity: str, apply: bool, fmt: str, quie
     except (RevokeRefused, ConfigError) as exc:
         raise UsageFailure(f"revoke-sessions: {exc}") from None
     if fmt == "json":
-        click.echo(json.dumps(report.as_dict(), default=str, sort_keys=True))
+        click.echo(json.dumps(report.as_dict(), default=json_default, sort_keys=True))
     sys.exit(0 if report.ok else 1)

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from scanner.core.model import RECORD_TYPES
+from scanner.core.timeparse import json_default
 
 
 def resolve_type(tp: Any) -> Any:
@@ -83,7 +84,7 @@ def cell_out(kind: str, value: Any) -> Any:
     if value is None:
         return None
     if kind == "json":
-        return json.dumps(value, default=str, sort_keys=True)
+        return json.dumps(value, default=json_default, sort_keys=True)
     if kind == "ts":
         return to_utc_naive(value)
     if kind == "list":
@@ -116,7 +117,7 @@ def coerce(kind: str, value: Any) -> Any:
             items = value if isinstance(value, (list, tuple, set)) else [value]
             return [valid_text(v if isinstance(v, str) else str(v)) for v in items]
         if kind == "json":
-            return json.dumps(value, default=str, sort_keys=True)
+            return json.dumps(value, default=json_default, sort_keys=True)
         if kind == "ts":
             return to_utc_naive(value) if isinstance(value, datetime) else None
         if kind == "bool":
@@ -137,7 +138,7 @@ def column_out(kind: str, values: list[Any]) -> list[Any]:
     json.dumps of ``{}``."""
     if kind == "json":
         return [None if v is None else "{}" if v == {} and type(v) is dict else
-                json.dumps(v, default=str, sort_keys=True) for v in values]
+                json.dumps(v, default=json_default, sort_keys=True) for v in values]
     if kind == "ts":
         return [None if v is None else v if v.tzinfo is None else
                 v.replace(tzinfo=None) if v.tzinfo is UTC else to_utc_naive(v) for v in values]

@@ -32,6 +32,7 @@ from scanner.core.columns import (
     AS_IS, SQL_TYPES, TABLES, Table, coerce, column_in, column_out, to_utc_naive,
 )
 from scanner.core.model import Coverage, Finding, Identity, Link, Record
+from scanner.core.timeparse import json_default
 
 T = TypeVar("T", bound=Record)
 
@@ -273,7 +274,7 @@ class Inventory:
             "config_digest, host, run_by, attributes, seq, kind, targets) "
             "VALUES (?, ?, NULL, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [scan_id, to_utc_naive(wall), TOOL_VERSION, command, config_digest,
-             socket.gethostname(), _whoami(), json.dumps(attrs, default=str), seq, kind,
+             socket.gethostname(), _whoami(), json.dumps(attrs, default=json_default), seq, kind,
              sorted(targets) if targets is not None else None])
         return scan_id
 

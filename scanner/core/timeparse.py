@@ -67,3 +67,22 @@ def parse_time(value: Any) -> datetime | None:
         return parse_time_strict(value)
     except (ValueError, TypeError, OverflowError):
         return None
+
+
+def rfc3339(value: datetime) -> str:
+    """An instant as RFC 3339 in UTC with ``Z`` (a naive datetime is taken as UTC, the
+    inventory's convention): the one way times are written in reports and evidence."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def json_default(value: object) -> object:
+    """``json.dumps(default=...)`` for records and reports: datetimes as RFC 3339, dates
+    as ISO dates, anything else as its text (was ``str``, which wrote
+    ``2026-03-01 12:00:00+00:00``)."""
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
