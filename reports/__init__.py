@@ -3,7 +3,9 @@ marked ``@renderer("name")``; renderers only read the inventory (through its pub
 API) and ``given``, a small ``ReportInput``, never the application's whole config. A
 format whose output can be large marks a generator of text chunks too (``@streamer("html")``), which
 ``residual report -o FILE`` writes as it comes. ``formats()`` and ``streamers()`` find
-them (the discovery step, scanner.core.plugins): a new format is a new module here."""
+them (the discovery step, scanner.core.plugins): a new format is a new module here.
+A format that can be cut into several files marks a function returning ``{file name:
+text}`` (``@splitter("md")``, ``residual report --split per-leaver -o DIR``)."""
 
 from __future__ import annotations
 
@@ -65,6 +67,13 @@ def streamer(name: str):
     return mark
 
 
+def splitter(name: str):
+    def mark(fn: Callable[..., dict[str, str]]) -> Callable[..., dict[str, str]]:
+        fn.report_split = name  # type: ignore[attr-defined]
+        return fn
+    return mark
+
+
 def _by_name(attr: str) -> dict[str, Callable[..., Any]]:
     out: dict[str, Callable[..., Any]] = {}
     for mod in plugins.modules("reports"):
@@ -84,6 +93,12 @@ def formats() -> dict[str, Callable[..., str]]:
 def streamers() -> dict[str, Callable[..., Any]]:
     """The formats that can also be written chunk by chunk, by name."""
     return _by_name("report_stream")
+
+
+@cache
+def splitters() -> dict[str, Callable[..., dict[str, str]]]:
+    """The formats that can be written as several files (``split=``), by name."""
+    return _by_name("report_split")
 
 
 def render(fmt: str, inv: Any, scan_id: str, given: ReportInput | None = None, **options: Any) -> str:

@@ -3,7 +3,14 @@
 Cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``,
 ``@``, tab or carriage return) are prefixed with ``'``: a repository or file named
 ``=HYPERLINK(...)`` in someone's estate must not become a live formula in an auditor's
-spreadsheet (CSV injection).
+spreadsheet (CSV injection). A NUL in a value (which spreadsheets and many CSV readers
+cut the cell or the file at) is written as U+FFFD, before that check, so ``\0=...``
+cannot turn into a formula.
+
+``bom=True`` (``residual report --format csv --bom``) starts the file with a UTF-8 byte
+order mark, which Excel needs to read the file as UTF-8 rather than the machine's code
+page (names with accents, ``→`` in paths); without it the file is plain UTF-8, as
+scripts and ``csv`` readers expect.
 """
 
 from __future__ import annotations
@@ -24,9 +31,14 @@ COLUMNS = ("fingerprint", "severity", "status", "rule", "title", "identity", "sy
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+BOM = "\ufeff"
+
+
 def safe_cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
+    if isinstance(value, str):
+        value = value.replace("\0", "\ufffd")
+        if value.startswith(FORMULA_START):
+            return "'" + value
     return value
 
 
@@ -53,8 +65,10 @@ def finding_row(f: dict[str, Any]) -> dict[str, Any]:
 
 
 @renderer("csv")
-def render_csv(inv, scan_id: str, given: Any = None) -> str:
+def render_csv(inv, scan_id: str, given: Any = None, bom: bool = False) -> str:
     buf = io.StringIO()
+    if bom:
+        buf.write(BOM)
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     w.writeheader()
     for f in build_report(inv, scan_id)["findings"]:

@@ -61,11 +61,19 @@ VERDICT_TEXT = {"clean": "clean", "residual": "residual access", "incomplete": "
                 "not_configured": "not configured", "not_run": "not run"}
 
 
+def anchor(text: Any) -> str:
+    """An HTML id (and its ``#`` link) from a value such as a rule id: letters, digits,
+    ``-`` and ``_`` only. A dot or colon in an id is valid HTML but breaks CSS selectors
+    (``#rule-aws.key`` means id "rule-aws" with class "key") and some anchor tools."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", str(text))
+
+
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
                       autoescape=select_autoescape(["j2", "html"], default=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["node_parts"] = node_parts
+    env.filters["anchor"] = anchor
     env.filters["evidence_value"] = evidence_value
     env.filters["when"] = when
     return env

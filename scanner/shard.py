@@ -25,7 +25,7 @@ from typing import Any
 
 from scanner.core.model import Coverage, Finding, Identity, Link
 from scanner.core.store import TABLES, TOOL_VERSION, Inventory
-from scanner.export import export_parquet
+from scanner.export import export_scan, table_names
 
 MANIFEST = "manifest.json"
 # Tables a shard carries: collected records (and the roster). Links, findings and
@@ -72,10 +72,9 @@ def write_shard(inv: Inventory, scan_id: str, shard: Shard, out_dir: Path,
                 config_digest: str = "", now: datetime | None = None) -> dict[str, int]:
     """The shard's records (one scan of the shard's own inventory) as Parquet, with a
     manifest naming the shard, the scan, the config digest and the row counts."""
-    counts = export_parquet(inv, out_dir, scan_id)
-    for name in ("scans", "verdicts", "links", "findings"):
-        (out_dir / f"{name}.parquet").unlink(missing_ok=True)
-        counts.pop(name, None)
+    # naive UTC timestamps, as the inventory keeps them: merge reads them back into one
+    counts = export_scan(inv, out_dir, scan_id, utc=False, tables=[
+        n for n in table_names() if n not in ("scans", "verdicts", "links", "findings")])
     manifest = {"schema": "residual/shard/v1", "tool_version": TOOL_VERSION,
                 "shard": str(shard), "index": shard.index, "count": shard.count,
                 "scan_id": scan_id, "config_digest": config_digest,

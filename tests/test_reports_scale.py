@@ -17,6 +17,7 @@ import yaml
 
 from fixtures.synth import generate, write_roster_csv
 from reports.data import build_report, data_digest, streamed_digest, report_head
+from reports.html import anchor
 from scanner.config import load_config
 from scanner.core.model import Identity
 from scanner.core.store import Inventory
@@ -99,7 +100,7 @@ def test_capped_page_shows_every_leaver_and_severe_finding_and_says_what_it_left
     per_rule = Counter(f["rule"] for f in findings)
     for rule, n in missing.items():
         assert (f"{per_rule[rule] - n} of {per_rule[rule]} shown: {n} more in the JSON report"
-                in page.split(f'id="rule-{rule}"')[1].split("<article")[0])
+                in page.split(f'id="rule-{anchor(rule)}"')[1].split("<article")[0])
 
 
 def test_capped_page_digest_is_over_the_full_report_data(estate):

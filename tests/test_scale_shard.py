@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from scanner.shard import ShardError, parse_shard, read_manifests, shard_of
@@ -124,26 +125,40 @@ def _check_export(tmp_path: Path, cfg: Path) -> None:
     src = duckdb.connect(str(tmp_path / "residual.duckdb"), read_only=True)
     con = duckdb.connect()
     manifest = json.loads((out / "manifest.json").read_text())
+    scans = [r[0] for r in src.execute("SELECT scan_id FROM scans ORDER BY seq").fetchall()]
+    assert manifest["scans"] == scans and manifest["layout"] == "<scan_id>/<table>.parquet"
     for table in ("scans", "verdicts", "identities", "accounts", "credentials", "grants",
                   "resources", "references_", "exposures", "coverage", "links", "findings"):
-        path = out / f"{table}.parquet"
-        assert path.is_file(), table
-        assert oct(path.stat().st_mode & 0o777) == "0o600"
-        n = con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()[0]
+        for sid in scans:  # one folder per scan, each file that scan's rows only
+            path = out / sid / f"{table}.parquet"
+            assert path.is_file(), (sid, table)
+            assert oct(path.stat().st_mode & 0o777) == "0o600"
+            assert json.loads((out / sid / "manifest.json").read_text())["tables"][table] == \
+                con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()[0] == \
+                src.execute(f'SELECT count(*) FROM "{table}" WHERE scan_id = ?', [sid]).fetchone()[0]
+        n = con.execute(f"SELECT count(*) FROM read_parquet('{out}/*/{table}.parquet')").fetchone()[0]
         assert n == src.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == manifest["tables"][table]
-    assert con.execute(f"SELECT count(DISTINCT scan_id) FROM read_parquet('{out}/references_.parquet')"
+    assert con.execute(f"SELECT count(DISTINCT scan_id) FROM read_parquet('{out}/*/references_.parquet')"
                        ).fetchone()[0] == 3  # two shard scans and the merge
+    assert oct((out / scans[0]).stat().st_mode & 0o777) == "0o700"
+    # times are TIMESTAMPTZ (UTC-adjusted), the same instants as the inventory's naive UTC
+    schema = pq.read_schema(out / scans[-1] / "identities.parquet")
+    assert str(schema.field("terminated_at").type) == "timestamp[us, tz=UTC]"
+    assert str(pq.read_schema(out / scans[-1] / "scans.parquet").field("started_at").type) == "timestamp[us, tz=UTC]"
+    con.execute("SET TimeZone = 'America/New_York'")  # a warehouse in another zone reads the same instant
+    exported = con.execute(f"SELECT epoch(started_at) FROM read_parquet('{out}/{scans[-1]}/scans.parquet')").fetchone()[0]
+    stored = src.execute("SELECT epoch(started_at) FROM scans WHERE scan_id = ?", [scans[-1]]).fetchone()[0]
+    assert exported == stored
     # one scan only
     p = run_cli("export", "-c", str(cfg), "-o", str(tmp_path / "one"), "--scan", "latest")
     assert p.returncode == 0, p.stderr
-    assert con.execute(f"SELECT count(DISTINCT scan_id) FROM read_parquet('{tmp_path}/one/references_.parquet')"
-                       ).fetchone()[0] == 1
-    assert con.execute(f"SELECT count(*) FROM read_parquet('{tmp_path}/one/findings.parquet')"
+    assert [d.name for d in (tmp_path / "one").iterdir() if d.is_dir()] == [scans[-1]]
+    assert con.execute(f"SELECT count(*) FROM read_parquet('{tmp_path}/one/{scans[-1]}/findings.parquet')"
                        ).fetchone()[0] == len(_fingerprints(tmp_path / "residual.duckdb"))
     # the export carries no raw secret: the demo's planted password is only a fingerprint
     # (read back decompressed: the files are zstd-compressed)
     text = "".join(str(con.execute(f"SELECT * FROM read_parquet('{f}')").fetchall())
-                   for f in out.glob("*.parquet"))
+                   for f in out.glob("*/*.parquet"))
     assert "exposure.secret" in text and "demo-Pa55word-not-real-7731" not in text
 
 

@@ -15,13 +15,13 @@ from typing import Any
 import click
 
 from fixtures.demo.run import DemoError, remove_alice_keys, run_demo
-from reports import ReportInput, formats, render, streamers
+from reports import ReportInput, formats, render, splitters, streamers
 from reports.diff import diff_scans
 from scanner.cli.common import (
     EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_RESIDUAL, LISTING_FORMATS, UsageFailure, common_options,
     config_option, console, coverage_problems, emit_rows, load, open_inventory, out,
     print_scan_summary, print_verdicts, run, setup_logging,
-    verify_live_option, write_private,
+    verify_live_option, write_folder, write_private,
 )
 from scanner.cli.scale import scan_shard
 from scanner.core.errors import RosterError
@@ -208,8 +208,13 @@ def _find_stored(inv: Inventory, name: str):
 @click.option("--sarif-profile", type=click.Choice(["github", "generic"]), default=None,
               help="sarif: github (default; uploads to code scanning: files of the repository "
                    "only) or generic (every finding)")
+@click.option("--bom", is_flag=True, default=False,
+              help="csv: start with a UTF-8 byte order mark (for Excel)")
+@click.option("--split", type=click.Choice(["per-leaver"]), default=None,
+              help="md: one file per leaver plus index.md, each under 65,536 characters "
+                   "(an issue body's limit), into the folder -o names")
 def report(config_path: str, scan_id: str | None, fmt: str, output: str | None,
-           sarif_profile: str | None) -> None:
+           sarif_profile: str | None, bom: bool, split: str | None) -> None:
     """Render a stored scan as a report."""
     if fmt not in formats():
         raise UsageFailure(f"--format {fmt}: unknown format (known: {', '.join(sorted(formats()))})")
@@ -218,11 +223,25 @@ def report(config_path: str, scan_id: str | None, fmt: str, output: str | None,
         if fmt != "sarif":
             raise UsageFailure(f"--sarif-profile: only for --format sarif, not {fmt}")
         options["sarif_profile"] = sarif_profile
+    if bom:
+        if fmt != "csv":
+            raise UsageFailure(f"--bom: only for --format csv, not {fmt}")
+        options["bom"] = True
+    if split:
+        if fmt not in splitters():
+            raise UsageFailure(f"--split: only for --format {', '.join(sorted(splitters()))}, not {fmt}")
+        if not output:
+            raise UsageFailure("--split: give the folder to write the files into with -o")
     config = load(config_path)
     with open_inventory(config, read_only=True) as inv:
         sid = scan_id or inv.latest_scan_id()
         if not sid or not inv.scan(sid):
             raise UsageFailure(f"--scan {scan_id}: no such scan" if scan_id else "no finished scan yet")
+        if split:
+            files = splitters()[fmt](inv, sid, ReportInput.from_config(config), split=split)
+            write_folder(Path(output), files)
+            console.print(f"wrote {len(files)} files -> {output}")
+            return
         if output and fmt in streamers():  # large formats: written chunk by chunk
             Path(output).parent.mkdir(parents=True, exist_ok=True)
             write_private(Path(output), (c.encode() for c in streamers()[fmt](inv, sid, ReportInput.from_config(config))))

@@ -22,12 +22,12 @@ from rich.table import Table
 from rich.text import Text
 
 from reports.waivers import load_waivers
-from scanner.core.timeparse import json_default
 from scanner.config import Config, load_config
 from scanner.core.errors import ConfigError, RosterError
 from scanner.core.model import LAYERS, SEVERITIES
 from scanner.core.secrets import KeyFileError, read_key_file
 from scanner.core.store import Inventory, InventoryError
+from scanner.core.timeparse import json_default
 from scanner.core.terminal import PrintableFormatter, printable
 from scanner.engine import overall
 from scanner.pipeline import nothing_checked_warnings, now_utc, run_scan
@@ -286,6 +286,36 @@ def print_verdicts(verdicts: dict[str, dict[str, str]], fmt: str = "table") -> N
     shown = [i for i, l in enumerate(layers) if any(r[2 + i] != "not configured" for r in rows)]
     layers, rows = [layers[i] for i in shown], [r[:2] + [r[2 + i] for i in shown] for r in rows]
     emit_rows("table", ["identity", "verdict", *layers], rows, title="verdicts")
+
+
+SPLIT_MARKER = ".residual-report"
+
+
+def write_folder(folder: Path, files: dict[str, str]) -> None:
+    """A report split into files (``{name: text}``), written 0600 into ``folder`` (0700).
+    The folder is new, empty, or one an earlier split wrote (it holds SPLIT_MARKER):
+    then that split's files go first, so no leaver's file of an older scan stays beside
+    the new index. Any other folder is refused: its files are not ours to replace."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageFailure(f"{folder}: not a folder (--split writes several files)")
+    if folder.is_dir() and any(folder.iterdir()):
+        if not (folder / SPLIT_MARKER).is_file():
+            raise UsageFailure(f"{folder}: not empty and not a folder residual split a report "
+                               f"into; give a new or empty folder")
+        for old in folder.iterdir():
+            if old.suffix == ".md" and old.is_file() and not old.is_symlink():
+                old.unlink()
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise UsageFailure(f"{folder}: cannot create ({exc.strerror or type(exc).__name__})") from None
+    for name, text in files.items():
+        if "/" in name or name.startswith(".") or not name.endswith(".md"):
+            raise ValueError(f"not a file name for a split report: {name!r}")
+        write_private(folder / name, text)
+    write_private(folder / SPLIT_MARKER, "written by residual report --split; "
+                  "residual replaces this folder's .md files when it writes here again\n")
 
 
 def write_private(path: Path, text: Any) -> None:

@@ -68,9 +68,9 @@ def merge(config_path: str, quiet: bool, verbose: int, shards: tuple[str, ...],
 @click.command()
 @config_option
 @click.option("--format", "fmt", type=click.Choice(["parquet"]), default="parquet", show_default=True,
-              help="parquet: one file per table, for Spark, Trino, DuckDB or pandas")
+              help="parquet: a folder per scan, a file per table in it, for Spark, Trino, DuckDB or pandas")
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="directory to write <table>.parquet files into")
+              help="directory to write <scan_id>/<table>.parquet files into")
 @click.option("--scan", "scan_id", default=None,
               help="only this scan (or 'latest'); default: the whole history")
 def export(config_path: str, fmt: str, out_dir: str, scan_id: str | None) -> None:
