@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.consumers import github_upload_problems, report_problems
+from tests.consumers import embedded_report_problems, github_upload_problems, report_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -55,6 +55,9 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     if p.returncode == 0 and p.stdout.startswith("{") and '"schema": "residual/report/v1"' in p.stdout[:200]:
         problems = report_problems(p.stdout)  # every JSON report a test has the CLI print
         assert not problems, f"residual {' '.join(args)}: the JSON report breaks its schema: {problems[:5]}"
+    if p.returncode == 0 and "residual-data" in p.stdout:  # and the data an HTML report embeds
+        problems = embedded_report_problems(p.stdout)
+        assert not problems, f"residual {' '.join(args)}: the HTML's report data breaks its schema: {problems[:5]}"
     return p
 
 
@@ -86,6 +89,9 @@ def _reports_written_pass_their_consumers(request):
         if head.startswith("{") and '"schema": "residual/report/v1"' in head:
             problems = report_problems(path.read_text())
             assert not problems, f"{path}: the JSON report breaks its schema: {problems[:5]}"
+    for path in Path(tmp).rglob("*.html"):  # the report data each HTML report embeds
+        problems = embedded_report_problems(path.read_text(errors="replace"))
+        assert not problems, f"{path}: the embedded report data breaks its schema: {problems[:5]}"
     for path in Path(tmp).rglob("*.sarif"):
         if path.name.endswith(".validation.sarif"):
             continue

@@ -135,3 +135,14 @@ def report_problems(text: str) -> list[str]:
                                         format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     problems = [f"{e.json_path}: {e.message[:200]}" for e in v.iter_errors(json.loads(text))]
     return problems + [f"not RFC 3339: {m}" for m in PY_DATETIME.findall(text)[:5]]
+
+
+EMBEDDED = '<script type="application/json" id="residual-data">'
+
+
+def embedded_report_problems(page: str) -> list[str]:
+    """``report_problems`` for the report data an HTML report embeds (the same schema;
+    a capped page's holds no findings), or [] when the page embeds none."""
+    if EMBEDDED not in page:
+        return []
+    return report_problems(page.split(EMBEDDED, 1)[1].split("</script>", 1)[0])

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 from reports.schema import schema_text
 from tests.conftest import run_cli, write_config
-from tests.consumers import report_problems
+from tests.consumers import EMBEDDED, embedded_report_problems, report_problems
 from tests.test_iac_e2e import ROSTER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,3 +40,17 @@ def test_a_real_report_validates_and_the_schema_bites(tmp_path):
         broken = copy.deepcopy(report)
         breakage(broken)
         assert report_problems(json.dumps(broken, indent=2)), breakage
+
+
+def test_the_data_an_html_report_embeds_validates_too(tmp_path):
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / "users.tf").write_text('resource "aws_iam_user" "alice" {\n  name = "alice"\n}\n')
+    cfg = write_config(tmp_path, {"collectors": {"iac": [{"path": "infra"}]}}, ROSTER)
+    assert run_cli("scan", "-c", str(cfg)).returncode == 1
+    page = run_cli("report", "-c", str(cfg), "--format", "html").stdout  # validated by run_cli too
+    assert EMBEDDED in page and embedded_report_problems(page) == []
+    started = re.search(r'"started_at":"([^"]+)"', page).group(1)
+    assert started.endswith("Z")
+    broken = page.replace(f'"started_at":"{started}"', '"started_at":"2026-11-21 12:00:00+00:00"', 1)
+    assert embedded_report_problems(broken)
+    assert embedded_report_problems(page.replace('"schema":"residual/report/v1"', '"schema":"v0"', 1))
