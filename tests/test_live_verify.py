@@ -114,7 +114,12 @@ def estate(tmp_path_factory):
         cli = run_cli("verify", "-c", str(cfg_path), "--live", ALICE, "--format", "json",
                       env=FAKE_ENV)
         plan = run_cli("plan", "-c", str(cfg_path), ALICE, "--format", "json")
-        yield {"cfg": cfg, "full": full, "live": live, "full_counts": full_counts,
+        # bob is active: a hygiene verdict, the same from the stored scan and from a live verify
+        bob_stored = run_cli("verify", "-c", str(cfg_path), "--scan", "latest", "bob@example.com", ALICE,
+                             "--format", "json", env=FAKE_ENV)
+        bob_live = run_cli("verify", "-c", str(cfg_path), "--live", "bob@example.com", "--format", "json",
+                           env=FAKE_ENV)
+        yield {"bob_stored": bob_stored, "bob_live": bob_live, "cfg": cfg, "full": full, "live": live, "full_counts": full_counts,
                "live_counts": live_counts, "full_aws": full_aws, "live_aws": live_aws,
                "full_aws_requests": full_aws_requests, "live_aws_requests": live_aws_requests,
                "writes": writes, "aws_writes": aws_writes, "full_findings": full_findings,
@@ -247,4 +252,22 @@ def test_plan_has_a_concrete_step_for_every_finding(estate):
     for f in findings:
         st = steps_for(f, objs)[0]
         assert st.command and "no exact step" not in st.note, (f.rule, f.object_id)
+
+
+def test_an_active_identity_gets_its_hygiene_verdict_in_both_modes_and_does_not_abort_others(estate):
+    stored, live = estate["bob_stored"], estate["bob_live"]
+    assert stored.returncode in (0, 1, 3) and live.returncode in (0, 1, 3), stored.stderr + live.stderr
+    s, l = json.loads(stored.stdout), json.loads(live.stdout)
+    assert set(s) == {"bob@example.com", ALICE}  # bob, being active, did not abort alice's
+    assert s[ALICE]["kind"] == "offboarding" and s[ALICE]["verdict"] == "residual"
+    assert s["bob@example.com"]["kind"] == l["bob@example.com"]["kind"] == "hygiene"
+    assert s["bob@example.com"]["status"] == "active"
+    for r in (stored, live):
+        assert "bob@example.com is active in the roster, not a leaver: its verdict is a hygiene verdict" in r.stderr
+    assert "the stored scan did not check it in depth" in stored.stderr
+    # a stored scan asked about leavers in depth only: no layer of bob's is clean from it;
+    # where it found something, the live verify finds it too
+    bob_s, bob_l = s["bob@example.com"]["layers"], l["bob@example.com"]["layers"]
+    assert "clean" not in bob_s.values() and "clean" in bob_l.values()
+    assert {k for k, v in bob_s.items() if v == "residual"} <= {k for k, v in bob_l.items() if v == "residual"}
 

@@ -28,7 +28,7 @@ from scanner.core.errors import RosterError
 from scanner.core.model import LAYERS, SEVERITIES, severity_rank
 from scanner.core.store import Inventory
 from scanner.core.timeparse import json_default
-from scanner.engine import exit_code_for, overall
+from scanner.engine import exit_code_for, overall, verdicts_for
 from scanner.pipeline import load_roster
 from scanner.resolve import Resolver, identities_named
 
@@ -107,7 +107,7 @@ def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, .
     setup_logging(verbose, quiet, config)
     if scan_id:
         with open_inventory(config, read_only=True) as inv:
-            verdicts, sources = _stored_verdicts(inv, scan_id, identities)
+            verdicts, sources, active = _stored_verdicts(inv, scan_id, identities)
             residue = _stored_residue(inv, sources) if fmt == "json" else {}
     else:
         try:
@@ -115,7 +115,7 @@ def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, .
         except RosterError as exc:
             raise UsageFailure(str(exc)) from None
         resolver = Resolver(roster)
-        ids = []
+        ids, active = [], {}
         for name in identities:
             ident = resolver.find(name)
             if ident is None:
@@ -123,13 +123,22 @@ def verify(config_path: str, quiet: bool, verbose: int, identities: tuple[str, .
                                          else " (the roster is empty)")
                 raise UsageFailure(f"{name}: not in the roster{why}")
             ids.append(ident.id)
+            if not ident.is_leaver:
+                active[ident.id] = ident.status
         result = run(config, quiet, command=Inventory.VERIFY_LIVE if live else "verify", verify=set(ids))
         verdicts = {i: result.verdicts.get(i, {}) for i in ids}
         sources = {i: {l: result.scan_id for l in v} for i, v in verdicts.items()}
         residue = {i: [f for f in result.findings if f.identity == i] for i in ids}
         coverage_problems(result)
+    for ident_id, status in active.items():
+        click.echo(f"residual: {ident_id} is {status} in the roster, not a leaver: its verdict is a "
+                   "hygiene verdict (findings about what it holds), not residual access"
+                   + (f"; the stored scan did not check it in depth (`residual verify --live {ident_id}` does)"
+                      if scan_id else ""), err=True)
     if fmt == "json":
         click.echo(json.dumps({i: {"verdict": overall(v), "layers": v, "scans": sources[i],
+                                   "kind": "hygiene" if i in active else "offboarding",
+                                   **({"status": active[i]} if i in active else {}),
                                    "residue": [_finding_ref(f) for f in residue.get(i, [])
                                                if f.status != "waived"]}
                                for i, v in verdicts.items()}, indent=2, default=json_default))
@@ -154,36 +163,61 @@ def _stored_residue(inv: Inventory, sources: dict[str, dict[str, str]]) -> dict[
 
 
 def _stored_verdicts(inv: Inventory, scan_id: str, names: tuple[str, ...]):
-    """Stored verdicts for NAMES, with the scan each layer's verdict comes from. ``latest``:
-    per layer, the newest run that actually checked the identity there
-    (``Inventory.latest_verdicts``): a targeted run of someone else, a partial scan's
-    skipped layers and shards never speak for it."""
+    """Stored verdicts for NAMES, with the scan each layer's verdict comes from, and the
+    identities that are not leavers (id -> status). ``latest``: per layer, the newest run
+    that actually checked the identity there (``Inventory.latest_verdicts``): a targeted
+    run of someone else, a partial scan's skipped layers and shards never speak for it.
+    An active identity has no stored verdict (scans verify leavers): its hygiene verdict
+    is computed from the scan's findings and coverage, as ``verify`` without --scan gives."""
     if scan_id != "latest" and not inv.scan(scan_id):
         raise UsageFailure(f"--scan {scan_id}: no such scan")
-    verdicts, sources = {}, {}
+    verdicts, sources, active = {}, {}, {}
     for name in names:
         if scan_id == "latest":
             ident = _find_stored(inv, name)
             if ident is None:
                 raise UsageFailure(f"{name}: not in the roster of any finished scan")
             found = inv.latest_verdicts(ident.id)
+            if not found and not ident.is_leaver and inv.latest_scan_id():
+                active[ident.id] = ident.status
+                verdicts[ident.id], sources[ident.id] = _hygiene(inv, inv.latest_scan_id(), ident)
+                continue
             if not found:
                 raise UsageFailure(f"{name}: no stored verdict for this identity (it was not a "
                                    "leaver then); run `residual verify` without --scan")
             verdicts[ident.id] = {l: found[l][0] for l in LAYERS if l in found}
             sources[ident.id] = {l: found[l][1] for l in LAYERS if l in found}
+            if not ident.is_leaver:
+                active[ident.id] = ident.status
             continue
         ident = Resolver(identities_named(inv, scan_id, (name,))).find(name)  # not the whole roster
         if ident is None:
             raise UsageFailure(f"{name}: not in the roster of scan {scan_id}")
         stored = inv.verdicts(scan_id)
+        if not ident.is_leaver:
+            active[ident.id] = ident.status
+            if ident.id not in stored:
+                verdicts[ident.id], sources[ident.id] = _hygiene(inv, scan_id, ident)
+                continue
         if ident.id not in stored:
             raise UsageFailure(f"{name}: scan {scan_id} has no verdict for this identity "
                                "(it was not a leaver then, or the run was about someone else); "
                                "run `residual verify` without --scan")
         verdicts[ident.id] = stored[ident.id]
         sources[ident.id] = {l: scan_id for l in stored[ident.id]}
-    return verdicts, sources
+    return verdicts, sources, active
+
+
+def _hygiene(inv: Inventory, scan_id: str, ident) -> tuple[dict[str, str], dict[str, str]]:
+    """An active identity's verdict per layer from one scan's findings and coverage (the
+    engine's rule: findings that name it, failed or partial layers incomplete). A scan's
+    deep pass asks about leavers only (an active person's key ids, token details and
+    sessions were not read), so a layer without a finding is ``incomplete`` here, never
+    ``clean``: ``verify --live`` checks the person in depth."""
+    not_run = set(((inv.scan(scan_id) or {}).get("attributes") or {}).get("not_run") or ())
+    layers = verdicts_for([ident], inv.findings(scan_id), inv.coverage(scan_id), not_run=not_run)[ident.id]
+    layers = {l: "incomplete" if v == "clean" else v for l, v in layers.items()}
+    return layers, {l: scan_id for l in layers}
 
 
 def _find_stored(inv: Inventory, name: str):
