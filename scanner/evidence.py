@@ -362,6 +362,23 @@ def _events(inv: Inventory, scan_ids: list[str], uids: list[str]) -> list[tuple]
         "GROUP BY source, native_id", [scan_ids, uids, uids])
 
 
+def _key_removals(inv: Inventory, scan_ids: list[str]) -> list[tuple]:
+    """Removal events that name an access key by its id (CloudTrail DeleteAccessKey,
+    UpdateAccessKey to Inactive), once each, with the uid of the credential that had that
+    id in any scan of the period (the deep pass's ``access_key_id``)."""
+    return inv.query(
+        "WITH keys AS (SELECT DISTINCT json_extract_string(attributes, '$.access_key_id') AS kid, "
+        "source || '|' || native_id AS uid FROM credentials WHERE scan_id IN (SELECT unnest(?::VARCHAR[])) "
+        "AND json_extract_string(attributes, '$.access_key_id') IS NOT NULL), "
+        "ev AS (SELECT native_id, any_value(system) AS system, any_value(action) AS action, "
+        "any_value(\"at\") AS at, any_value(actor) AS actor, "
+        "any_value(json_extract_string(attributes, '$.removed_key_id')) AS kid, any_value(outcome) AS outcome "
+        "FROM activities WHERE scan_id IN (SELECT unnest(?::VARCHAR[])) AND category = 'removal' "
+        "AND json_extract_string(attributes, '$.removed_key_id') IS NOT NULL GROUP BY source, native_id) "
+        "SELECT ev.native_id, ev.system, ev.action, ev.at, ev.actor, keys.uid, ev.outcome "
+        "FROM ev JOIN keys USING (kid)", [scan_ids, scan_ids])
+
+
 def _findings_of_note(inv: Inventory, scan_ids: list[str], pop: list[str]):
     """Use after termination (rules that see it) and waived findings, once each."""
     return inv.query(
@@ -447,6 +464,13 @@ def _build(inv: Inventory, period_from: date, period_to: date, sla_hours: int,
         for uid in {acc, cred} - {None}:
             removal = category == "removal" or action in REMOVAL_ACTIONS
             (removals if removal else uses).setdefault(uid, []).append(e)
+
+    # CloudTrail names the access key it removed, not its slot-based uid: tie it by key id
+    creds = {r[2] for r in rows if r[1] == "credential"}
+    for eid, system, action, at, actor, uid, outcome in _key_removals(inv, ids):
+        e = {"id": eid, "system": system, "action": action, "at": _utc(at), "actor": actor, "outcome": outcome}
+        if uid in creds and all(x["id"] != eid for x in removals.get(uid, [])):
+            removals.setdefault(uid, []).append(e)
 
     handles = _handles(inv, ids, pop)
     account_status = {r[2]: r[9] for r in rows if r[1] == "account" and r[8] == last.seq}

@@ -2,9 +2,9 @@
 time pinned per scan with RESIDUAL_NOW, the real CLI in a subprocess.
 
 The history: scan 1 sees everything; alice's second access key is deleted; scan 2 sees
-it gone; the GitHub fake is stopped, so scan 3's code-hosting layer fails. A waiver
+it gone (CloudTrail says bob deleted it on 2026-11-05); the GitHub fake is stopped, so scan 3's code-hosting layer fails. A waiver
 accepts alice's console password. What must follow, each asserted below: the deleted key
-is `removed` with its time (bounded by scan 2) and breaches the 24 h SLA; the key never
+is `removed` at the time of CloudTrail's DeleteAccessKey, by bob, and breaches the 24 h SLA; the key never
 removed is `open` with its age; alice's GitHub access is `not evidenced` (never shown
 removed) and her code-hosting gap is listed; carol (terminated in the period) is in the
 population; dave (terminated before it) is not; the waiver is an exception; the manifest
@@ -20,6 +20,7 @@ import boto3
 import pytest
 import yaml
 
+from fixtures import fake_cloudtrail as ct
 from fixtures.aws_estate import FAKE_ENV, AwsServer, plant_demo
 from fixtures.fake_github import DEMO_TOKEN, start_demo
 from tests.conftest import ROOT, run_cli
@@ -46,15 +47,20 @@ def history(tmp_path_factory):
         "rule": "credential.live_of_leaver", "object": "alice console password",
         "reason": "break-glass until the vault migration", "approver": "ciso@example.com",
         "expires": "2027-06-30"}]}))
-    with AwsServer() as aws:
+    with AwsServer() as aws, ct.FakeCloudTrail() as trail:
         made = plant_demo(aws.url)
+        trail.add_event(ct.cloudtrail_event(
+            "DeleteAccessKey", "iam.amazonaws.com", "2026-11-05T10:00:00Z", ct.iam_user_identity("bob"),
+            request={"userName": "alice", "accessKeyId": made["keys"]["alice"][1]},
+            resources=[("AWS::IAM::AccessKey", made["keys"]["alice"][1]), ("AWS::IAM::User", "alice")]))
         gh = start_demo()
         gh.start()
         cfg = tmp / "residual.yaml"
         cfg.write_text(yaml.safe_dump({
             "inventory": "residual.duckdb", "roster": [{"csv": "roster.csv"}],
             "waivers": "waivers.yaml",
-            "collectors": {"aws": [{"name": "demo", "endpoint_url": aws.url, "regions": ["us-east-1"]}],
+            "collectors": {"aws": [{"name": "demo", "endpoint_url": aws.url, "regions": ["us-east-1"],
+                                    "cloudtrail": True, "cloudtrail_endpoint_url": trail.url}],
                            "github": [{"org": getattr(gh, "org", "acme"), "token": DEMO_TOKEN,
                                        "base_url": gh.url}]},
             "network": {"max_retries": 0, "timeout_s": 5}}))
@@ -106,11 +112,13 @@ def test_removed_key_has_its_removal_time_and_breaches_the_sla(doc, history):
     k2 = _item(alice, history["k2"])
     scans = doc["evidence"]["scans"]
     assert k2["state"] == "removed" and k2["gone_in_scan"] == scans[1]["id"]
-    assert k2["removal_at"] == "2026-11-09T09:00:00Z" and k2["removal_basis"] == "scan"
+    # CloudTrail's DeleteAccessKey (bob, 2026-11-05 10:00) names the key by its id: it is the
+    # removal time, not scan 2's upper bound
+    assert k2["removal_at"] == "2026-11-05T10:00:00Z" and k2["removal_basis"] == "event"
+    assert (k2["removal_event"]["action"], k2["removal_event"]["actor"]) == ("DeleteAccessKey", "bob")
     assert k2["last_seen_live"] == "2026-11-02T09:00:00Z"
-    # seen live 33 h after the termination (2026-11-01): the SLA was breached for sure
-    assert k2["sla"] == "breached" and k2["hours_from_termination"] == 8 * 24 + 9
-    assert k2["hours_from_notification"] == 8 * 24 + 17  # IT was told the evening before
+    assert k2["sla"] == "breached" and k2["hours_from_termination"] == 4 * 24 + 10
+    assert k2["hours_from_notification"] == 4 * 24 + 18  # IT was told the evening before
 
 
 def test_key_never_removed_is_open_with_its_age(doc, history):

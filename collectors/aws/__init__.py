@@ -9,7 +9,7 @@ PERMISSIONS = "docs/permissions/aws.md"
 ATTRIBUTES = {
     "Activity": (
         "access_key_id", "account_id", "assumed_key", "event_source", "ip", "read_only", "region",
-        "role_arn", "role_name", "role_uid", "session_name",
+        "removed_key_id", "role_arn", "role_name", "role_uid", "session_name", "target_user",
     ),
     "Account": (
         "attached_policies", "display_name", "groups", "identity_center", "identity_store",
@@ -17,7 +17,7 @@ ATTRIBUTES = {
         "role_id", "tags", "user_id",
     ),
     "Coverage": (
-        "events", "source",
+        "events", "source", "users_gone",
     ),
     "Credential": (
         "access_key_id", "certificate_id", "deep", "last_used_region", "last_used_service",

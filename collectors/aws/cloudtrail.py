@@ -8,7 +8,10 @@ console sign-in record in ``us-east-1``):
 - ``Username`` = her IAM user name (console sign-ins, calls made with her keys,
   ``AssumeRole``), and = each of her e-mails (Identity Center ``GetRoleCredentials``);
 - ``AccessKeyId`` = each temporary key an ``AssumeRole`` of hers returned: what the
-  assumed-role session did.
+  assumed-role session did;
+- ``ResourceName`` = her IAM user name: what was done to her user, of which only the
+  removals are kept (``REMOVAL_EVENTS``: a key deleted or deactivated, the password
+  deleted, removed from a group...), category ``removal``, the actor the administrator.
 
 Each event -> Activity (``native_id`` = EventId; category ``session`` for sign-ins and
 role assumptions, else ``use``). The rules keep those at or after her termination. The
@@ -24,9 +27,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scanner.core.model import Activity, make_uid
+from scanner.core.timeparse import timestamp
 
+# What an administrator did to a leaver's access (``residual evidence``: removed when, by
+# whom). Looked up by ResourceName = her IAM user name; from those lookups only these are
+# kept: an admin's GetUser about her is not her use.
+REMOVAL_EVENTS = {"DeleteAccessKey", "UpdateAccessKey", "DeleteLoginProfile", "DeleteUser",
+                  "DeleteSSHPublicKey", "DeleteSigningCertificate", "DeactivateMFADevice",
+                  "DeleteServiceSpecificCredential", "RemoveUserFromGroup", "DetachUserPolicy",
+                  "DeleteUserPolicy"}
 SESSION_EVENTS = {"ConsoleLogin", "AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity",
                   "GetRoleCredentials", "GetSessionToken", "GetFederationToken", "Federate"}
+
+
+def event_time(value: Any) -> datetime | None:
+    """LookupEvents' EventTime: boto3 hands it over as a datetime (its JSON is epoch
+    seconds); anything else readable goes through the one lenient parser."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return timestamp(value)
 
 
 def transform_event(payload: Any, source: str, account: str | None) -> Activity:
@@ -52,17 +71,23 @@ def transform_event(payload: Any, source: str, account: str | None) -> Activity:
                                       else {}).get("accessKeyId")})
     if name == "GetRoleCredentials":
         attrs.update({"role_name": req.get("roleName"), "account_id": req.get("accountId")})
+    removal = name in REMOVAL_EVENTS and (name != "UpdateAccessKey" or req.get("status") == "Inactive")
+    if removal:
+        attrs.update({"target_user": req.get("userName"),
+                      "removed_key_id": req.get("accessKeyId") if "AccessKey" in name else None})
     failed = record.get("errorCode") or (resp.get("ConsoleLogin") not in (None, "Success"))
     when = payload.get("EventTime")
     return Activity(source=source, native_id=str(payload["EventId"]), system="aws", action=name,
-                    category="session" if name in SESSION_EVENTS else "use",
-                    at=datetime.fromtimestamp(float(when), UTC) if isinstance(when, (int, float)) else None,
+                    category="removal" if removal else "session" if name in SESSION_EVENTS else "use",
+                    at=event_time(when),
                     actor=str(payload.get("Username") or ""), subject_account=account,
                     outcome="failure" if failed else "success", attributes=attrs)
 
 
-def collect_cloudtrail(collector: Any, sink: Any, target: Any, users: list[Any], emails: set[str]) -> None:
-    """LookupEvents for the leavers of one account (``users``: IamUser), one coverage row."""
+def collect_cloudtrail(collector: Any, sink: Any, target: Any, users: list[Any], emails: set[str],
+                       gone: list[str] = ()) -> None:
+    """LookupEvents for the leavers of one account (``users``: IamUser), one coverage row.
+    ``gone``: leavers' IAM user names that no longer exist in it (asked for removals only)."""
     from botocore.exceptions import ClientError
 
     days = int(collector.config.get("cloudtrail_days") or 90)
@@ -77,6 +102,10 @@ def collect_cloudtrail(collector: Any, sink: Any, target: Any, users: list[Any],
             lookups = [(u.uid, "Username", u.name) for u in users]
             # Identity Center users sign in by e-mail; the rules tie those events by actor
             lookups += [(None, "Username", e) for e in sorted(emails)]
+            # what was done to her user: removals only (evidence: removed when, by whom)
+            lookups += [(u.uid, "ResourceName", u.name) for u in users]
+            lookups += [(make_uid(target.source, f"arn:aws:iam::{target.account_id}:user/{name}"),
+                         "ResourceName", name) for name in gone]
             while lookups:
                 account, key, value = lookups.pop(0)
                 try:
@@ -94,7 +123,7 @@ def collect_cloudtrail(collector: Any, sink: Any, target: Any, users: list[Any],
                         except ValueError:
                             run.partial("a malformed CloudTrail event was skipped")
                             continue
-                        if act.native_id in seen:
+                        if act.native_id in seen or (key == "ResourceName" and act.category != "removal"):
                             continue
                         seen.add(act.native_id)
                         sink.emit(act)
@@ -102,4 +131,4 @@ def collect_cloudtrail(collector: Any, sink: Any, target: Any, users: list[Any],
                         assumed = act.attributes.get("assumed_key")
                         if assumed and key == "Username":  # what the assumed-role session did
                             lookups.append((account, "AccessKeyId", assumed))
-        run.attributes.update({"users": len(users), "events": events})
+        run.attributes.update({"users": len(users), "users_gone": len(gone), "events": events})

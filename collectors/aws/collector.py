@@ -607,7 +607,12 @@ class AwsCollector(AwsCalls, Collector):
         for t in self.targets:
             users = [u for u in t.users.values()
                      if u.uid in scope.accounts or u.name.casefold() in logins]
+            # leavers' IAM users that no longer exist here: CloudTrail still says who removed them
+            gone = sorted(logins - {u.name.casefold() for u in t.users.values()}) \
+                if self.config.get("cloudtrail") else []
             if not users and not pending:
+                if gone:
+                    collect_cloudtrail(self, sink, t, [], set(), gone=gone)
                 continue
             with self.target(sink, t.account_id) as run:
                 run.attributes["pass"] = "deep"
@@ -625,7 +630,7 @@ class AwsCollector(AwsCalls, Collector):
                 run.attributes["key_ids_tied"] = sum(len(v) for v in tied.values())
                 self._close_run(run, bad)
             if users and self.config.get("cloudtrail"):
-                collect_cloudtrail(self, sink, t, users, {e.casefold() for e in scope.emails})
+                collect_cloudtrail(self, sink, t, users, {e.casefold() for e in scope.emails}, gone=gone)
 
     def _tie_key_ids(self, iam: Any, t: AwsTarget, key_ids: set[str],
                      run: TargetRun) -> dict[str, dict[str, datetime | None]]:
