@@ -173,3 +173,25 @@ def test_graph_and_saas_admin_clients_cap_an_answer_too():
                       on_call=lambda: None, max_pages=10)
         with pytest.raises(core_http.ResponseTooLarge):
             api.get("/v1/organization/users")
+
+
+def test_kubernetes_decompression_bomb_is_refused(tmp_path):
+    """The kubernetes client reads a whole answer into memory: ours is read capped."""
+    from fixtures import fake_kubernetes as fk
+
+    bomb = gzip.compress(b"{" + b" " * (80 << 20) + b"}", compresslevel=9)
+    srv = fk.start_demo()
+    try:
+        srv.fault(r"^/api", status=200, body=bomb,
+                  headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        kubeconfig = fk.write_kubeconfig(tmp_path / "kubeconfig", srv, context="prod")
+        cfg = write_config(tmp_path, {"collectors": {"kubernetes": [
+            {"kubeconfig": str(kubeconfig), "context": "prod"}]}}, ROSTER)
+        res = run_cli("scan", "-c", str(cfg))
+    finally:
+        srv.stop()
+    assert res.returncode == 3, res.stderr[-2000:]
+    inv = Inventory(tmp_path / "residual.duckdb", read_only=True)
+    rows = [c for c in inv.load(Coverage, inv.latest_scan_id()) if c.collector.startswith("kubernetes")]
+    inv.close()
+    assert rows and any(c.status == "failed" and "larger than 64 MB (decompressed)" in c.error for c in rows)

@@ -39,7 +39,7 @@ from scanner.core import http
 from collectors.base import Collector, Scope, TargetRun
 from collectors.kubernetes import SYSTEMS
 from collectors.kubernetes.kubeconfig import KubeconfigError, kubeconfig_records, parse_certificate
-from scanner.core.errors import CollectorError
+from scanner.core.errors import CollectorError, ResponseTooLarge
 from scanner.core.http import bounded_pages
 from scanner.core.model import Account, Credential, Exposure, Grant, Record, Resource, make_uid
 from scanner.core.options import Option
@@ -516,7 +516,7 @@ class KubernetesCollector(Collector):
             "GET", path, query_params=query or [], auth_settings=["BearerToken"],
             header_params={"Accept": "application/json"})
         resp = self._api.call_api(*request, _request_timeout=self.ctx.timeout_s)
-        resp.read()
+        resp.data = _read_capped(resp.response)
         if not 200 <= resp.status <= 299:
             raise ApiException.from_response(http_resp=resp, body=None, data=None)
         return resp.data
@@ -694,3 +694,15 @@ def _count(run: TargetRun, key: str, what: str, n: int = 1) -> None:
     counts = run.attributes.setdefault(key, {})
     counts[what] = counts.get(what, 0) + n
 
+
+def _read_capped(raw: Any, limit: int = http.MAX_RESPONSE_BYTES) -> bytes:
+    """The answer's body, decompressed, refused past ``limit`` bytes before it is held
+    whole (the kubernetes client would read all of it: a small gzip can be gigabytes)."""
+    chunks, size = [], 0
+    for chunk in raw.stream(1 << 16, decode_content=True):
+        size += len(chunk)
+        if size > limit:
+            raw.release_conn()
+            raise ResponseTooLarge(f"answer larger than {limit >> 20} MB (decompressed): refused")
+        chunks.append(chunk)
+    return b"".join(chunks)
