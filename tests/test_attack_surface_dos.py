@@ -195,3 +195,25 @@ def test_kubernetes_decompression_bomb_is_refused(tmp_path):
     rows = [c for c in inv.load(Coverage, inv.latest_scan_id()) if c.collector.startswith("kubernetes")]
     inv.close()
     assert rows and any(c.status == "failed" and "larger than 64 MB (decompressed)" in c.error for c in rows)
+
+
+def test_github_decompression_bomb_is_refused(tmp_path):
+    """PyGithub reads a whole answer into memory: ours goes through a capped session."""
+    from fixtures import fake_github as fgh
+
+    bomb = gzip.compress(b"[" + b" " * (80 << 20) + b"]", compresslevel=9)
+    srv = fgh.start_demo()
+    try:
+        srv.fault(r"^/", status=200, body=bomb,
+                  headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        cfg = write_config(tmp_path, {"collectors": {"github": [
+            {"org": "acme", "token": fgh.DEMO_TOKEN, "base_url": srv.url}]}}, ROSTER)
+        res = run_cli("scan", "-c", str(cfg))
+    finally:
+        srv.stop()
+    assert res.returncode == 3, res.stderr[-2000:]
+    inv = Inventory(tmp_path / "residual.duckdb", read_only=True)
+    rows = [c for c in inv.load(Coverage, inv.latest_scan_id()) if c.collector.startswith("github")]
+    inv.close()
+    assert any(c.status in ("failed", "partial") and "larger than 64 MB (decompressed)" in (c.error or "")
+               for c in rows), [(c.target, c.status, c.error) for c in rows]

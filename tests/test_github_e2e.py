@@ -118,7 +118,7 @@ def test_audit_log_git_use_after_termination_is_found(demo, tmp_path):
     assert used["identity"] == "alice@example.com" and used["severity"] == "critical"
     ev = used["evidence"]
     assert ev["events"] == 3  # her push of 2026-10-30 and the override of 10-28 came before
-    assert ev["first_event_at"].startswith("2026-11-10 08:30") and ev["last_event_at"].startswith("2026-11-12 21:05")
+    assert ev["first_event_at"] == "2026-11-10T08:30:00Z" and ev["last_event_at"].startswith("2026-11-12T21:05")  # RFC 3339
     clone = next(e for e in demo.audit_log if e["action"] == "git.clone" and e["actor"] == "alice-gh")
     assert ev["first_event_id"] == clone["_document_id"]
     assert [e["action"] for e in ev["event_list"]] == ["git.clone", "git.push", "git.fetch"]

@@ -12,7 +12,7 @@ from scanner.core import http
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from scanner.core.errors import CollectorError
 from scanner.core.http import backoff_delays, bounded_pages
@@ -190,6 +190,23 @@ class CallStats:
                 "retries": self.retries, "rate_limit_wait_s": round(self.waited_s, 1)}
 
 
+def capped_connection(base_url: str, timeout: float) -> Any:
+    """PyGithub's own connection (it builds each URL from the host it was made for), on a
+    session that stays on the API's origin and reads every answer capped
+    (scanner.core.http.OriginBoundSession): PyGithub's would read a gzip bomb whole."""
+    from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass
+
+    u = urlsplit(base_url)
+    cls = HTTPSRequestsConnectionClass if u.scheme == "https" else HTTPRequestsConnectionClass
+    cnx = cls(u.hostname, u.port, timeout=timeout, retry=0)
+    session = http.OriginBoundSession(base_url, "github")
+    session.auth = cnx.session.auth  # PyGithub's no-op auth: no fallback to ~/.netrc
+    for prefix, adapter in cnx.session.adapters.items():
+        session.mount(prefix, adapter)
+    cnx.session = session
+    return cnx
+
+
 class GitHubApi:
     """PyGithub's Requester, plus what a scanner needs on top: conditional requests,
     Link pagination, bounded retries honouring Retry-After and X-RateLimit-Reset, and a
@@ -198,8 +215,9 @@ class GitHubApi:
     MAX_WAIT_S = 3600.0
 
     def __init__(self, requester: Any, cache: EtagCache | None, on_call: Callable[[], None],
-                 max_retries: int = 4, max_pages: int = 10_000):
+                 max_retries: int = 4, max_pages: int = 10_000, timeout: float = 30.0):
         self.requester = requester
+        self.cnx = capped_connection(requester.base_url, timeout)
         self.cache = cache
         self.on_call = on_call
         self.max_retries = max_retries
@@ -228,7 +246,7 @@ class GitHubApi:
             else:
                 self.stats.rest += 1
             try:
-                status, rh, text = self.requester.requestJson(verb, url, params, headers, body)
+                status, rh, text = self.requester.requestJson(verb, url, params, headers, body, cnx=self.cnx)
             except (OSError, ConnectionError) as exc:  # requests' errors derive from OSError
                 delay = next(delays, None)
                 if delay is None:

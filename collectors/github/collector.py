@@ -122,7 +122,7 @@ class GitHubCollector(Collector):
             safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{self.org.login}-{self.config.get('base_url')}")
             cache = EtagCache(Path(self.ctx.cache_dir) / f"github-{safe}.json")
             self.api = GitHubApi(gh.requester, cache, self.count_call, self.ctx.max_retries,
-                                 getattr(self.ctx, "max_pages", 10_000))
+                                 getattr(self.ctx, "max_pages", 10_000), timeout=self.ctx.timeout_s)
             self.api.max_wait_s = self.ctx.max_wait_s
         return self.api
 
