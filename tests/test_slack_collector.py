@@ -100,7 +100,7 @@ def test_a_date_only_termination_counts_from_the_end_of_that_day(tmp_path, slack
     used = [f for f in rep["findings"] if f["rule"] == "session.used_after_termination"]
     assert [f["identity"] for f in used] == (["alice@example.com"] if flagged else [])
     if flagged:
-        assert used[0]["evidence"]["first_event_at"].startswith("2026-11-06 00:01")
+        assert used[0]["evidence"]["first_event_at"] == "2026-11-06T00:01:00Z"  # RFC 3339
     # her sessions are live whatever the day: that rule does not depend on the date
     assert any(f["rule"] == "session.live_after_termination" and f["identity"] == "alice@example.com"
                for f in rep["findings"])
