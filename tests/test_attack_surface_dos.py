@@ -175,45 +175,40 @@ def test_graph_and_saas_admin_clients_cap_an_answer_too():
             api.get("/v1/organization/users")
 
 
-def test_kubernetes_decompression_bomb_is_refused(tmp_path):
-    """The kubernetes client reads a whole answer into memory: ours is read capped."""
-    from fixtures import fake_kubernetes as fk
+BOMB_HEADERS = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
 
-    bomb = gzip.compress(b"{" + b" " * (80 << 20) + b"}", compresslevel=9)
-    srv = fk.start_demo()
+
+def _bombed_scan(tmp_path, srv, collectors: dict) -> list[Coverage]:
+    """Scan with every answer of ``srv`` a gzip of 80 MB: the coverage rows of the scan."""
+    srv.fault(r"^/", status=200, body=gzip.compress(b"[" + b" " * (80 << 20) + b"]", compresslevel=9),
+              headers=BOMB_HEADERS)
     try:
-        srv.fault(r"^/api", status=200, body=bomb,
-                  headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
-        kubeconfig = fk.write_kubeconfig(tmp_path / "kubeconfig", srv, context="prod")
-        cfg = write_config(tmp_path, {"collectors": {"kubernetes": [
-            {"kubeconfig": str(kubeconfig), "context": "prod"}]}}, ROSTER)
-        res = run_cli("scan", "-c", str(cfg))
+        res = run_cli("scan", "-c", str(write_config(tmp_path, {"collectors": collectors}, ROSTER)))
     finally:
         srv.stop()
     assert res.returncode == 3, res.stderr[-2000:]
     inv = Inventory(tmp_path / "residual.duckdb", read_only=True)
-    rows = [c for c in inv.load(Coverage, inv.latest_scan_id()) if c.collector.startswith("kubernetes")]
+    rows = inv.load(Coverage, inv.latest_scan_id())
     inv.close()
-    assert rows and any(c.status == "failed" and "larger than 64 MB (decompressed)" in c.error for c in rows)
+    return rows
+
+
+def test_kubernetes_decompression_bomb_is_refused(tmp_path):
+    """The kubernetes client reads a whole answer into memory: ours is read capped."""
+    from fixtures import fake_kubernetes as fk
+
+    srv = fk.start_demo()
+    kubeconfig = fk.write_kubeconfig(tmp_path / "kubeconfig", srv, context="prod")
+    rows = _bombed_scan(tmp_path, srv, {"kubernetes": [{"kubeconfig": str(kubeconfig), "context": "prod"}]})
+    assert any(c.collector.startswith("kubernetes") and c.status == "failed"
+               and "larger than 64 MB (decompressed)" in c.error for c in rows)
 
 
 def test_github_decompression_bomb_is_refused(tmp_path):
     """PyGithub reads a whole answer into memory: ours goes through a capped session."""
     from fixtures import fake_github as fgh
 
-    bomb = gzip.compress(b"[" + b" " * (80 << 20) + b"]", compresslevel=9)
     srv = fgh.start_demo()
-    try:
-        srv.fault(r"^/", status=200, body=bomb,
-                  headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
-        cfg = write_config(tmp_path, {"collectors": {"github": [
-            {"org": "acme", "token": fgh.DEMO_TOKEN, "base_url": srv.url}]}}, ROSTER)
-        res = run_cli("scan", "-c", str(cfg))
-    finally:
-        srv.stop()
-    assert res.returncode == 3, res.stderr[-2000:]
-    inv = Inventory(tmp_path / "residual.duckdb", read_only=True)
-    rows = [c for c in inv.load(Coverage, inv.latest_scan_id()) if c.collector.startswith("github")]
-    inv.close()
-    assert any(c.status in ("failed", "partial") and "larger than 64 MB (decompressed)" in (c.error or "")
-               for c in rows), [(c.target, c.status, c.error) for c in rows]
+    rows = _bombed_scan(tmp_path, srv, {"github": [{"org": "acme", "token": fgh.DEMO_TOKEN, "base_url": srv.url}]})
+    assert any(c.collector.startswith("github") and c.status in ("failed", "partial")
+               and "larger than 64 MB (decompressed)" in (c.error or "") for c in rows)
