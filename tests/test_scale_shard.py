@@ -146,8 +146,8 @@ def _check_export(tmp_path: Path, cfg: Path) -> None:
     assert str(schema.field("terminated_at").type) == "timestamp[us, tz=UTC]"
     assert str(pq.read_schema(out / scans[-1] / "scans.parquet").field("started_at").type) == "timestamp[us, tz=UTC]"
     con.execute("SET TimeZone = 'America/New_York'")  # a warehouse in another zone reads the same instant
-    exported = con.execute(f"SELECT epoch(started_at) FROM read_parquet('{out}/{scans[-1]}/scans.parquet')").fetchone()[0]
-    stored = src.execute("SELECT epoch(started_at) FROM scans WHERE scan_id = ?", [scans[-1]]).fetchone()[0]
+    exported = con.execute(f"SELECT epoch_us(started_at) FROM read_parquet('{out}/{scans[-1]}/scans.parquet')").fetchone()[0]
+    stored = src.execute("SELECT epoch_us(started_at) FROM scans WHERE scan_id = ?", [scans[-1]]).fetchone()[0]
     assert exported == stored
     # one scan only
     p = run_cli("export", "-c", str(cfg), "-o", str(tmp_path / "one"), "--scan", "latest")
