@@ -8,6 +8,7 @@ identity remembers which sources it came from.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,21 @@ class RosterContext:
     api_calls: dict[str, int] = field(default_factory=dict)
     # the scan's "now" (RESIDUAL_NOW pins it): a leave date in the future is not a leaver yet
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def distinct_identities(payloads: Iterable[Any], transform: Callable[[Any], Identity],
+                        log: logging.Logger, what: str) -> list[Identity]:
+    """A directory listing as identities: each payload transformed, a malformed one
+    (ValueError) skipped with a warning naming ``what``, the first of each id kept."""
+    out: dict[str, Identity] = {}
+    for payload in payloads:
+        try:
+            ident = transform(payload)
+        except ValueError:
+            log.warning("%s: a malformed user was skipped", what)
+            continue
+        out.setdefault(ident.id, ident)
+    return list(out.values())
 
 
 # Identities (the roster's records) carry system "roster": the directory layer.

@@ -544,12 +544,12 @@ def event_identity(ev: Event, roster: list[Identity]) -> dict[str, Any]:
             "sources": [f"watch:{ev.source}"]}
 
 
-def targeted_verify(config: Any, ev: Event, inv: Any = None) -> dict[str, Any]:
+def targeted_verify(config: Any, ev: Event, inv: Any = None,
+                    ident: dict[str, Any] | None = None) -> dict[str, Any]:
     """``verify --live`` for the identity of one event, written to the inventory; the
-    message for the sinks (verdict per layer and the residue found)."""
-
-    roster = load_roster(config)
-    ident = event_identity(ev, roster)
+    message for the sinks (verdict per layer and the residue found). ``ident``: the
+    event's identity when the caller has it already (a roster read is API calls)."""
+    ident = ident or event_identity(ev, load_roster(config))
     own = inv is None
     inv = inv or Inventory(config.inventory)
     try:
@@ -573,11 +573,11 @@ def verify_and_revoke(config: Any, ev: Event) -> dict[str, Any]:
     ended (collectors.revoke; journaled, re-verified). A step that failed raises, so the
     event stays unhandled and the next poll resumes the run (the steps done are not sent
     again)."""
+    ident = event_identity(ev, load_roster(config))
     with Inventory(config.inventory) as inv:
-        result = targeted_verify(config, ev, inv)
+        result = targeted_verify(config, ev, inv, ident)
         if ev.change not in ("terminated", "suspended"):
             return result
-        ident = event_identity(ev, load_roster(config))
         report = revoke_identity(config, inv, result["identity"], apply=True,
                                  extra_identities=("watch-event", [Identity(**ident)]))
     if not report.ok:

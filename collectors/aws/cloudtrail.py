@@ -23,7 +23,7 @@ check incomplete.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from scanner.core.model import Activity, make_uid
@@ -38,14 +38,6 @@ REMOVAL_EVENTS = {"DeleteAccessKey", "UpdateAccessKey", "DeleteLoginProfile", "D
                   "DeleteUserPolicy"}
 SESSION_EVENTS = {"ConsoleLogin", "AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity",
                   "GetRoleCredentials", "GetSessionToken", "GetFederationToken", "Federate"}
-
-
-def event_time(value: Any) -> datetime | None:
-    """LookupEvents' EventTime: boto3 hands it over as a datetime (its JSON is epoch
-    seconds); anything else readable goes through the one lenient parser."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return timestamp(value)
 
 
 def transform_event(payload: Any, source: str, account: str | None) -> Activity:
@@ -79,7 +71,7 @@ def transform_event(payload: Any, source: str, account: str | None) -> Activity:
     when = payload.get("EventTime")
     return Activity(source=source, native_id=str(payload["EventId"]), system="aws", action=name,
                     category="removal" if removal else "session" if name in SESSION_EVENTS else "use",
-                    at=event_time(when),
+                    at=timestamp(when),  # boto3 hands EventTime over as a datetime
                     actor=str(payload.get("Username") or ""), subject_account=account,
                     outcome="failure" if failed else "success", attributes=attrs)
 

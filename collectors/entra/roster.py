@@ -16,7 +16,7 @@ from collectors.entra.auth import AUTH_OPTIONS
 from collectors.entra.collector import graph_client
 from scanner.core.options import Option
 from scanner.core.model import Identity
-from collectors.roster import RosterContext, roster_source
+from collectors.roster import RosterContext, distinct_identities, roster_source
 
 log = logging.getLogger("residual.collectors.entra")
 
@@ -35,15 +35,5 @@ def load_entra_roster(block: dict[str, Any], ctx: RosterContext) -> list[Identit
 
     client = graph_client(block, _Net(), count)
     now = ctx.now
-    out: list[Identity] = []
-    seen: set[str] = set()
-    for payload in client.items("/users", {"$select": t.USER_SELECT, "$top": "999"}):
-        try:
-            ident = t.user_to_identity(payload, tenant, now)
-        except ValueError:
-            log.warning("entra roster %s: a malformed user was skipped", tenant)
-            continue
-        if ident.id not in seen:
-            seen.add(ident.id)
-            out.append(ident)
-    return out
+    return distinct_identities(client.items("/users", {"$select": t.USER_SELECT, "$top": "999"}),
+                               lambda p: t.user_to_identity(p, tenant, now), log, f"entra roster {tenant}")

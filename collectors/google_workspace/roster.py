@@ -9,7 +9,7 @@ from typing import Any
 from collectors.google_workspace.collector import OPTIONS, USERS, list_users, make_client
 from collectors.google_workspace.transform import user_to_identity
 from scanner.core.model import Identity
-from collectors.roster import RosterContext, roster_source
+from collectors.roster import RosterContext, distinct_identities, roster_source
 
 log = logging.getLogger("residual.collectors.google_workspace")
 
@@ -27,12 +27,5 @@ def load_workspace_roster(block: dict[str, Any], ctx: RosterContext) -> list[Ide
         ctx.api_calls["google_workspace"] = ctx.api_calls.get("google_workspace", 0) + 1  # the coverage target
 
     client = make_client(block, 30.0, 4, 10_000, count, scopes=[USERS], base_dir=ctx.base_dir)
-    out: dict[str, Identity] = {}
-    for payload in list_users(client, customer, int(block.get("page_size") or 500)):
-        try:
-            ident = user_to_identity(payload, customer)
-        except ValueError:
-            log.warning("google_workspace roster %s: a malformed user was skipped", customer)
-            continue
-        out.setdefault(ident.id, ident)
-    return list(out.values())
+    return distinct_identities(list_users(client, customer, int(block.get("page_size") or 500)),
+                               lambda p: user_to_identity(p, customer), log, f"google_workspace roster {customer}")

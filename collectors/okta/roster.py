@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from collectors.roster import RosterContext, roster_source
+from collectors.roster import RosterContext, distinct_identities, roster_source
 from collectors.okta.collector import OktaClient, transform_user
 from scanner.core.model import Identity
 from scanner.core.options import Option
@@ -43,15 +43,5 @@ def load_okta_roster(block: dict[str, Any], ctx: RosterContext) -> list[Identity
 
     client = OktaClient(block.get("base_url") or f"https://{domain}", block.get("token"),
                         on_call=count, token_type=block.get("token_type") or "SSWS")
-    out: list[Identity] = []
-    seen: set[str] = set()
-    for payload in client.users(max(1, min(200, int(block.get("page_size") or 200)))):
-        try:
-            ident = user_to_identity(payload, domain)
-        except ValueError:
-            log.warning("okta roster %s: a malformed user was skipped", domain)
-            continue
-        if ident.id not in seen:
-            seen.add(ident.id)
-            out.append(ident)
-    return out
+    return distinct_identities(client.users(max(1, min(200, int(block.get("page_size") or 200)))),
+                               lambda p: user_to_identity(p, domain), log, f"okta roster {domain}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from collectors.roster import RosterContext, roster_source
+from collectors.roster import RosterContext, distinct_identities, roster_source
 from collectors.scim.collector import ScimClient, transform_user, OPTIONS
 from scanner.core.model import Identity
 from scanner.core.timeparse import parse_time
@@ -39,15 +39,5 @@ def load_scim_roster(block: dict[str, Any], ctx: RosterContext) -> list[Identity
         ctx.api_calls[target] = ctx.api_calls.get(target, 0) + 1
 
     client = ScimClient(block["url"], block.get("token"), on_call=count)
-    out: list[Identity] = []
-    seen: set[str] = set()
-    for payload in client.list("Users", max(1, int(block.get("page_size") or 100)), block.get("filter")):
-        try:
-            ident = user_to_identity(payload, block["name"])
-        except ValueError:
-            log.warning("scim roster %s: a malformed user was skipped", block["name"])
-            continue
-        if ident.id not in seen:
-            seen.add(ident.id)
-            out.append(ident)
-    return out
+    return distinct_identities(client.list("Users", max(1, int(block.get("page_size") or 100)), block.get("filter")),
+                               lambda p: user_to_identity(p, block["name"]), log, f"scim roster {block['name']}")

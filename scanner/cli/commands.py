@@ -25,7 +25,7 @@ from scanner.cli.common import (
 )
 from scanner.cli.scale import scan_shard
 from scanner.core.errors import RosterError
-from scanner.core.model import LAYERS, SEVERITIES, severity_rank
+from scanner.core.model import LAYERS, SEVERITIES, Finding, severity_rank
 from scanner.core.store import Inventory
 from scanner.core.timeparse import json_default
 from scanner.engine import exit_code_for, overall, verdicts_for
@@ -215,7 +215,8 @@ def _hygiene(inv: Inventory, scan_id: str, ident) -> tuple[dict[str, str], dict[
     sessions were not read), so a layer without a finding is ``incomplete`` here, never
     ``clean``: ``verify --live`` checks the person in depth."""
     not_run = set(((inv.scan(scan_id) or {}).get("attributes") or {}).get("not_run") or ())
-    layers = verdicts_for([ident], inv.findings(scan_id), inv.coverage(scan_id), not_run=not_run)[ident.id]
+    mine = inv.load(Finding, scan_id, "identity = ?", [ident.id])  # not the whole scan's findings
+    layers = verdicts_for([ident], mine, inv.coverage(scan_id), not_run=not_run)[ident.id]
     layers = {l: "incomplete" if v == "clean" else v for l, v in layers.items()}
     return layers, {l: scan_id for l in layers}
 

@@ -49,8 +49,10 @@ def is_date_only(value: Any) -> bool:
 
 def timestamp(value: object) -> datetime | None:
     """Lenient form for API payloads: an RFC 3339 string (any offset, nanoseconds), unix
-    seconds, or nothing. Absent, unreadable, and zero times (unix 0, Go's
-    ``0001-01-01T00:00:00Z`` that Vault uses for "never") are None."""
+    seconds, a datetime (boto3 parses them itself), or nothing. Absent, unreadable, and
+    zero times (unix 0, Go's ``0001-01-01T00:00:00Z`` that Vault uses for "never") are None."""
+    if isinstance(value, datetime):
+        return parse_time(value)
     if isinstance(value, bool) or value in (None, ""):
         return None
     if isinstance(value, (int, float)):
